@@ -1,0 +1,1 @@
+"""Ready room and peer actors to start from: ``--room-class actors.capped:CappedRoom``."""

@@ -1,0 +1,29 @@
+"""membrane-rtc: a WebRTC signaling server framework for Python, on the Thespian actor system.
+
+Write a :class:`Room` (and maybe a :class:`Peer`), then run ``membrane-rtc serve`` or embed a
+:class:`Server`. The wire protocol is that of Membrane's ``webrtc-server``.
+"""
+
+from .config import RoomConfig, ServerConfig
+from .peer import BadRequest, Peer, PeerContext, PeerRequest
+from .protocol import ALL, Message
+from .room import AuthData, JoinRefused, Room
+from .server import Server, ServerError
+
+__all__ = [
+    "ALL",
+    "AuthData",
+    "BadRequest",
+    "JoinRefused",
+    "Message",
+    "Peer",
+    "PeerContext",
+    "PeerRequest",
+    "Room",
+    "RoomConfig",
+    "Server",
+    "ServerConfig",
+    "ServerError",
+]
+
+__version__ = "0.1.0"

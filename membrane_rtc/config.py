@@ -1,0 +1,40 @@
+"""Server settings, with the defaults of DESIGN.md; the CLI and the Python API both fill this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["RoomConfig", "ServerConfig"]
+
+#: Peers are closed after this long without a frame from the client (Membrane: 15 minutes).
+DEFAULT_IDLE_TIMEOUT = 15 * 60.0
+#: Largest client frame accepted; a bigger one closes the connection with 1009.
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+
+
+@dataclass
+class RoomConfig:
+    """A room to create at start-up."""
+
+    name: str
+    room_class: str | type = "membrane_rtc.room:Room"
+    options: Any = None
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``membrane-rtc serve`` can be told. Classes may be given as SPEC strings."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    path_prefix: str = "/webrtc"
+    rooms: list[RoomConfig] = field(default_factory=list)
+    peer_class: str | type = "membrane_rtc.peer:Peer"
+    peer_options: Any = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    #: How long a connecting client may wait for the actors to accept or refuse it.
+    connect_timeout: float = 10.0
+    #: Thespian system base: "simpleSystemBase" (embedded, default).
+    actor_system: str = "simpleSystemBase"

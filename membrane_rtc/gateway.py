@@ -1,0 +1,255 @@
+"""The asyncio websocket gateway: HTTP upgrade, frames <-> actor messages. No room logic here.
+
+Per connection: ``Peer.parse_request`` runs before the upgrade (HTTP 400 when it raises), the
+actors answer 404 / 401 or accept, then the gateway decodes client frames (answering protocol
+errors itself), hands messages to the peer's actor, and writes the frames actors send back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from thespian.actors import ActorExitRequest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from . import protocol
+from .config import ServerConfig
+from .loading import load_class
+from .peer import Peer, PeerRequest
+from .room import AuthData
+from .runtime.bridge import ActorBridge
+from .runtime.messages import (
+    Address,
+    ClientMessage,
+    ClosePeer,
+    ConnectPeer,
+    Deliver,
+    PeerAccepted,
+    PeerRefused,
+    RegisterGateway,
+    RoomClosed,
+    UnregisterGateway,
+)
+
+log = logging.getLogger("membrane_rtc.gateway")
+
+CLOSE_NORMAL = 1000
+_PONG = protocol.PONG.encode()
+
+
+@dataclass
+class Close:
+    """An entry of a connection's outbox: close the socket after the frames before it."""
+
+    code: int
+    reason: str
+
+
+@dataclass
+class Connection:
+    """Gateway-side state of one client: its socket's outbox and the actors behind it."""
+
+    conn_id: int
+    peer_id: str
+    room_name: str
+    answer: asyncio.Future[PeerAccepted | PeerRefused]
+    outbox: asyncio.Queue[bytes | Close] = field(default_factory=asyncio.Queue)
+    peer: Address = None
+    room: Address = None
+    idle_timeout: float | None = None
+    closing: bool = False
+
+    def send(self, frame: bytes) -> None:
+        if not self.closing:
+            self.outbox.put_nowait(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closing:
+            self.closing = True
+            self.outbox.put_nowait(Close(code, reason))
+
+
+class Gateway:
+    """Serves ``ws://host:port/<prefix>/<room>`` for the actor system behind ``bridge``."""
+
+    def __init__(self, bridge: ActorBridge, config: ServerConfig) -> None:
+        self.bridge = bridge
+        self.config = config
+        self.peer_class: type[Peer] = load_class(config.peer_class, Peer)
+        self.connections: dict[int, Connection] = {}
+        self._by_socket: dict[ServerConnection, Connection] = {}
+        self._conn_ids = itertools.count(1)
+        self._reapers: set[asyncio.Task[None]] = set()
+        self.server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port actually bound (useful with port 0)."""
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        """Register with the supervisor and start listening."""
+        await self.bridge.ask(self.bridge.supervisor, RegisterGateway())
+        self.server = await serve(
+            self._handle, self.config.host, self.config.port,
+            process_request=self._process_request,
+            max_size=self.config.max_message_bytes,
+            # Membrane clients and browsers do not negotiate permessage-deflate for
+            # signaling; compression would cost CPU on every small frame.
+            compression=None,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, close every socket with 1001 and wait for the peers to be gone."""
+        if self.server is None:
+            return
+        self.server.close(close_connections=True)
+        await self.server.wait_closed()
+        if self._reapers:
+            await asyncio.wait(self._reapers, timeout=5)
+        try:
+            await self.bridge.ask(self.bridge.supervisor, UnregisterGateway(), timeout=5)
+        except Exception:
+            log.warning("supervisor did not answer the gateway's goodbye")
+        self.server = None
+
+    # -- before the upgrade ------------------------------------------------------------------
+
+    async def _process_request(self, socket: ServerConnection,
+                               request: Request) -> Response | None:
+        peer_request = PeerRequest(
+            path=request.path,
+            headers={name.lower(): value for name, value in request.headers.raw_items()},
+            remote_address=socket.remote_address,
+            path_prefix=self.config.path_prefix,
+        )
+        try:
+            credentials, metadata, room_name = self.peer_class.parse_request(peer_request)
+        except Exception as exc:
+            log.info("refused %s: 400 (%s: %s)", request.path, type(exc).__name__, exc)
+            return socket.respond(400, "Bad Request\n")
+        conn_id = next(self._conn_ids)
+        auth = AuthData(str(uuid.uuid4()), dict(credentials), metadata)
+        conn = Connection(conn_id, auth.peer_id, room_name,
+                          asyncio.get_running_loop().create_future())
+        self.connections[conn_id] = conn
+        self.bridge.tell(self.bridge.supervisor, ConnectPeer(
+            conn_id, room_name, auth, self.config.peer_class, self.config.peer_options))
+        try:
+            answer = await asyncio.wait_for(conn.answer, self.config.connect_timeout)
+        except asyncio.TimeoutError:
+            answer = PeerRefused(conn_id, 503, "the actor system did not answer in time")
+        if isinstance(answer, PeerRefused):
+            del self.connections[conn_id]
+            log.info("refused peer %s for room %r: %d (%s)",
+                     conn.peer_id, room_name, answer.status, answer.reason)
+            return socket.respond(answer.status, _REASONS.get(answer.status, "Refused") + "\n")
+        self._by_socket[socket] = conn
+        reaper = asyncio.create_task(self._reap(socket, conn))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
+        return None
+
+    async def _reap(self, socket: ServerConnection, conn: Connection) -> None:
+        """Once the TCP connection is gone, however it went, end the peer's actor."""
+        await socket.wait_closed()
+        self._by_socket.pop(socket, None)
+        self.connections.pop(conn.conn_id, None)
+        self.bridge.tell(conn.peer, ActorExitRequest())
+        log.debug("peer %s disconnected (%s)", conn.peer_id, socket.close_code)
+
+    # -- after the upgrade -------------------------------------------------------------------
+
+    async def _handle(self, socket: ServerConnection) -> None:
+        conn = self._by_socket.get(socket)
+        if conn is None:  # not a connection this gateway accepted: cannot happen
+            await socket.close(1011, "unknown connection")
+            return
+        writer = asyncio.create_task(self._write(socket, conn))
+        idle_timeout = conn.idle_timeout or self.config.idle_timeout
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(idle_timeout) as deadline:
+                async for data in socket:
+                    deadline.reschedule(loop.time() + idle_timeout)
+                    if isinstance(data, bytes):
+                        log.info("peer %s sent a binary frame: ignored", conn.peer_id)
+                        continue
+                    self._receive_text(conn, data)
+        except TimeoutError:
+            log.info("peer %s idle for %.0f s: closing", conn.peer_id, idle_timeout)
+            conn.close(CLOSE_NORMAL, "idle timeout")
+            await writer
+        except ConnectionClosed:
+            pass
+        finally:
+            writer.cancel()
+
+    def _receive_text(self, conn: Connection, text: str) -> None:
+        if text == protocol.PING:
+            conn.send(_PONG)
+            return
+        try:
+            message = protocol.decode_client_frame(text, conn.peer_id)
+        except protocol.ProtocolError as exc:
+            conn.send(protocol.encode(exc.to_message(conn.peer_id)))
+            return
+        self.bridge.tell(conn.peer, ClientMessage(message))
+
+    async def _write(self, socket: ServerConnection, conn: Connection) -> None:
+        """Write the outbox in order; a Close entry ends the connection."""
+        try:
+            while True:
+                item = await conn.outbox.get()
+                if isinstance(item, Close):
+                    await socket.close(item.code, item.reason)
+                    return
+                await socket.send(item, text=True)
+        except ConnectionClosed:
+            pass
+
+    # -- messages from the actors ------------------------------------------------------------
+
+    def on_actor_message(self, message: Any) -> None:
+        """Called on the event loop for every message the actors send the gateway."""
+        if isinstance(message, Deliver):
+            for conn_id, frame in message.frames:
+                conn = self.connections.get(conn_id)
+                if conn is not None:
+                    conn.send(frame)
+        elif isinstance(message, ClosePeer):
+            conn = self.connections.get(message.conn_id)
+            if conn is not None:
+                conn.close(message.code, message.reason)
+        elif isinstance(message, PeerAccepted):
+            conn = self.connections.get(message.conn_id)
+            if conn is None or conn.answer.done():  # the client gave up meanwhile
+                self.bridge.tell(message.peer, ActorExitRequest())
+                return
+            conn.peer, conn.room = message.peer, message.room
+            conn.idle_timeout = message.idle_timeout
+            conn.answer.set_result(message)
+        elif isinstance(message, PeerRefused):
+            conn = self.connections.get(message.conn_id)
+            if conn is not None and not conn.answer.done():
+                conn.answer.set_result(message)
+        elif isinstance(message, RoomClosed):
+            for conn in list(self.connections.values()):
+                if conn.room is not None and conn.room == message.room:
+                    notice = protocol.error(protocol.ROOM_CLOSED, message.reason, to=conn.peer_id)
+                    conn.send(protocol.encode(notice))
+                    conn.close(CLOSE_NORMAL, "room closed")
+        else:
+            log.warning("unexpected message from the actors: %r", message)
+
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            500: "Internal Server Error", 503: "Service Unavailable"}

@@ -1,0 +1,87 @@
+"""Load user classes from a SPEC: ``package.module:Class`` or ``path/to/file.py:Class``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any
+
+__all__ = ["SpecError", "load_class", "class_spec", "absolute_spec"]
+
+
+class SpecError(ValueError):
+    """A SPEC that names no loadable class; the message says why, in one line."""
+
+
+def _split(spec: str) -> tuple[str, str]:
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name:
+        raise SpecError(f"bad class spec {spec!r}: expected 'module:Class' or 'file.py:Class'")
+    return where, name
+
+
+def absolute_spec(spec: str) -> str:
+    """Make a file SPEC absolute, so another process (another cwd) loads the same file."""
+    where, name = _split(spec)
+    if where.endswith(".py"):
+        return f"{os.path.abspath(where)}:{name}"
+    return spec
+
+
+def _load_file(path: str) -> Any:
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise SpecError(f"no such file: {path}")
+    # One module per file, named after its path, so loading twice gives the same classes.
+    module_name = "membrane_rtc_user_" + hashlib.sha1(path.encode()).hexdigest()[:12]
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpecError(f"cannot load {path} as Python source")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise SpecError(f"error while loading {path}: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def load_class(spec: str | type, base: type | None = None) -> type:
+    """Return the class a SPEC names (a class is returned as is), checked against ``base``."""
+    if isinstance(spec, type):
+        cls = spec
+    else:
+        where, name = _split(spec)
+        if where.endswith(".py"):
+            module = _load_file(where)
+        else:
+            try:
+                module = importlib.import_module(where)
+            except ImportError as exc:
+                raise SpecError(f"cannot import module {where!r}: {exc}") from exc
+            except Exception as exc:
+                raise SpecError(
+                    f"error while importing {where!r}: {type(exc).__name__}: {exc}") from exc
+        try:
+            cls = getattr(module, name)
+        except AttributeError:
+            raise SpecError(f"{where!r} has no attribute {name!r}") from None
+        if not isinstance(cls, type):
+            raise SpecError(f"{spec!r} is not a class")
+    if base is not None and not issubclass(cls, base):
+        raise SpecError(f"{cls.__module__}.{cls.__qualname__} is not a subclass of "
+                        f"{base.__module__}.{base.__qualname__}")
+    return cls
+
+
+def class_spec(cls: str | type) -> str:
+    """A SPEC for display: the string itself, or ``module:QualName`` of a class."""
+    if isinstance(cls, str):
+        return cls
+    return f"{cls.__module__}:{cls.__qualname__}"

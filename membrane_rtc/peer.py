@@ -1,0 +1,80 @@
+"""The ``Peer`` behaviour: one instance per websocket connection.
+
+``parse_request`` runs in the gateway before the upgrade (it only reads the HTTP request); the
+other callbacks run in the peer's actor. Every callback is optional.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .protocol import Message
+from .room import AuthData
+
+__all__ = ["Peer", "PeerContext", "PeerRequest", "BadRequest"]
+
+
+class BadRequest(Exception):
+    """Raise from :meth:`Peer.parse_request` to refuse the connection with HTTP 400."""
+
+
+@dataclass(frozen=True)
+class PeerRequest:
+    """The HTTP upgrade request of a connecting client, as ``parse_request`` sees it."""
+
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    remote_address: tuple[str, int] | None = None
+    #: The server's path prefix (``/webrtc`` by default); rooms live under it.
+    path_prefix: str = "/webrtc"
+
+
+@dataclass(frozen=True)
+class PeerContext:
+    """Where a peer is: its id and the name of its room."""
+
+    peer_id: str
+    room: str
+
+
+class Peer:
+    """A connected client. Override any callback; all are optional."""
+
+    #: Seconds without a frame from the client before the server closes the connection;
+    #: ``None`` keeps the server's default (15 minutes). ``on_init`` may set it per connection.
+    idle_timeout: float | None = None
+
+    @classmethod
+    def parse_request(cls, request: PeerRequest) -> tuple[dict[str, str], Any, str]:
+        """Return ``(credentials, metadata, room_name)`` from the upgrade request.
+
+        Default: the room is the path segment after the prefix (``/webrtc/<room>``,
+        URL-decoded), credentials are the query parameters, metadata the request headers and
+        the remote address. Raise (any exception) to refuse with HTTP 400.
+        """
+        url = urlsplit(request.path)
+        prefix = request.path_prefix.rstrip("/") + "/"
+        if not url.path.startswith(prefix):
+            raise BadRequest(f"path {url.path!r} is not under {prefix!r}")
+        room = unquote(url.path[len(prefix):])
+        if not room or "/" in room:
+            raise BadRequest(f"path {url.path!r} names no room")
+        credentials = dict(parse_qsl(url.query, keep_blank_values=True))
+        metadata = {"headers": dict(request.headers), "remote_address": request.remote_address}
+        return credentials, metadata, room
+
+    def on_init(self, context: PeerContext, auth: AuthData, options: Any) -> None:
+        """Authenticate the client; raise (any exception) to refuse with HTTP 401.
+
+        ``options`` are the server's custom peer options. May set ``self.idle_timeout``.
+        """
+
+    def on_receive(self, message: Message, context: PeerContext) -> Message | None:
+        """A message from the client (``from`` already set); return it to send it to the
+        room (changed or not), or ``None`` to drop it."""
+        return message
+
+    def on_terminate(self, context: PeerContext) -> None:
+        """The connection is closing: clean up."""

@@ -1,0 +1,136 @@
+"""The wire protocol: message structs, JSON decode/encode and the built-in messages.
+
+Pure code with no I/O, like the protocol core of ``websockets``: the gateway and the actors call
+it, tests exercise it without sockets. Frames are those of Membrane's ``webrtc-server``: every
+server-to-client frame is a JSON object with the four keys ``event``, ``data``, ``from``, ``to``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+import msgspec
+
+__all__ = [
+    "ALL",
+    "Message",
+    "ProtocolError",
+    "InvalidJSON",
+    "InvalidMessage",
+    "decode_client_frame",
+    "encode",
+    "authenticated",
+    "joined",
+    "left",
+    "error",
+    "PING",
+    "PONG",
+    "INVALID_JSON",
+    "INVALID_MESSAGE",
+    "COULD_NOT_JOIN_ROOM",
+    "ROOM_CLOSED",
+    "NO_SUCH_PEER",
+]
+
+#: The ``to`` value that addresses every peer of the room but the sender.
+ALL: Literal["all"] = "all"
+
+#: A client may send this literal text frame to check the connection; the server answers PONG.
+PING = "ping"
+PONG = "pong"
+
+# Error descriptions, exactly as Membrane's webrtc-server words them (plus NO_SUCH_PEER, ours).
+INVALID_JSON = "Invalid JSON"
+INVALID_MESSAGE = "Invalid message"
+COULD_NOT_JOIN_ROOM = "Could not join room"
+ROOM_CLOSED = "Room closed"
+NO_SUCH_PEER = "No such peer"
+
+Addressees = Union[list[str], Literal["all"], None]
+
+
+class Message(msgspec.Struct, rename={"from_": "from"}):
+    """One signaling message: ``event`` names it, ``data`` is any JSON value.
+
+    ``from_`` (wire key ``from``) is the sender's peer id, set by the server, ``None`` for the
+    room's own messages. ``to`` is a list of peer ids, ``"all"`` (everyone but the sender) or
+    ``None``.
+    """
+
+    event: str
+    data: Any = None
+    from_: str | None = None
+    to: Addressees = None
+
+
+class ProtocolError(ValueError):
+    """A client frame the protocol cannot accept; ``description`` is the wire error text."""
+
+    description: str = INVALID_MESSAGE
+
+    def __init__(self, details: Any = None) -> None:
+        super().__init__(self.description if details is None else f"{self.description}: {details}")
+        self.details = details
+
+    def to_message(self, peer_id: str | None) -> Message:
+        """The ``error`` frame that answers this bad input."""
+        return error(self.description, self.details, to=peer_id)
+
+
+class InvalidJSON(ProtocolError):
+    """The frame is not JSON at all; ``details`` is the raw text, as Membrane sends it."""
+
+    description = INVALID_JSON
+
+
+class InvalidMessage(ProtocolError):
+    """The frame is JSON but not a message object (no string ``event``, or a bad ``to``)."""
+
+    description = INVALID_MESSAGE
+
+
+_decoder = msgspec.json.Decoder(Message)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_client_frame(text: str | bytes, sender: str | None) -> Message:
+    """Decode a client's text frame into a :class:`Message` sent by ``sender``.
+
+    ``from`` is always overwritten with ``sender``: a client cannot speak for another peer.
+    Raises :class:`InvalidJSON` or :class:`InvalidMessage`, never anything else.
+    """
+    try:
+        message = _decoder.decode(text)
+    except msgspec.ValidationError:
+        raise InvalidMessage() from None
+    except msgspec.DecodeError:
+        raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise InvalidJSON(raw) from None
+    message.from_ = sender
+    return message
+
+
+def encode(message: Message) -> bytes:
+    """Encode a message as the UTF-8 JSON of one text frame (always all four keys)."""
+    return _encoder.encode(message)
+
+
+def authenticated(peer_id: str) -> Message:
+    """Sent to a client once its peer has joined the room."""
+    return Message("authenticated", {"peer_id": peer_id}, None, [peer_id])
+
+
+def joined(peer_id: str) -> Message:
+    """Broadcast by a room to the others when a peer joins."""
+    return Message("joined", {"peer_id": peer_id}, peer_id, ALL)
+
+
+def left(peer_id: str) -> Message:
+    """Broadcast by a room to everyone left when a peer leaves."""
+    return Message("left", {"peer_id": peer_id}, None, ALL)
+
+
+def error(description: str, details: Any = None, *, to: str | None = None) -> Message:
+    """An ``error`` frame for one client, with ``data = {description, details}``."""
+    return Message("error", {"description": description, "details": details}, None,
+                   [to] if to is not None else None)

@@ -1,0 +1,62 @@
+"""The ``Room`` behaviour: subclass it and override the callbacks you need.
+
+One instance runs per room, inside the room's actor; keep the room's state on ``self``. Every
+callback is optional and the defaults make a room that lets everyone in and forwards everything,
+as Membrane's ``webrtc-server`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .protocol import Message
+
+__all__ = ["Room", "AuthData", "JoinRefused"]
+
+
+@dataclass(frozen=True)
+class AuthData:
+    """Who is connecting: the fresh ``peer_id`` and what ``Peer.parse_request`` extracted."""
+
+    peer_id: str
+    credentials: dict[str, str] = field(default_factory=dict)
+    metadata: Any = None
+
+
+class JoinRefused(Exception):
+    """Raise from :meth:`Room.on_join` to keep a peer out; ``reason`` goes to the client."""
+
+    def __init__(self, reason: Any = "refused") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Room:
+    """A room of peers exchanging signaling messages. Override any callback; all are optional.
+
+    An exception other than :class:`JoinRefused` raised by a callback crashes the room: its
+    peers are told ``"Room closed"`` and the supervisor starts a fresh instance.
+    """
+
+    #: The room's name, set by the framework before :meth:`on_init` runs.
+    name: str = ""
+
+    def on_init(self, options: Any) -> None:
+        """The room starts; ``options`` are the room's custom options (``None`` if not given)."""
+
+    def on_join(self, auth: AuthData) -> None:
+        """A peer is about to join; raise :class:`JoinRefused` to refuse it. Default: accept."""
+
+    def on_leave(self, peer_id: str) -> None:
+        """A peer has left (closed its socket, timed out, crashed or was kicked)."""
+
+    def on_forward(self, message: Message) -> Message | None:
+        """Every message the room forwards passes here, its own ``joined``/``left`` included.
+
+        Return the message (changed or not) to forward it, or ``None`` to drop it.
+        """
+        return message
+
+    def on_terminate(self) -> None:
+        """The room is shutting down (stopped, crashed or server exit): clean up."""

@@ -1,0 +1,126 @@
+"""A room's rules as plain state: membership, the ``to`` rules, join/leave broadcasts.
+
+No actors and no sockets here (like the sans-I/O core of ``websockets``): the room actor is a
+thin adapter that feeds events in and ships the returned deliveries out, so one core serves
+every Thespian base and the rules are tested without an actor system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Literal, TypeVar
+
+from . import protocol
+from .protocol import ALL, Message
+from .room import AuthData, JoinRefused, Room
+
+__all__ = ["RoomState", "Delivery", "ForwardResult", "RoomCallbackError"]
+
+#: Whatever the adapter uses to reach a peer (an actor address, a test list, ...).
+Endpoint = TypeVar("Endpoint")
+
+
+class RoomCallbackError(Exception):
+    """A user ``Room`` callback raised: the room must crash. ``reason`` is for the peers."""
+
+    def __init__(self, callback: str, error: BaseException) -> None:
+        self.callback = callback
+        self.error = error
+        self.reason = f"{callback} raised {type(error).__name__}: {error}"
+        super().__init__(self.reason)
+
+
+@dataclass
+class Delivery(Generic[Endpoint]):
+    """One message for some peers: encode it once, send it to each recipient."""
+
+    message: Message
+    recipients: list[Endpoint]
+
+
+@dataclass
+class ForwardResult(Generic[Endpoint]):
+    """What forwarding a message did: ``ok``, or ``no_such_peer`` with the ids not in the room."""
+
+    status: Literal["ok", "no_such_peer"]
+    deliveries: list[Delivery[Endpoint]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+class RoomState(Generic[Endpoint]):
+    """Runs one user ``Room`` and keeps its members (``peer_id -> endpoint``)."""
+
+    def __init__(self, room: Room, name: str) -> None:
+        self.room = room
+        self.room.name = name
+        self.members: dict[str, Endpoint] = {}
+
+    def _call(self, callback: str, *args: Any) -> Any:
+        """Run a user callback; any exception becomes a RoomCallbackError (JoinRefused aside)."""
+        function: Callable[..., Any] = getattr(self.room, callback)
+        try:
+            return function(*args)
+        except JoinRefused:
+            raise
+        except Exception as exc:
+            raise RoomCallbackError(callback, exc) from exc
+
+    def start(self, options: Any) -> None:
+        """Run ``on_init`` with the room's custom options."""
+        self._call("on_init", options)
+
+    def terminate(self) -> None:
+        """Run ``on_terminate``."""
+        self._call("on_terminate")
+
+    def join(self, auth: AuthData, endpoint: Endpoint) -> list[Delivery[Endpoint]]:
+        """Admit a peer: ``authenticated`` to it, ``joined`` to the others.
+
+        Raises :class:`JoinRefused` when ``on_join`` refuses; nothing changes then.
+        """
+        peer_id = auth.peer_id
+        self._call("on_join", auth)
+        self.members[peer_id] = endpoint
+        deliveries = [Delivery(protocol.authenticated(peer_id), [endpoint])]
+        deliveries += self.forward(protocol.joined(peer_id)).deliveries
+        return deliveries
+
+    def leave(self, peer_id: str) -> list[Delivery[Endpoint]]:
+        """A member is gone: ``on_leave``, then ``left`` to everyone left. Idempotent."""
+        if peer_id not in self.members:
+            return []
+        del self.members[peer_id]
+        self._call("on_leave", peer_id)
+        return self.forward(protocol.left(peer_id)).deliveries
+
+    def forward(self, message: Message) -> ForwardResult[Endpoint]:
+        """Route a message through ``on_forward`` to its addressees.
+
+        ``"all"``: every member but the sender. A list: every addressee, or nobody if any is
+        not a member (then the sender, if a member, gets a ``"No such peer"`` error).
+        ``None``: nobody (the room alone sees it in ``on_forward``).
+        """
+        routed = self._call("on_forward", message)
+        if routed is None:
+            return ForwardResult("ok")
+        if not isinstance(routed, Message):
+            raise RoomCallbackError(
+                "on_forward", TypeError(f"returned {type(routed).__name__}, not Message or None"))
+        to = routed.to
+        if to == ALL:
+            recipients = [ep for pid, ep in self.members.items() if pid != routed.from_]
+        elif to is None:
+            recipients = []
+        else:
+            missing = [pid for pid in to if pid not in self.members]
+            if missing:
+                result: ForwardResult[Endpoint] = ForwardResult("no_such_peer", missing=missing)
+                sender = self.members.get(routed.from_) if routed.from_ is not None else None
+                if sender is not None:
+                    notice = protocol.error(protocol.NO_SUCH_PEER, missing, to=routed.from_)
+                    result.deliveries.append(Delivery(notice, [sender]))
+                return result
+            recipients = [self.members[pid] for pid in to]
+        if not recipients:
+            return ForwardResult("ok")
+        return ForwardResult("ok", [Delivery(routed, recipients)])

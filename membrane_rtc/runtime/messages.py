@@ -1,0 +1,226 @@
+"""The actor messages: one class per intent, as in Thespian's own examples.
+
+All are plain picklable dataclasses, so the same messages cross process (and host) boundaries in
+the multi-process bases. "Gateway" below is the gateway's external address in the actor system:
+actors send it frames to write and sockets to close, never touching a socket themselves.
+
+A request that carries a ``request_id`` is answered with a :class:`Reply` carrying the same id,
+which is how the asyncio side matches answers to the questions it asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol import Message
+from ..room import AuthData
+
+#: Thespian global name of the room supervisor: any process of the actor system finds it.
+SUPERVISOR_NAME = "membrane_rtc.RoomSupervisor"
+
+# An actor address (thespian.actors.ActorAddress); typed Any as Thespian ships no type hints.
+Address = Any
+#: A class, or a SPEC string naming one (see membrane_rtc.loading).
+ClassRef = Any
+
+
+@dataclass
+class Request:
+    """Base of the messages that expect a :class:`Reply`."""
+
+    request_id: int | None = field(default=None, kw_only=True)
+
+
+@dataclass
+class Reply:
+    """Answer to a :class:`Request`; ``error`` is ``None`` on success."""
+
+    request_id: int | None
+    error: str | None = None
+    value: Any = None
+
+
+# --- gateway -> supervisor -------------------------------------------------------------------
+
+@dataclass
+class RegisterGateway(Request):
+    """A gateway announces itself: it is told when a room closes."""
+
+
+@dataclass
+class UnregisterGateway(Request):
+    """A gateway is going away."""
+
+
+@dataclass
+class CreateRoom(Request):
+    """Start a room under ``name`` running ``room_class`` with custom ``options``."""
+
+    name: str
+    room_class: ClassRef
+    options: Any = None
+
+
+@dataclass
+class StopRoom(Request):
+    """Stop a room on purpose (it is not restarted); its ``on_terminate`` runs."""
+
+    name: str
+
+
+@dataclass
+class ListRooms(Request):
+    """Ask for the registry: a list of :class:`RoomInfo`."""
+
+
+@dataclass
+class StopAllRooms(Request):
+    """Server shutdown: stop every room and answer once all have terminated."""
+
+
+@dataclass
+class RoomInfo:
+    """One row of the registry."""
+
+    name: str
+    room_class: str
+    state: str  # "running" | "failed"
+    restarts: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class ConnectPeer:
+    """A client wants to join room ``room_name``; the supervisor passes it to the room.
+
+    The room creates the peer's actor, which runs ``Peer.on_init`` and answers the gateway
+    with :class:`PeerAccepted` or :class:`PeerRefused`.
+    """
+
+    conn_id: int
+    room_name: str
+    auth: AuthData
+    peer_class: ClassRef
+    peer_options: Any = None
+    gateway: Address = None
+
+
+# --- supervisor <-> room ---------------------------------------------------------------------
+
+@dataclass
+class StartRoom:
+    """Sent by the supervisor to a new room actor: run ``on_init``."""
+
+    name: str
+    room_class: ClassRef
+    options: Any = None
+
+
+@dataclass
+class RoomStarted:
+    """The room's ``on_init`` returned; it is serving."""
+
+    name: str
+
+
+@dataclass
+class RoomCrashed:
+    """A room callback raised: the room is going down with this reason."""
+
+    name: str
+    reason: str
+
+
+@dataclass
+class RoomClosed:
+    """Told to every gateway: the room actor at ``room`` is gone; close its peers' sockets."""
+
+    name: str
+    room: Address
+    reason: str
+
+
+# --- room <-> peer ---------------------------------------------------------------------------
+
+@dataclass
+class StartPeer:
+    """Sent by the room to a new peer actor: run ``Peer.on_init``."""
+
+    conn_id: int
+    auth: AuthData
+    room_name: str
+    peer_class: ClassRef
+    peer_options: Any
+    gateway: Address
+    room: Address
+
+
+@dataclass
+class JoinRoom:
+    """Sent by an authenticated peer actor to its room: run ``Room.on_join``."""
+
+    auth: AuthData
+    conn_id: int
+    gateway: Address
+
+
+@dataclass
+class ForwardMessage(Request):
+    """Forward ``message`` to its addressees.
+
+    Peers send it to their room directly. From outside (the Python / admin
+    ``forward_message``) it goes to the supervisor with ``room_name`` and a ``request_id``; the
+    room answers ``reply_to`` with ``Reply(value="ok" | "no_such_peer" | "unknown_error")``.
+    """
+
+    message: Message
+    room_name: str | None = None
+    reply_to: Address = None
+
+
+# --- peer / room -> gateway ------------------------------------------------------------------
+
+@dataclass
+class PeerAccepted:
+    """``Peer.on_init`` accepted the client: the gateway may upgrade the connection."""
+
+    conn_id: int
+    peer_id: str
+    peer: Address
+    room: Address
+    idle_timeout: float | None = None
+
+
+@dataclass
+class PeerRefused:
+    """Refuse the connection before the upgrade with an HTTP ``status`` (404, 401, ...)."""
+
+    conn_id: int
+    status: int
+    reason: str
+
+
+@dataclass
+class Deliver:
+    """Write each encoded frame to its connection: ``[(conn_id, frame), ...]``, in order."""
+
+    frames: list[tuple[int, bytes]]
+
+
+@dataclass
+class ClosePeer:
+    """Close a connection with a websocket close code (after the frames sent before it)."""
+
+    conn_id: int
+    code: int = 1000
+    reason: str = ""
+
+
+# --- gateway -> peer -------------------------------------------------------------------------
+
+@dataclass
+class ClientMessage:
+    """A decoded message from the client (``from`` already set by the gateway)."""
+
+    message: Message

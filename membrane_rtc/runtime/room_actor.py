@@ -1,0 +1,184 @@
+"""The room actor: a thin Thespian adapter around :class:`~membrane_rtc.room_state.RoomState`.
+
+It creates one peer actor (its child) per connection, so Thespian's ``ChildActorExited`` tells
+it of every peer's death - a closed socket, a crash, a ``kill -9`` - and treats it as a leave.
+An exception in a user ``Room`` callback crashes the room on purpose: it tells the supervisor
+why, runs ``on_terminate`` and exits, instead of letting Thespian swallow the error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ChildActorExited
+
+from .. import protocol
+from ..loading import load_class
+from ..room import JoinRefused, Room
+from ..room_state import Delivery, RoomCallbackError, RoomState
+from .messages import (
+    Address,
+    ClosePeer,
+    ConnectPeer,
+    Deliver,
+    ForwardMessage,
+    JoinRoom,
+    PeerRefused,
+    Reply,
+    RoomCrashed,
+    RoomStarted,
+    StartPeer,
+    StartRoom,
+)
+from .peer_actor import PeerActor
+
+log = logging.getLogger("membrane_rtc.room")
+
+#: Close code sent when a peer's actor ended without its socket closing first.
+PEER_ENDED = 1011
+
+
+def address_key(address: Address) -> str:
+    """Thespian addresses are not hashable; their string form is, and is unique."""
+    return address.actorAddressString
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    """How the room reaches one member: its actor, and the gateway connection behind it."""
+
+    peer: Address
+    gateway: Address
+    conn_id: int
+    peer_id: str
+
+
+class RoomActor(ActorTypeDispatcher):
+    """Runs one user ``Room``; started by the supervisor with :class:`StartRoom`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = ""
+        self.supervisor: Address = None
+        self.state: RoomState[PeerEndpoint] | None = None
+        self.members_by_actor: dict[str, PeerEndpoint] = {}
+        self.down = False  # crashed or stopping: only exit and child notices matter now
+        self.terminated = False
+
+    def receiveMessage(self, message: Any, sender: Address) -> Any:
+        if self.down and not isinstance(message, (ActorExitRequest, ChildActorExited)):
+            if isinstance(message, ConnectPeer):
+                self.send(message.gateway, PeerRefused(message.conn_id, 404, "room is closing"))
+            return None
+        return super().receiveMessage(message, sender)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def receiveMsg_StartRoom(self, message: StartRoom, sender: Address) -> None:
+        self.supervisor = sender
+        self.name = message.name
+        try:
+            room = load_class(message.room_class, Room)()
+        except Exception as exc:
+            self._crash(f"cannot start room: {type(exc).__name__}: {exc}")
+            return
+        state: RoomState[PeerEndpoint] = RoomState(room, message.name)
+        try:
+            state.start(message.options)
+        except RoomCallbackError as exc:
+            self._crash(exc.reason)
+            return
+        self.state = state
+        log.info("room %s started (%s)", self.name, type(room).__name__)
+        self.send(sender, RoomStarted(message.name))
+
+    def receiveMsg_ActorExitRequest(self, message: ActorExitRequest, sender: Address) -> None:
+        self.down = True
+        self._terminate()
+
+    def _crash(self, reason: str) -> None:
+        """A callback raised: tell the supervisor why, clean up, and exit for real."""
+        if self.down:
+            return
+        log.error("room %s crashed: %s", self.name, reason)
+        self.down = True
+        self.send(self.supervisor, RoomCrashed(self.name, reason))
+        self._terminate()
+        self.send(self.myAddress, ActorExitRequest())
+
+    def _terminate(self) -> None:
+        if self.state is None or self.terminated:
+            return
+        self.terminated = True
+        try:
+            self.state.terminate()
+        except RoomCallbackError as exc:
+            log.error("room %s: %s", self.name, exc.reason)
+
+    # -- peers -------------------------------------------------------------------------------
+
+    def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
+        peer = self.createActor(PeerActor)
+        self.send(peer, StartPeer(message.conn_id, message.auth, self.name, message.peer_class,
+                                  message.peer_options, message.gateway, self.myAddress))
+
+    def receiveMsg_JoinRoom(self, message: JoinRoom, sender: Address) -> None:
+        assert self.state is not None
+        peer_id = message.auth.peer_id
+        endpoint = PeerEndpoint(sender, message.gateway, message.conn_id, peer_id)
+        try:
+            deliveries = self.state.join(message.auth, endpoint)
+        except JoinRefused as refusal:
+            log.info("room %s refused peer %s: %r", self.name, peer_id, refusal.reason)
+            notice = protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason, to=peer_id)
+            self.send(message.gateway, Deliver([(message.conn_id, protocol.encode(notice))]))
+            self.send(message.gateway, ClosePeer(message.conn_id, 1000, "could not join room"))
+            self.send(sender, ActorExitRequest())
+            return
+        except RoomCallbackError as exc:
+            self._crash(exc.reason)
+            return
+        self.members_by_actor[address_key(sender)] = endpoint
+        self._ship(deliveries)
+
+    def receiveMsg_ChildActorExited(self, message: ChildActorExited, sender: Address) -> None:
+        endpoint = self.members_by_actor.pop(address_key(message.childAddress), None)
+        if endpoint is None or self.state is None or self.down:
+            return
+        # If the socket is still open (the actor crashed or was killed), close it.
+        self.send(endpoint.gateway, ClosePeer(endpoint.conn_id, PEER_ENDED, "peer ended"))
+        try:
+            self._ship(self.state.leave(endpoint.peer_id))
+        except RoomCallbackError as exc:
+            self._crash(exc.reason)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def receiveMsg_ForwardMessage(self, message: ForwardMessage, sender: Address) -> None:
+        assert self.state is not None
+        asker = message.reply_to or sender
+        try:
+            result = self.state.forward(message.message)
+        except RoomCallbackError as exc:
+            if message.request_id is not None:
+                self.send(asker, Reply(message.request_id, value="unknown_error"))
+            self._crash(exc.reason)
+            return
+        self._ship(result.deliveries)
+        if message.request_id is not None:
+            self.send(asker, Reply(message.request_id, value=result.status))
+
+    def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
+        """Encode each message once and send one :class:`Deliver` batch per gateway."""
+        batches: dict[str, tuple[Address, list[tuple[int, bytes]]]] = {}
+        for delivery in deliveries:
+            frame = protocol.encode(delivery.message)
+            for endpoint in delivery.recipients:
+                key = address_key(endpoint.gateway)
+                if key not in batches:
+                    batches[key] = (endpoint.gateway, [])
+                batches[key][1].append((endpoint.conn_id, frame))
+        for gateway, frames in batches.values():
+            self.send(gateway, Deliver(frames))

@@ -1,0 +1,137 @@
+"""The server: an actor system, its supervisor and a websocket gateway, started and stopped together.
+
+Embed it in your own asyncio program::
+
+    async with Server(ServerConfig(port=8080, rooms=[RoomConfig("demo", MyRoom)])) as server:
+        await server.serve_forever()
+
+It is also the Python face of the operations (create, stop, list rooms, forward a message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+from .config import RoomConfig, ServerConfig
+from .gateway import Gateway
+from .loading import load_class
+from .protocol import Message
+from .room import Room
+from .runtime.bridge import ActorBridge, ActorSystemError
+from .runtime.messages import (
+    Address,
+    CreateRoom,
+    ForwardMessage,
+    ListRooms,
+    Reply,
+    Request,
+    RoomInfo,
+    StopAllRooms,
+    StopRoom,
+)
+
+__all__ = ["Server", "ServerError"]
+
+log = logging.getLogger("membrane_rtc.server")
+
+ForwardStatus = Literal["ok", "no_such_peer", "unknown_error"]
+
+
+class ServerError(RuntimeError):
+    """An operation the actors refused (the message says why: unknown room, name taken...)."""
+
+
+class Server:
+    """One membrane-rtc server: actor system + supervisor + gateway."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.bridge = ActorBridge(self.config.actor_system)
+        self.gateway: Gateway | None = None
+        self._stopped = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        """The port the gateway listens on."""
+        assert self.gateway is not None, "server not started"
+        return self.gateway.port
+
+    @property
+    def url(self) -> str:
+        """Base websocket URL of the rooms, e.g. ``ws://127.0.0.1:8080/webrtc``."""
+        return f"ws://{self.config.host}:{self.port}{self.config.path_prefix.rstrip('/')}"
+
+    async def start(self) -> None:
+        """Start the actors, create the configured rooms, then open the port."""
+        # Fail fast, before anything starts, on classes that cannot be loaded here.
+        for room in self.config.rooms:
+            load_class(room.room_class, Room)
+        gateway = Gateway(self.bridge, self.config)
+        await self.bridge.start(gateway.on_actor_message)
+        try:
+            for room in self.config.rooms:
+                await self.create_room(room.name, room.room_class, room.options)
+            await gateway.start()
+        except BaseException:
+            await self._stop_actors()
+            raise
+        self.gateway = gateway
+
+    async def stop(self) -> None:
+        """Close every socket (1001), run every room's ``on_terminate``, stop the actors."""
+        if self.gateway is not None:
+            await self.gateway.stop()
+            self.gateway = None
+        await self._stop_actors()
+        self._stopped.set()
+
+    async def _stop_actors(self) -> None:
+        try:
+            await self._ask(StopAllRooms(), timeout=10)
+        except ActorSystemError as exc:
+            log.error("rooms did not all stop: %s", exc)
+        await self.bridge.stop()
+
+    async def serve_forever(self) -> None:
+        """Wait until :meth:`stop` is called."""
+        await self._stopped.wait()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.stop()
+
+    # -- operations --------------------------------------------------------------------------
+
+    async def _ask(self, request: Request, target: Address = None,
+                   timeout: float = 10.0) -> Reply:
+        reply = await self.bridge.ask(target or self.bridge.supervisor, request, timeout)
+        if reply.error is not None:
+            raise ServerError(reply.error)
+        return reply
+
+    async def create_room(self, name: str, room_class: str | type = "membrane_rtc.room:Room",
+                          options: Any = None) -> None:
+        """Create a room and wait for its ``on_init``; raise ServerError if it cannot start."""
+        await self._ask(CreateRoom(name, room_class, options))
+
+    async def stop_room(self, name: str) -> None:
+        """Stop a room on purpose (not restarted); its peers are told ``"Room closed"``."""
+        await self._ask(StopRoom(name))
+
+    async def list_rooms(self) -> list[RoomInfo]:
+        """The registry: every room with its class, state and restart count."""
+        return list((await self._ask(ListRooms())).value)
+
+    async def forward_message(self, room: str, message: Message) -> ForwardStatus:
+        """Have ``room`` forward ``message`` as if a peer sent it: ``ok``, ``no_such_peer``
+        (an addressee is not in the room; nobody got it) or ``unknown_error``."""
+        reply = await self._ask(ForwardMessage(message, room_name=room))
+        return reply.value  # type: ignore[no-any-return]
+
+
+__all__ += ["RoomConfig", "ServerConfig"]
