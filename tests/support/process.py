@@ -1,0 +1,64 @@
+"""Run ``membrane-rtc serve`` as a real subprocess and find the URL it prints."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CONSOLE_SCRIPT = Path(sys.executable).parent / "membrane-rtc"
+URL = re.compile(r"serving (ws://\S+)/<room>")
+
+
+class ServeProcess:
+    """A ``membrane-rtc serve`` child process; always ``await stop()`` it (the fixture does)."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.url = ""
+        self.stdout: list[str] = []
+
+    @classmethod
+    async def start(cls, *args: str, cwd: Path = REPO, timeout: float = 20) -> "ServeProcess":
+        process = await asyncio.create_subprocess_exec(
+            str(CONSOLE_SCRIPT), "serve", *args, cwd=cwd,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        served = cls(process)
+        assert process.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode()
+            if not line:
+                _, err = await asyncio.wait_for(process.communicate(), timeout)
+                raise AssertionError(f"server exited before serving: {err.decode()}")
+            served.stdout.append(line)
+            if match := URL.search(line):
+                served.url = match.group(1)
+                return served
+
+    async def signal_and_wait(self, signum: int = signal.SIGINT, timeout: float = 20) -> int:
+        self.process.send_signal(signum)
+        out, _ = await asyncio.wait_for(self.process.communicate(), timeout)
+        self.stdout.extend(out.decode().splitlines(keepends=True))
+        return self.process.returncode  # type: ignore[return-value]
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            try:
+                await self.signal_and_wait(signal.SIGTERM, timeout=10)
+            except (asyncio.TimeoutError, ProcessLookupError):
+                self.process.kill()
+                await self.process.wait()
+
+
+async def run_cli(*args: str, timeout: float = 20) -> tuple[int, str, str]:
+    """Run ``membrane-rtc ARGS`` to completion: (exit status, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        str(CONSOLE_SCRIPT), *args, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode, out.decode(), err.decode()  # type: ignore[return-value]

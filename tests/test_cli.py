@@ -1,0 +1,107 @@
+"""``membrane-rtc serve`` as a real subprocess: frames, clean shutdown, one-line errors."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from .support.client import Client, refused_status
+from .support.process import REPO, ServeProcess, run_cli
+
+Start = Callable[..., Awaitable[ServeProcess]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Start]:
+    started: list[ServeProcess] = []
+
+    async def start(*args: str, **kwargs) -> ServeProcess:
+        process = await ServeProcess.start("--port", "0", *args, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        await process.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_serve_then_signal_closes_sockets_with_1001_and_terminates_rooms(
+        serve: Start, tmp_path: Path, signum: int) -> None:
+    marker = tmp_path / "marker.txt"
+    server = await serve("--room", "demo", "--room", "other",
+                         "--room-class", "tests/support/marker_room.py:MarkerRoom",
+                         "--room-options", f'{{"marker": "{marker}"}}')
+    assert sorted(marker.read_text().splitlines()) == ["init demo", "init other"]
+    alice = await Client.connect(f"{server.url}/demo")
+    bob = await Client.connect(f"{server.url}/demo")
+    await alice.recv_event("joined")
+    await bob.send("offer", {"sdp": "v=0"}, [alice.peer_id])
+    assert (await alice.recv_event("offer"))["from"] == bob.peer_id
+    assert await server.signal_and_wait(signum) == 0
+    assert await alice.closed() == 1001 and await bob.closed() == 1001
+    assert sorted(marker.read_text().splitlines()) == [
+        "init demo", "init other", "terminate demo", "terminate other"]
+    assert "membrane-rtc stopped" in "".join(server.stdout)
+
+
+async def test_default_serve_has_a_demo_room_and_the_ready_actors_work(serve: Start) -> None:
+    server = await serve()
+    client = await Client.connect(f"{server.url}/demo")
+    await client.close()
+    capped = await serve("--room", "duo", "--room-class", "actors.capped:CappedRoom",
+                         "--room-options", '{"max_peers": 1}',
+                         "--peer-class", "actors.token:TokenPeer",
+                         "--peer-options", '{"token": "t0k"}')
+    assert await refused_status(f"{capped.url}/duo?token=nope") == 401
+    assert await refused_status(f"{capped.url}/demo?token=t0k") == 404
+    first = await Client.connect(f"{capped.url}/duo?token=t0k")
+    second = await Client.connect(f"{capped.url}/duo?token=t0k", authenticate=False)
+    assert (await second.recv_event("error"))["data"]["details"] == "room_is_full"
+    await first.close()
+
+
+async def test_a_module_spec_from_the_working_directory(serve: Start, tmp_path: Path) -> None:
+    (tmp_path / "my_rooms.py").write_text(
+        "from membrane_rtc import Room\nclass Lobby(Room):\n    pass\n")
+    server = await serve("--room-class", "my_rooms:Lobby", cwd=tmp_path)
+    client = await Client.connect(f"{server.url}/demo")
+    await client.close()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--room-class", "nowhere:Room"], "--room-class: cannot import module 'nowhere'"),
+    (["--room-class", "actors/capped.py:Nope"], "has no attribute 'Nope'"),
+    (["--peer-class", "actors.capped:CappedRoom"], "is not a subclass of membrane_rtc.peer.Peer"),
+    (["--room-options", "{max_peers: 2}"], "--room-options: not valid JSON"),
+    (["--peer-options", "[1,"], "--peer-options: not valid JSON"),
+])
+async def test_bad_input_is_one_clear_line(args: list[str], words: str) -> None:
+    status, out, err = await run_cli("serve", "--port", "0", *args)
+    assert status == 2
+    assert words in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+
+
+async def test_a_busy_port_is_one_clear_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, out, err = await run_cli("serve", "--port", str(port))
+    assert status == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+async def test_help_lists_every_serve_flag() -> None:
+    status, out, _ = await run_cli("serve", "--help")
+    assert status == 0
+    for flag in ["--host", "--port", "--room", "--room-class", "--room-options", "--peer-class",
+                 "--peer-options", "--path-prefix", "--max-message-bytes", "--idle-timeout"]:
+        assert flag in out
+    assert (REPO / "actors" / "capped.py").exists()
