@@ -36,5 +36,11 @@ class ServerConfig:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     #: How long a connecting client may wait for the actors to accept or refuse it.
     connect_timeout: float = 10.0
-    #: Thespian system base: "simpleSystemBase" (embedded, default).
-    actor_system: str = "simpleSystemBase"
+    #: "embedded" (Thespian simpleSystemBase, one process) or "multiproc" (multiprocTCPBase:
+    #: every room and peer its own OS process).
+    actor_system: str = "embedded"
+    #: multiproc: Thespian's admin port. embedded: the loopback admin channel's port (0 = any).
+    admin_port: int | None = None
+    #: Restart budget of each room: at most this many restarts within the window (seconds).
+    max_restarts: int = 3
+    restart_window: float = 5.0

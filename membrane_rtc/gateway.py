@@ -33,7 +33,6 @@ from .runtime.messages import (
     Deliver,
     PeerAccepted,
     PeerRefused,
-    RegisterGateway,
     RoomClosed,
     UnregisterGateway,
 )
@@ -96,8 +95,7 @@ class Gateway:
         return self.server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
-        """Register with the supervisor and start listening."""
-        await self.bridge.ask(self.bridge.supervisor, RegisterGateway())
+        """Start listening (the bridge has registered this gateway with the supervisor)."""
         self.server = await serve(
             self._handle, self.config.host, self.config.port,
             process_request=self._process_request,
@@ -142,7 +140,8 @@ class Gateway:
                           asyncio.get_running_loop().create_future())
         self.connections[conn_id] = conn
         self.bridge.tell(self.bridge.supervisor, ConnectPeer(
-            conn_id, room_name, auth, self.config.peer_class, self.config.peer_options))
+            conn_id, room_name, auth, self.config.peer_class, self.config.peer_options,
+            self.bridge.address))
         try:
             answer = await asyncio.wait_for(conn.answer, self.config.connect_timeout)
         except asyncio.TimeoutError:

@@ -19,14 +19,19 @@ from .gateway import Gateway
 from .loading import load_class
 from .protocol import Message
 from .room import Room
-from .runtime.bridge import ActorBridge, ActorSystemError
+from .runtime.bridge import DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC, ActorBridge, ActorSystemError
 from .runtime.messages import (
     Address,
+    ConfigureSupervisor,
     CreateRoom,
     ForwardMessage,
+    KickPeer,
+    ListPeers,
     ListRooms,
+    PeerInfo,
     Reply,
     Request,
+    RestartRoom,
     RoomInfo,
     StopAllRooms,
     StopRoom,
@@ -48,7 +53,11 @@ class Server:
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config or ServerConfig()
-        self.bridge = ActorBridge(self.config.actor_system)
+        bases = {"embedded": EMBEDDED, "multiproc": MULTIPROC}
+        if self.config.actor_system not in bases:
+            raise ValueError(f"actor_system must be one of {sorted(bases)}")
+        self.bridge = ActorBridge(bases[self.config.actor_system],
+                                  admin_port=self.config.admin_port or DEFAULT_ADMIN_PORT)
         self.gateway: Gateway | None = None
         self._stopped = asyncio.Event()
 
@@ -71,6 +80,9 @@ class Server:
         gateway = Gateway(self.bridge, self.config)
         await self.bridge.start(gateway.on_actor_message)
         try:
+            await self._ask(ConfigureSupervisor(self.config.max_restarts,
+                                                self.config.restart_window),
+                            self.bridge.supervisor)
             for room in self.config.rooms:
                 await self.create_room(room.name, room.room_class, room.options)
             await gateway.start()
@@ -89,7 +101,7 @@ class Server:
 
     async def _stop_actors(self) -> None:
         try:
-            await self._ask(StopAllRooms(), timeout=10)
+            await self._ask(StopAllRooms(), self.bridge.supervisor, timeout=10)
         except ActorSystemError as exc:
             log.error("rooms did not all stop: %s", exc)
         await self.bridge.stop()
@@ -109,7 +121,8 @@ class Server:
 
     async def _ask(self, request: Request, target: Address = None,
                    timeout: float = 10.0) -> Reply:
-        reply = await self.bridge.ask(target or self.bridge.supervisor, request, timeout)
+        """Ask an actor (by default the admin actor, where operations enter)."""
+        reply = await self.bridge.ask(target or self.bridge.admin, request, timeout)
         if reply.error is not None:
             raise ServerError(reply.error)
         return reply
@@ -123,14 +136,26 @@ class Server:
         """Stop a room on purpose (not restarted); its peers are told ``"Room closed"``."""
         await self._ask(StopRoom(name))
 
+    async def restart_room(self, name: str) -> None:
+        """Stop a room and start it afresh under the same name; wait until it serves again."""
+        await self._ask(RestartRoom(name))
+
     async def list_rooms(self) -> list[RoomInfo]:
-        """The registry: every room with its class, state and restart count."""
+        """The registry: every room with its class, state, peers and restart count."""
         return list((await self._ask(ListRooms())).value)
+
+    async def list_peers(self, room: str) -> list[PeerInfo]:
+        """The peers of a room."""
+        return list((await self._ask(ListPeers(room))).value)
+
+    async def kick_peer(self, room: str, peer_id: str) -> None:
+        """Disconnect a peer (close 1000 ``kicked``); the room sees it leave."""
+        await self._ask(KickPeer(room, peer_id))
 
     async def forward_message(self, room: str, message: Message) -> ForwardStatus:
         """Have ``room`` forward ``message`` as if a peer sent it: ``ok``, ``no_such_peer``
         (an addressee is not in the room; nobody got it) or ``unknown_error``."""
-        reply = await self._ask(ForwardMessage(message, room_name=room))
+        reply = await self._ask(ForwardMessage(message, room_name=room), self.bridge.supervisor)
         return reply.value  # type: ignore[no-any-return]
 
 

@@ -1,11 +1,22 @@
 """The bridge between asyncio and a Thespian actor system.
 
-An ``ActorSystem`` handle is not thread-safe (``simpleSystemBase`` even runs every actor inside
-the caller's ``tell``), so one dedicated thread owns it. The asyncio side puts ``(address,
-message)`` pairs on a queue; the thread takes them in batches, ``tell``s them, then drains what
-the actors sent to the outside address (``listen``) and hands that batch back to the event loop
-with ``call_soon_threadsafe``. Replies to :class:`~.messages.Request` resolve the matching
-future; everything else goes to the ``on_message`` callback (the gateway).
+An ``ActorSystem`` handle is not thread-safe, so dedicated threads own the handles and the
+asyncio side only puts ``(address, message)`` pairs on a queue. What the actors send to the
+gateway comes back to the event loop in batches through ``call_soon_threadsafe``: replies to a
+:class:`~.messages.Request` resolve the matching future, everything else goes to the
+``on_message`` callback (the gateway).
+
+Two ways to run, one interface:
+
+- ``simpleSystemBase`` (embedded): every actor runs inside the caller's ``tell``, so a single
+  thread takes what is queued, ``tell``s it, then drains ``listen(0)``. Idle, it wakes every
+  ``poll_interval`` so that Thespian timers fire.
+- ``multiprocTCPBase``: actors are processes. One thread sends (blocking on the queue, never
+  polling) through one handle; another blocks in ``listen`` on a second handle, whose address
+  is the gateway's. Requests name that address in ``reply_to``.
+
+Messages queued together for one actor travel as one :class:`~.messages.Batch`: between
+processes each send costs about a millisecond, whatever its size.
 """
 
 from __future__ import annotations
@@ -14,52 +25,122 @@ import asyncio
 import itertools
 import logging
 import queue
+import socket
 import threading
 from typing import Any, Callable
 
 from thespian.actors import ActorSystem
 
-from .messages import SUPERVISOR_NAME, Address, Reply, Request
+from .actor import address_key
+from .admin_actor import AdminActor
+from .messages import (
+    ADMIN_NAME,
+    SUPERVISOR_NAME,
+    Address,
+    Batch,
+    RegisterGateway,
+    Reply,
+    Request,
+)
 from .supervisor import RoomSupervisor
 
 log = logging.getLogger("membrane_rtc.bridge")
 
 _STOP = object()
 
-#: How long the actor thread waits for work before it looks for timers and late messages.
+#: How long the embedded actor thread waits for work before it lets Thespian timers fire.
 DEFAULT_POLL_INTERVAL = 0.02
+#: The Thespian base names the two modes use.
+EMBEDDED = "simpleSystemBase"
+MULTIPROC = "multiprocTCPBase"
+#: Thespian's own default admin port.
+DEFAULT_ADMIN_PORT = 1900
+#: Bound on every wait for the actor system itself (start-up, registration).
+STARTUP_TIMEOUT = 20.0
 
 
 class ActorSystemError(RuntimeError):
     """The actor system could not be started or did not answer in time."""
 
 
-class ActorBridge:
-    """Runs an actor system on its own thread and connects it to one asyncio event loop."""
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
-    def __init__(self, system_base: str = "simpleSystemBase",
+
+def _batched(items: list[tuple[Address, Any]]) -> list[tuple[Address, Any]]:
+    """Group queued sends per target, keeping each target's order. Thespian's own messages
+    (ActorExitRequest...) travel alone: they act on the actor, not its handlers."""
+    sends: list[tuple[Address, Any]] = []
+    pending: dict[str, tuple[Address, list[Any]]] = {}
+
+    def flush(key: str) -> None:
+        target, messages = pending.pop(key)
+        sends.append((target, messages[0] if len(messages) == 1 else Batch(messages)))
+
+    for target, message in items:
+        key = address_key(target)
+        if type(message).__module__.startswith("thespian."):
+            if key in pending:
+                flush(key)
+            sends.append((target, message))
+        else:
+            pending.setdefault(key, (target, []))[1].append(message)
+    for key in list(pending):
+        flush(key)
+    return sends
+
+
+class ActorBridge:
+    """Runs an actor system on its own thread(s) and connects it to one asyncio event loop."""
+
+    def __init__(self, system_base: str = EMBEDDED, admin_port: int = DEFAULT_ADMIN_PORT,
                  capabilities: dict[str, Any] | None = None,
                  poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
+        if system_base not in (EMBEDDED, MULTIPROC):
+            raise ValueError(f"unsupported actor system base {system_base!r}")
         self.system_base = system_base
         self.capabilities = dict(capabilities or {})
+        if system_base == MULTIPROC:
+            self.capabilities.setdefault("Admin Port", admin_port)
         self.poll_interval = poll_interval
+        #: The supervisor, the admin actor, and this gateway's own address as actors see it.
         self.supervisor: Address = None
+        self.admin: Address = None
+        self.address: Address = None
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._request_ids = itertools.count(1)
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._listening = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_message: Callable[[Any], None] = lambda message: None
 
+    @property
+    def admin_port(self) -> int | None:
+        """Thespian's admin port in the multi-process mode (``None`` when embedded)."""
+        return self.capabilities.get("Admin Port") if self.system_base == MULTIPROC else None
+
     async def start(self, on_message: Callable[[Any], None]) -> None:
-        """Start the actor system and its supervisor; ``on_message`` gets unsolicited messages."""
+        """Start the actor system, the supervisor and the admin actor; register as a gateway.
+
+        ``on_message`` gets every message the actors send that is not a reply.
+        """
         self._loop = asyncio.get_running_loop()
         self._on_message = on_message
-        ready: asyncio.Future[Address] = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, args=(ready,),
-                                        name="membrane-rtc-actors", daemon=True)
-        self._thread.start()
-        self.supervisor = await ready
+        if self.system_base == MULTIPROC and _port_in_use(self.capabilities["Admin Port"]):
+            raise ActorSystemError(
+                f"admin port {self.capabilities['Admin Port']} is in use (another server?)")
+        ready: asyncio.Future[None] = self._loop.create_future()
+        run = self._run_embedded if self.system_base == EMBEDDED else self._run_sender
+        self._start_thread("membrane-rtc-actors", run, ready)
+        await asyncio.wait_for(ready, STARTUP_TIMEOUT)
+
+    def _start_thread(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def tell(self, target: Address, message: Any) -> None:
         """Send a message to an actor. Thread-safe, never blocks."""
@@ -69,6 +150,7 @@ class ActorBridge:
         """Send a request and wait for its :class:`Reply`; raise ActorSystemError on timeout."""
         assert self._loop is not None, "bridge not started"
         request.request_id = next(self._request_ids)
+        request.reply_to = self.address
         future: asyncio.Future[Reply] = self._loop.create_future()
         self._pending[request.request_id] = future
         self.tell(target, request)
@@ -81,12 +163,12 @@ class ActorBridge:
             self._pending.pop(request.request_id, None)
 
     async def stop(self) -> None:
-        """Shut the actor system down and wait for the thread to end."""
-        if self._thread is None:
-            return
+        """Shut the actor system down (all its actors) and wait for the threads to end."""
+        self._listening.clear()
         self._inbox.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
-        self._thread = None
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
+        self._threads = []
 
     # -- event loop side ---------------------------------------------------------------------
 
@@ -102,50 +184,130 @@ class ActorBridge:
             except Exception:
                 log.exception("error handling %s from the actor system", type(message).__name__)
 
-    # -- actor thread side -------------------------------------------------------------------
-
-    def _run(self, ready: asyncio.Future[Address]) -> None:
+    def _hand_over(self, messages: list[Any]) -> None:
         loop = self._loop
-        assert loop is not None
+        if messages and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._dispatch, messages)
+
+    def _resolve(self, future: asyncio.Future[Any], error: BaseException | None) -> None:
+        assert self._loop is not None
+        if error is None:
+            self._loop.call_soon_threadsafe(future.set_result, None)
+        else:
+            self._loop.call_soon_threadsafe(future.set_exception, error)
+
+    # -- actor threads -----------------------------------------------------------------------
+
+    def _open(self) -> ActorSystem:
+        """A handle on the actor system; the first one in the process starts it."""
+        return ActorSystem(self.system_base, self.capabilities, transientUnique=True,
+                           logDefs=False if self.system_base == EMBEDDED else None)
+
+    def _create_actors(self, system: ActorSystem) -> None:
+        self.supervisor = system.createActor(RoomSupervisor, globalName=SUPERVISOR_NAME)
+        self.admin = system.createActor(AdminActor, globalName=ADMIN_NAME)
+
+    def _register(self, system: ActorSystem) -> None:
+        """Learn this handle's address: the supervisor records it as a gateway and says it."""
+        reply = system.ask(self.supervisor, RegisterGateway(request_id=0), STARTUP_TIMEOUT)
+        if not isinstance(reply, Reply) or reply.value is None:
+            raise ActorSystemError(f"the supervisor did not answer (got {reply!r})")
+        self.address = reply.value
+
+    def _take(self, block_for: float | None) -> tuple[list[tuple[Address, Any]], bool]:
+        """Everything queued (waiting up to ``block_for`` for the first): (sends, stop?)."""
         try:
-            system = ActorSystem(self.system_base, self.capabilities, transientUnique=True,
-                                 logDefs=False)
-            supervisor = system.createActor(RoomSupervisor, globalName=SUPERVISOR_NAME)
+            item = self._inbox.get(timeout=block_for)
+        except queue.Empty:
+            return [], False
+        items, stopping = [], False
+        while True:
+            if item is _STOP:
+                stopping = True
+            else:
+                items.append(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return _batched(items), stopping
+
+    def _tell_all(self, system: ActorSystem, sends: list[tuple[Address, Any]]) -> None:
+        for target, message in sends:
+            try:
+                system.tell(target, message)
+            except Exception:
+                log.exception("cannot deliver %s", type(message).__name__)
+
+    def _run_embedded(self, ready: asyncio.Future[None]) -> None:
+        """simpleSystemBase: one thread tells, runs the actors, and listens."""
+        try:
+            system = self._open()
+            self._create_actors(system)
+            self._register(system)
         except BaseException as exc:
-            error = ActorSystemError(f"cannot start the actor system: {exc}")
-            loop.call_soon_threadsafe(ready.set_exception, error)
+            self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
             return
-        loop.call_soon_threadsafe(ready.set_result, supervisor)
+        self._resolve(ready, None)
         try:
-            self._pump(system, loop)
+            while True:
+                sends, stopping = self._take(self.poll_interval)
+                self._tell_all(system, sends)
+                outgoing = []
+                while (message := system.listen(0)) is not None:
+                    outgoing.append(message)
+                self._hand_over(outgoing)
+                if stopping:
+                    return
         finally:
             system.shutdown()
 
-    def _pump(self, system: ActorSystem, loop: asyncio.AbstractEventLoop) -> None:
-        """Move messages both ways until told to stop."""
-        while True:
-            try:
-                item = self._inbox.get(timeout=self.poll_interval)
-            except queue.Empty:
-                item = None
-            stopping = False
-            while item is not None:
-                if item is _STOP:
-                    stopping = True
-                else:
-                    target, message = item
-                    try:
-                        system.tell(target, message)
-                    except Exception:
-                        log.exception("cannot deliver %s", type(message).__name__)
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    item = None
-            outgoing = []
+    def _run_sender(self, ready: asyncio.Future[None]) -> None:
+        """multiprocTCPBase: start the system, then send what the event loop queues."""
+        try:
+            system = self._open()
+        except BaseException as exc:
+            self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
+            return
+        try:
+            self._create_actors(system)
+            listener_ready = threading.Event()
+            errors: list[BaseException] = []
+            self._listening.set()
+            self._start_thread("membrane-rtc-listener", self._run_listener, listener_ready,
+                               errors)
+            if not listener_ready.wait(STARTUP_TIMEOUT) or errors:
+                raise ActorSystemError(f"the gateway could not register: {errors or 'timeout'}")
+        except BaseException as exc:
+            self._listening.clear()
+            system.shutdown()
+            self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
+            return
+        self._resolve(ready, None)
+        try:
+            while True:
+                sends, stopping = self._take(None)
+                self._tell_all(system, sends)
+                if stopping:
+                    return
+        finally:
+            self._listening.clear()
+            system.shutdown()
+
+    def _run_listener(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        """multiprocTCPBase: block in ``listen`` on our own handle, hand batches over."""
+        try:
+            system = self._open()
+            self._register(system)
+        except BaseException as exc:
+            errors.append(exc)
+            ready.set()
+            return
+        ready.set()
+        while self._listening.is_set():
+            message = system.listen(0.5)
+            if message is None:
+                continue
+            batch = [message]
             while (message := system.listen(0)) is not None:
-                outgoing.append(message)
-            if outgoing and not loop.is_closed():
-                loop.call_soon_threadsafe(self._dispatch, outgoing)
-            if stopping:
-                return
+                batch.append(message)
+            self._hand_over(batch)

@@ -5,7 +5,9 @@ the multi-process bases. "Gateway" below is the gateway's external address in th
 actors send it frames to write and sockets to close, never touching a socket themselves.
 
 A request that carries a ``request_id`` is answered with a :class:`Reply` carrying the same id,
-which is how the asyncio side matches answers to the questions it asked.
+which is how the asyncio side matches answers to the questions it asked. Answers go to
+``reply_to`` when it is set, else to the sender: in the multi-process mode the gateway sends from
+one actor-system handle and listens on another, so it always names where answers go.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 from ..protocol import Message
 from ..room import AuthData
 
-#: Thespian global name of the room supervisor: any process of the actor system finds it.
+#: Thespian global names: any process of the actor system finds these actors by name.
 SUPERVISOR_NAME = "membrane_rtc.RoomSupervisor"
+ADMIN_NAME = "membrane_rtc.Admin"
 
 # An actor address (thespian.actors.ActorAddress); typed Any as Thespian ships no type hints.
 Address = Any
@@ -30,6 +33,7 @@ class Request:
     """Base of the messages that expect a :class:`Reply`."""
 
     request_id: int | None = field(default=None, kw_only=True)
+    reply_to: Address = field(default=None, kw_only=True)
 
 
 @dataclass
@@ -41,11 +45,19 @@ class Reply:
     value: Any = None
 
 
+@dataclass
+class Batch:
+    """Several messages for one actor in one send (each hop costs ~1 ms between processes)."""
+
+    messages: list[Any]
+
+
 # --- gateway -> supervisor -------------------------------------------------------------------
 
 @dataclass
 class RegisterGateway(Request):
-    """A gateway announces itself: it is told when a room closes."""
+    """A gateway announces itself (it is told when a room closes); the reply's ``value`` is the
+    gateway's address as actors see it."""
 
 
 @dataclass
@@ -70,8 +82,38 @@ class StopRoom(Request):
 
 
 @dataclass
+class RestartRoom(Request):
+    """Stop a room and start it again under the same name (counts as a restart)."""
+
+    name: str
+
+
+@dataclass
 class ListRooms(Request):
     """Ask for the registry: a list of :class:`RoomInfo`."""
+
+
+@dataclass
+class ListPeers(Request):
+    """Ask a room for its peers: a list of :class:`PeerInfo`."""
+
+    room: str
+
+
+@dataclass
+class KickPeer(Request):
+    """Disconnect one peer of a room (it leaves as if its socket had closed)."""
+
+    room: str
+    peer_id: str
+
+
+@dataclass
+class ConfigureSupervisor(Request):
+    """Set the restart budget: at most ``max_restarts`` within ``restart_window`` seconds."""
+
+    max_restarts: int
+    restart_window: float
 
 
 @dataclass
@@ -85,9 +127,19 @@ class RoomInfo:
 
     name: str
     room_class: str
-    state: str  # "running" | "failed"
+    state: str  # starting | running | stopping | restarting | failed
+    peers: int = 0
     restarts: int = 0
     reason: str | None = None
+    pid: int | None = None
+
+
+@dataclass
+class PeerInfo:
+    """One peer of a room."""
+
+    peer_id: str
+    remote_address: str | None = None
 
 
 @dataclass
@@ -119,9 +171,18 @@ class StartRoom:
 
 @dataclass
 class RoomStarted:
-    """The room's ``on_init`` returned; it is serving."""
+    """The room's ``on_init`` returned; it is serving from process ``pid``."""
 
     name: str
+    pid: int
+
+
+@dataclass
+class RoomOccupancy:
+    """A room tells the supervisor how many peers it holds, after each join and leave."""
+
+    name: str
+    peers: int
 
 
 @dataclass
@@ -176,7 +237,6 @@ class ForwardMessage(Request):
 
     message: Message
     room_name: str | None = None
-    reply_to: Address = None
 
 
 # --- peer / room -> gateway ------------------------------------------------------------------

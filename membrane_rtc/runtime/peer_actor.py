@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher
+from thespian.actors import ActorExitRequest
 
 from ..loading import load_class
 from ..peer import Peer, PeerContext
 from ..protocol import Message
+from .actor import MembraneActor
 from .messages import (
     Address,
     ClientMessage,
@@ -31,7 +32,7 @@ log = logging.getLogger("membrane_rtc.peer")
 INTERNAL_ERROR = 1011
 
 
-class PeerActor(ActorTypeDispatcher):
+class PeerActor(MembraneActor):
     """Runs one user ``Peer``; started by its room with :class:`StartPeer`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -9,15 +9,17 @@ why, runs ``on_terminate`` and exits, instead of letting Thespian swallow the er
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ChildActorExited
+from thespian.actors import ActorExitRequest, ChildActorExited
 
 from .. import protocol
 from ..loading import load_class
 from ..room import JoinRefused, Room
 from ..room_state import Delivery, RoomCallbackError, RoomState
+from .actor import MembraneActor, address_key
 from .messages import (
     Address,
     ClosePeer,
@@ -25,9 +27,12 @@ from .messages import (
     Deliver,
     ForwardMessage,
     JoinRoom,
+    KickPeer,
+    ListPeers,
+    PeerInfo,
     PeerRefused,
-    Reply,
     RoomCrashed,
+    RoomOccupancy,
     RoomStarted,
     StartPeer,
     StartRoom,
@@ -38,11 +43,8 @@ log = logging.getLogger("membrane_rtc.room")
 
 #: Close code sent when a peer's actor ended without its socket closing first.
 PEER_ENDED = 1011
-
-
-def address_key(address: Address) -> str:
-    """Thespian addresses are not hashable; their string form is, and is unique."""
-    return address.actorAddressString
+#: Close code for a peer an operator kicked.
+KICKED = 1000
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,18 @@ class PeerEndpoint:
     gateway: Address
     conn_id: int
     peer_id: str
+    remote_address: str | None = None
 
 
-class RoomActor(ActorTypeDispatcher):
+def _remote_address(metadata: Any) -> str | None:
+    """``host:port`` of the client, when the default ``parse_request`` recorded it."""
+    remote = metadata.get("remote_address") if isinstance(metadata, dict) else None
+    if isinstance(remote, (tuple, list)) and len(remote) >= 2:
+        return f"{remote[0]}:{remote[1]}"
+    return None
+
+
+class RoomActor(MembraneActor):
     """Runs one user ``Room``; started by the supervisor with :class:`StartRoom`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -63,7 +74,6 @@ class RoomActor(ActorTypeDispatcher):
         self.name = ""
         self.supervisor: Address = None
         self.state: RoomState[PeerEndpoint] | None = None
-        self.members_by_actor: dict[str, PeerEndpoint] = {}
         self.down = False  # crashed or stopping: only exit and child notices matter now
         self.terminated = False
 
@@ -92,7 +102,7 @@ class RoomActor(ActorTypeDispatcher):
             return
         self.state = state
         log.info("room %s started (%s)", self.name, type(room).__name__)
-        self.send(sender, RoomStarted(message.name))
+        self.send(sender, RoomStarted(message.name, os.getpid()))
 
     def receiveMsg_ActorExitRequest(self, message: ActorExitRequest, sender: Address) -> None:
         self.down = True
@@ -127,7 +137,8 @@ class RoomActor(ActorTypeDispatcher):
     def receiveMsg_JoinRoom(self, message: JoinRoom, sender: Address) -> None:
         assert self.state is not None
         peer_id = message.auth.peer_id
-        endpoint = PeerEndpoint(sender, message.gateway, message.conn_id, peer_id)
+        endpoint = PeerEndpoint(sender, message.gateway, message.conn_id, peer_id,
+                                _remote_address(message.auth.metadata))
         try:
             deliveries = self.state.join(message.auth, endpoint)
         except JoinRefused as refusal:
@@ -140,12 +151,16 @@ class RoomActor(ActorTypeDispatcher):
         except RoomCallbackError as exc:
             self._crash(exc.reason)
             return
-        self.members_by_actor[address_key(sender)] = endpoint
         self._ship(deliveries)
+        self._report_occupancy()
 
     def receiveMsg_ChildActorExited(self, message: ChildActorExited, sender: Address) -> None:
-        endpoint = self.members_by_actor.pop(address_key(message.childAddress), None)
-        if endpoint is None or self.state is None or self.down:
+        if self.state is None or self.down:
+            return
+        # Addresses compare with == only (see the supervisor): a scan, once per peer exit.
+        endpoint = next((e for e in self.state.members.values()
+                         if e.peer == message.childAddress), None)
+        if endpoint is None:  # a peer that never joined (refused, or its client gave up)
             return
         # If the socket is still open (the actor crashed or was killed), close it.
         self.send(endpoint.gateway, ClosePeer(endpoint.conn_id, PEER_ENDED, "peer ended"))
@@ -153,22 +168,43 @@ class RoomActor(ActorTypeDispatcher):
             self._ship(self.state.leave(endpoint.peer_id))
         except RoomCallbackError as exc:
             self._crash(exc.reason)
+            return
+        self._report_occupancy()
+
+    def _report_occupancy(self) -> None:
+        assert self.state is not None
+        self.send(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
+
+    def receiveMsg_ListPeers(self, message: ListPeers, sender: Address) -> None:
+        assert self.state is not None
+        peers = [PeerInfo(e.peer_id, e.remote_address) for e in self.state.members.values()]
+        self.answer(message, sender, peers)
+
+    def receiveMsg_KickPeer(self, message: KickPeer, sender: Address) -> None:
+        assert self.state is not None
+        endpoint = self.state.members.get(message.peer_id)
+        if endpoint is None:
+            self.answer(message, sender, error=f"no peer {message.peer_id!r} in room {self.name!r}")
+            return
+        log.info("room %s: kicking peer %s", self.name, message.peer_id)
+        self.send(endpoint.gateway, ClosePeer(endpoint.conn_id, KICKED, "kicked"))
+        self.send(endpoint.peer, ActorExitRequest())  # its exit is the leave
+        self.answer(message, sender)
 
     # -- messages ----------------------------------------------------------------------------
 
     def receiveMsg_ForwardMessage(self, message: ForwardMessage, sender: Address) -> None:
         assert self.state is not None
-        asker = message.reply_to or sender
         try:
             result = self.state.forward(message.message)
         except RoomCallbackError as exc:
             if message.request_id is not None:
-                self.send(asker, Reply(message.request_id, value="unknown_error"))
+                self.answer(message, sender, "unknown_error")
             self._crash(exc.reason)
             return
         self._ship(result.deliveries)
         if message.request_id is not None:
-            self.send(asker, Reply(message.request_id, value=result.status))
+            self.answer(message, sender, result.status)
 
     def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
         """Encode each message once and send one :class:`Deliver` batch per gateway."""

@@ -13,29 +13,35 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ChildActorExited
+from thespian.actors import ActorExitRequest, ChildActorExited
 
 from ..loading import class_spec
+from .actor import MembraneActor, address_key
 from .messages import (
     Address,
     ClassRef,
+    ConfigureSupervisor,
     ConnectPeer,
     CreateRoom,
     ForwardMessage,
+    KickPeer,
+    ListPeers,
     ListRooms,
     PeerRefused,
     RegisterGateway,
-    Reply,
+    Request,
+    RestartRoom,
     RoomClosed,
     RoomCrashed,
     RoomInfo,
+    RoomOccupancy,
     RoomStarted,
     StartRoom,
     StopAllRooms,
     StopRoom,
     UnregisterGateway,
 )
-from .room_actor import RoomActor, address_key
+from .room_actor import RoomActor
 
 log = logging.getLogger("membrane_rtc.supervisor")
 
@@ -45,6 +51,10 @@ DEFAULT_RESTART_WINDOW = 5.0
 
 #: Details of "Room closed" for a room stopped on purpose (Elixir's exit reason ``:normal``).
 STOPPED_REASON = "normal"
+RESTARTED_REASON = "restarted by operator"
+
+#: Room states in which it takes peers and messages.
+SERVING = ("starting", "running")
 
 
 @dataclass
@@ -55,16 +65,22 @@ class RoomRecord:
     room_class: ClassRef
     options: Any
     address: Address = None
-    state: str = "starting"  # starting | running | stopping | failed
+    state: str = "starting"  # starting | running | stopping | restarting | failed
+    peers: int = 0
+    pid: int | None = None
     restarts: int = 0
     recent_restarts: list[float] = field(default_factory=list)
     exit_reason: str | None = None  # why the current actor is exiting, once known
     last_reason: str | None = None  # why the previous actor exited, for the listing
-    #: (asker, request_id) waiting for this room to start, or to stop.
-    waiting: list[tuple[Address, int | None]] = field(default_factory=list)
+    #: (request, sender) waiting for this room to be started, or stopped.
+    waiting: list[tuple[Request, Address]] = field(default_factory=list)
+
+    def info(self) -> RoomInfo:
+        return RoomInfo(self.name, class_spec(self.room_class), self.state, self.peers,
+                        self.restarts, self.last_reason, self.pid)
 
 
-class RoomSupervisor(ActorTypeDispatcher):
+class RoomSupervisor(MembraneActor):
     """Owns every room actor. Found by the global name ``SUPERVISOR_NAME``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -72,45 +88,61 @@ class RoomSupervisor(ActorTypeDispatcher):
         self.max_restarts = DEFAULT_MAX_RESTARTS
         self.restart_window = DEFAULT_RESTART_WINDOW
         self.rooms: dict[str, RoomRecord] = {}
-        self.names_by_actor: dict[str, str] = {}
         self.gateways: dict[str, Address] = {}
-        self.stop_all_waiting: list[tuple[Address, int | None]] = []
+        self.stop_all_waiting: list[tuple[Request, Address]] = []
+
+    def receiveMsg_ConfigureSupervisor(self, message: ConfigureSupervisor,
+                                       sender: Address) -> None:
+        self.max_restarts = message.max_restarts
+        self.restart_window = message.restart_window
+        self.answer(message, sender)
 
     # -- gateways ----------------------------------------------------------------------------
 
     def receiveMsg_RegisterGateway(self, message: RegisterGateway, sender: Address) -> None:
-        self.gateways[address_key(sender)] = sender
-        self.send(sender, Reply(message.request_id))
+        gateway = message.reply_to or sender
+        self.gateways[address_key(gateway)] = gateway
+        self.answer(message, sender, gateway)
 
     def receiveMsg_UnregisterGateway(self, message: UnregisterGateway, sender: Address) -> None:
-        self.gateways.pop(address_key(sender), None)
-        self.send(sender, Reply(message.request_id))
+        self.gateways.pop(address_key(message.reply_to or sender), None)
+        self.answer(message, sender)
 
     def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
         record = self.rooms.get(message.room_name)
-        if record is None or record.state not in ("starting", "running"):
-            self.send(sender, PeerRefused(message.conn_id, 404, "no such room"))
+        if record is None or record.state not in SERVING:
+            self.send(message.gateway, PeerRefused(message.conn_id, 404, "no such room"))
             return
-        message.gateway = sender
+        self.send(record.address, message)
+
+    # -- requests a room answers itself ------------------------------------------------------
+
+    def _pass_to_room(self, message: Request, room_name: str | None, sender: Address) -> None:
+        record = self.rooms.get(room_name or "")
+        if record is None or record.state not in SERVING:
+            self.answer(message, sender, error=f"no such room {room_name!r}")
+            return
+        message.reply_to = message.reply_to or sender
         self.send(record.address, message)
 
     def receiveMsg_ForwardMessage(self, message: ForwardMessage, sender: Address) -> None:
-        record = self.rooms.get(message.room_name or "")
-        if record is None or record.state not in ("starting", "running"):
-            self.send(sender, Reply(message.request_id, error=f"no such room {message.room_name!r}"))
-            return
-        message.reply_to = sender
-        self.send(record.address, message)
+        self._pass_to_room(message, message.room_name, sender)
+
+    def receiveMsg_ListPeers(self, message: ListPeers, sender: Address) -> None:
+        self._pass_to_room(message, message.room, sender)
+
+    def receiveMsg_KickPeer(self, message: KickPeer, sender: Address) -> None:
+        self._pass_to_room(message, message.room, sender)
 
     # -- rooms -------------------------------------------------------------------------------
 
     def receiveMsg_CreateRoom(self, message: CreateRoom, sender: Address) -> None:
         existing = self.rooms.get(message.name)
         if existing is not None and existing.state != "failed":
-            self.send(sender, Reply(message.request_id, error=f"room {message.name!r} exists"))
+            self.answer(message, sender, error=f"room {message.name!r} exists")
             return
         record = RoomRecord(message.name, message.room_class, message.options)
-        record.waiting.append((sender, message.request_id))
+        record.waiting.append((message, sender))
         self.rooms[message.name] = record
         self._spawn(record)
 
@@ -118,85 +150,123 @@ class RoomSupervisor(ActorTypeDispatcher):
         record.address = self.createActor(RoomActor)
         record.state = "starting"
         record.exit_reason = None
-        self.names_by_actor[address_key(record.address)] = record.name
+        record.peers = 0
+        record.pid = None
         self.send(record.address, StartRoom(record.name, record.room_class, record.options))
 
-    def _is_current(self, record: RoomRecord | None, sender: Address) -> bool:
-        return record is not None and record.address is not None and record.address == sender
+    def _current(self, name: str, sender: Address) -> RoomRecord | None:
+        """The record of room ``name`` if ``sender`` is its current actor (not a late one)."""
+        record = self.rooms.get(name)
+        if record is None or record.address is None or record.address != sender:
+            return None
+        return record
 
     def receiveMsg_RoomStarted(self, message: RoomStarted, sender: Address) -> None:
-        record = self.rooms.get(message.name)
-        if not self._is_current(record, sender) or record.state != "starting":
+        record = self._current(message.name, sender)
+        if record is None or record.state != "starting":
             return
         record.state = "running"
-        self._answer(record, None)
+        record.pid = message.pid
+        self._answer_waiting(record, None)
+
+    def receiveMsg_RoomOccupancy(self, message: RoomOccupancy, sender: Address) -> None:
+        record = self._current(message.name, sender)
+        if record is not None:
+            record.peers = message.peers
 
     def receiveMsg_RoomCrashed(self, message: RoomCrashed, sender: Address) -> None:
-        record = self.rooms.get(message.name)
-        if self._is_current(record, sender):
+        record = self._current(message.name, sender)
+        if record is not None:
             record.exit_reason = message.reason
 
     def receiveMsg_StopRoom(self, message: StopRoom, sender: Address) -> None:
         record = self.rooms.get(message.name)
         if record is None:
-            self.send(sender, Reply(message.request_id, error=f"no such room {message.name!r}"))
+            self.answer(message, sender, error=f"no such room {message.name!r}")
             return
         if record.state == "failed":
             del self.rooms[message.name]
-            self.send(sender, Reply(message.request_id))
+            self.answer(message, sender)
             return
-        record.waiting.append((sender, message.request_id))
-        self._stop(record)
+        record.waiting.append((message, sender))
+        self._end(record, "stopping", STOPPED_REASON)
 
-    def _stop(self, record: RoomRecord) -> None:
-        if record.state != "stopping":
-            record.state = "stopping"
-            record.exit_reason = STOPPED_REASON
-            self.send(record.address, ActorExitRequest())
+    def receiveMsg_RestartRoom(self, message: RestartRoom, sender: Address) -> None:
+        record = self.rooms.get(message.name)
+        if record is None:
+            self.answer(message, sender, error=f"no such room {message.name!r}")
+            return
+        record.waiting.append((message, sender))
+        if record.state == "failed":  # an operator may bring a failed room back
+            record.recent_restarts = []
+            record.restarts += 1
+            self._spawn(record)
+            return
+        self._end(record, "restarting", RESTARTED_REASON)
+
+    def _end(self, record: RoomRecord, state: str, reason: str) -> None:
+        """Ask a room's actor to exit; ChildActorExited finishes the job."""
+        if record.state in ("stopping", "restarting"):  # already on its way out
+            if state == "stopping":  # a stop overrides a pending restart
+                record.state, record.exit_reason = state, reason
+            return
+        record.state = state
+        record.exit_reason = reason
+        self.send(record.address, ActorExitRequest())
 
     def receiveMsg_StopAllRooms(self, message: StopAllRooms, sender: Address) -> None:
-        self.stop_all_waiting.append((sender, message.request_id))
+        self.stop_all_waiting.append((message, sender))
         for record in list(self.rooms.values()):
             if record.state == "failed":
                 del self.rooms[record.name]
             else:
-                self._stop(record)
+                self._end(record, "stopping", STOPPED_REASON)
         self._check_all_stopped()
 
     def _check_all_stopped(self) -> None:
         if self.stop_all_waiting and not self.rooms:
-            for asker, request_id in self.stop_all_waiting:
-                self.send(asker, Reply(request_id))
+            for request, asker in self.stop_all_waiting:
+                self.answer(request, asker)
             self.stop_all_waiting = []
 
     def receiveMsg_ListRooms(self, message: ListRooms, sender: Address) -> None:
-        rooms = [RoomInfo(r.name, class_spec(r.room_class), r.state, r.restarts, r.last_reason)
-                 for r in self.rooms.values()]
-        self.send(sender, Reply(message.request_id, value=rooms))
+        self.answer(message, sender, [record.info() for record in self.rooms.values()])
 
-    def _answer(self, record: RoomRecord, error: str | None) -> None:
-        for asker, request_id in record.waiting:
-            self.send(asker, Reply(request_id, error=error))
+    def _answer_waiting(self, record: RoomRecord, error: str | None) -> None:
+        for request, asker in record.waiting:
+            self.answer(request, asker, error=error)
         record.waiting = []
 
     # -- supervision -------------------------------------------------------------------------
 
     def receiveMsg_ChildActorExited(self, message: ChildActorExited, sender: Address) -> None:
-        name = self.names_by_actor.pop(address_key(message.childAddress), None)
-        record = self.rooms.get(name) if name is not None else None
-        if record is None or record.address != message.childAddress:
+        # Compare addresses with ==, never by their strings: in the multi-process bases the
+        # address createActor returned is a local stand-in whose string changes once the
+        # child is up; Thespian's equality knows both forms.
+        record = next((r for r in self.rooms.values()
+                       if r.address is not None and r.address == message.childAddress), None)
+        if record is None:
             return
         reason = record.exit_reason or "room actor exited"
         record.last_reason = reason
         for gateway in self.gateways.values():
             self.send(gateway, RoomClosed(record.name, message.childAddress, reason))
         record.address = None
+        record.pid = None
+        record.peers = 0
         if record.state == "stopping":
             log.info("room %s stopped", record.name)
             del self.rooms[record.name]
-            self._answer(record, None)
+            self._answer_waiting(record, None)
             self._check_all_stopped()
-            return
+        elif record.state == "restarting":
+            log.info("room %s restarting on request", record.name)
+            record.restarts += 1
+            self._spawn(record)
+        else:
+            self._restart_after_crash(record, reason)
+
+    def _restart_after_crash(self, record: RoomRecord, reason: str) -> None:
         now = time.monotonic()
         record.recent_restarts = [t for t in record.recent_restarts
                                   if now - t < self.restart_window]
@@ -204,7 +274,7 @@ class RoomSupervisor(ActorTypeDispatcher):
             log.error("room %s failed: %d restarts within %.1f s (last reason: %s)",
                       record.name, len(record.recent_restarts), self.restart_window, reason)
             record.state = "failed"
-            self._answer(record, f"room {record.name!r} failed: {reason}")
+            self._answer_waiting(record, f"room {record.name!r} failed: {reason}")
             return
         record.recent_restarts.append(now)
         record.restarts += 1
