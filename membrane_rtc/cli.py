@@ -1,9 +1,10 @@
-"""The ``membrane-rtc`` command line: ``membrane-rtc serve ...``."""
+"""The ``membrane-rtc`` command line: ``serve`` runs a server, ``admin`` operates a running one."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -11,10 +12,13 @@ import signal
 import sys
 from typing import Any, Sequence
 
+from .admin import AdminClient, AdminError
 from .config import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES, RoomConfig, ServerConfig
 from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
 from .room import Room
+from .runtime.bridge import ActorSystemError
+from .runtime.messages import RoomInfo
 from .server import Server, ServerError
 
 log = logging.getLogger("membrane_rtc.cli")
@@ -65,7 +69,43 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest client frame; bigger closes with 1009 (default %(default)s)")
     serve.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="S",
                        help="seconds without a client frame before closing (default %(default)s)")
+    serve.add_argument("--actor-system", choices=["embedded", "multiproc"], default="embedded",
+                       help="embedded: one process (Thespian simpleSystemBase); multiproc: every "
+                            "room and peer its own OS process (multiprocTCPBase)")
+    serve.add_argument("--admin-port", type=int, default=None, metavar="N",
+                       help="multiproc: Thespian's admin port (default 1900); embedded: the "
+                            "loopback admin channel's port (default: any free one)")
+    serve.add_argument("--max-restarts", type=int, default=3, metavar="N",
+                       help="restarts of a crashing room allowed within --restart-window (default %(default)s)")
+    serve.add_argument("--restart-window", type=float, default=5.0, metavar="S",
+                       help="seconds of the restart budget (default %(default)s)")
     serve.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
+
+    admin = commands.add_parser(
+        "admin", help="operate a running server",
+        description="Operate a running server. It is found by its websocket --port through the "
+                    "state file it wrote (readable by its user only).")
+    admin.add_argument("--port", type=int, default=8080,
+                       help="the server's websocket port (default %(default)s)")
+    admin.add_argument("--admin-port", type=int, default=None, metavar="N",
+                       help="reach a multiproc server through this Thespian admin port instead")
+    admin.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    admin.add_argument("--timeout", type=float, default=15.0, metavar="S",
+                       help="seconds to wait for an answer (default %(default)s)")
+    admin.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
+    operations = admin.add_subparsers(dest="operation", required=True)
+    operations.add_parser("list", help="list rooms: name, state, peers, restarts, pid, class")
+    create = operations.add_parser("create", help="create a room")
+    create.add_argument("name")
+    create.add_argument("--room-class", default="actors.default:DefaultRoom", metavar="SPEC")
+    create.add_argument("--room-options", default="null", metavar="JSON")
+    for name, text in [("stop", "stop a room (not restarted)"),
+                       ("restart", "restart a room with a fresh on_init")]:
+        operations.add_parser(name, help=text).add_argument("name")
+    operations.add_parser("peers", help="list a room's peers").add_argument("name")
+    kick = operations.add_parser("kick", help="disconnect a peer")
+    kick.add_argument("name")
+    kick.add_argument("peer_id")
     return parser
 
 
@@ -79,12 +119,16 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise UsageError(f"--port: {args.port} is not a port number")
     if args.max_message_bytes <= 0 or args.idle_timeout <= 0:
         raise UsageError("--max-message-bytes and --idle-timeout must be positive")
+    if args.max_restarts < 0 or args.restart_window <= 0:
+        raise UsageError("--max-restarts must be >= 0 and --restart-window positive")
     names = args.rooms or ["demo"]
     return ServerConfig(
         host=args.host, port=args.port, path_prefix="/" + args.path_prefix.strip("/"),
         rooms=[RoomConfig(name, room_class, room_options) for name in names],
         peer_class=peer_class, peer_options=peer_options,
         max_message_bytes=args.max_message_bytes, idle_timeout=args.idle_timeout,
+        actor_system=args.actor_system, admin_port=args.admin_port,
+        max_restarts=args.max_restarts, restart_window=args.restart_window,
     )
 
 
@@ -95,18 +139,72 @@ async def run_server(config: ServerConfig) -> None:
         await server.start()
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
-    except ServerError as exc:
+    except (ServerError, ActorSystemError) as exc:
         raise UsageError(f"cannot start: {exc}") from None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     rooms = ", ".join(room.name for room in config.rooms)
-    print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}); Ctrl-C to stop", flush=True)
+    print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor system: "
+          f"{config.actor_system}); Ctrl-C to stop", flush=True)
     await stop.wait()
     log.info("shutting down")
     await server.stop()
     print("membrane-rtc stopped", flush=True)
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def _show(value: Any, as_json: bool) -> str:
+    """An admin answer as a table (or JSON): rooms, peers, or ``ok`` for the others."""
+    if not isinstance(value, list):
+        return json.dumps({"ok": True}) if as_json else "ok"
+    if as_json:
+        return json.dumps([dataclasses.asdict(item) for item in value])
+    if not value:
+        return "(none)"
+    if isinstance(value[0], RoomInfo):
+        rows = [["NAME", "STATE", "PEERS", "RESTARTS", "PID", "CLASS", "LAST EXIT"]]
+        rows += [[r.name, r.state, str(r.peers), str(r.restarts), str(r.pid or "-"),
+                  r.room_class, r.reason or "-"] for r in value]
+    else:
+        rows = [["PEER ID", "REMOTE ADDRESS"]]
+        rows += [[p.peer_id, p.remote_address or "-"] for p in value]
+    return _table(rows)
+
+
+def run_admin(args: argparse.Namespace) -> str:
+    """Carry out one ``membrane-rtc admin`` operation; return what to print."""
+    try:
+        client = (AdminClient.multiproc(args.admin_port, args.timeout)
+                  if args.admin_port is not None
+                  else AdminClient.for_server(args.port, args.timeout))
+    except AdminError as exc:
+        raise UsageError(str(exc)) from None
+    with client:
+        try:
+            if args.operation == "list":
+                value: Any = client.list_rooms()
+            elif args.operation == "create":
+                client.create_room(args.name, absolute_spec(args.room_class),
+                                   _json_option(args.room_options, "--room-options"))
+                value = None
+            elif args.operation == "stop":
+                value = client.stop_room(args.name)
+            elif args.operation == "restart":
+                value = client.restart_room(args.name)
+            elif args.operation == "peers":
+                value = client.list_peers(args.name)
+            else:
+                value = client.kick_peer(args.name, args.peer_id)
+        except (AdminError, SpecError) as exc:
+            raise UsageError(str(exc)) from None
+    return _show(value, args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             asyncio.run(run_server(config_from_args(args)))
+        else:
+            print(run_admin(args))
     except UsageError as exc:
         print(f"membrane-rtc: error: {exc}", file=sys.stderr)
         return 2

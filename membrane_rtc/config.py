@@ -41,6 +41,9 @@ class ServerConfig:
     actor_system: str = "embedded"
     #: multiproc: Thespian's admin port. embedded: the loopback admin channel's port (0 = any).
     admin_port: int | None = None
+    #: Open the admin side for ``membrane-rtc admin``: the loopback admin channel (embedded)
+    #: and the state file that tells local operators how to reach it.
+    admin: bool = True
     #: Restart budget of each room: at most this many restarts within the window (seconds).
     max_restarts: int = 3
     restart_window: float = 5.0

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any, Literal
 
+from .admin_channel import AdminChannel
 from .config import RoomConfig, ServerConfig
 from .gateway import Gateway
 from .loading import load_class
@@ -37,6 +39,8 @@ from .runtime.messages import (
     StopRoom,
 )
 
+from .state import AdminEndpoint, remove_endpoint, write_endpoint
+
 __all__ = ["Server", "ServerError"]
 
 log = logging.getLogger("membrane_rtc.server")
@@ -59,6 +63,7 @@ class Server:
         self.bridge = ActorBridge(bases[self.config.actor_system],
                                   admin_port=self.config.admin_port or DEFAULT_ADMIN_PORT)
         self.gateway: Gateway | None = None
+        self.admin_channel: AdminChannel | None = None
         self._stopped = asyncio.Event()
 
     @property
@@ -85,21 +90,36 @@ class Server:
                             self.bridge.supervisor)
             for room in self.config.rooms:
                 await self.create_room(room.name, room.room_class, room.options)
+            if self.config.admin and self.bridge.admin_port is None:
+                self.admin_channel = AdminChannel(self.bridge, self.config.admin_port or 0)
+                await self.admin_channel.start()
             await gateway.start()
         except BaseException:
             await self._stop_actors()
             raise
         self.gateway = gateway
+        if self.config.admin:
+            if self.admin_channel is not None:
+                endpoint = AdminEndpoint("embedded", self.admin_channel.port, os.getpid(),
+                                         self.admin_channel.token)
+            else:
+                assert self.bridge.admin_port is not None
+                endpoint = AdminEndpoint("multiproc", self.bridge.admin_port, os.getpid())
+            write_endpoint(self.port, endpoint)
 
     async def stop(self) -> None:
         """Close every socket (1001), run every room's ``on_terminate``, stop the actors."""
         if self.gateway is not None:
+            remove_endpoint(self.port)
             await self.gateway.stop()
             self.gateway = None
         await self._stop_actors()
         self._stopped.set()
 
     async def _stop_actors(self) -> None:
+        if self.admin_channel is not None:
+            await self.admin_channel.stop()
+            self.admin_channel = None
         try:
             await self._ask(StopAllRooms(), self.bridge.supervisor, timeout=10)
         except ActorSystemError as exc:

@@ -27,28 +27,28 @@ async def marker_arrives_next(receiver: Client, sender: Client) -> None:
 
 # --- before the upgrade -----------------------------------------------------------------------
 
-async def test_path_outside_the_prefix_is_400(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_path_outside_the_prefix_is_400(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     base = f"ws://127.0.0.1:{server.port}"
     assert await refused_status(f"{base}/elsewhere/demo") == 400
     assert await refused_status(f"{base}/webrtc/") == 400
     assert await refused_status(f"{base}/webrtc/demo/extra") == 400
 
 
-async def test_unknown_room_is_404(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_unknown_room_is_404(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     assert await refused_status(f"{server.url}/nowhere") == 404
 
 
-async def test_room_name_is_url_decoded(start_server: ServerFactory) -> None:
-    server = await start_server({"my room": ("actors.default:DefaultRoom", None)})
+async def test_room_name_is_url_decoded(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode({"my room": ("actors.default:DefaultRoom", None)})
     client = await Client.connect(f"{server.url}/my%20room")
     await client.close()
 
 
 async def test_on_init_raising_is_401_and_a_good_token_gets_in(
-        start_server: ServerFactory) -> None:
-    server = await start_server(peer_class="actors.token:TokenPeer",
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode(peer_class="actors.token:TokenPeer",
                                 peer_options={"token": "s3cret"})
     assert await refused_status(f"{server.url}/demo?token=wrong") == 401
     assert await refused_status(f"{server.url}/demo") == 401
@@ -56,7 +56,7 @@ async def test_on_init_raising_is_401_and_a_good_token_gets_in(
     await client.close()
 
 
-async def test_parse_request_raising_is_400(start_server: ServerFactory, tmp_path) -> None:
+async def test_parse_request_raising_is_400(start_server_each_mode: ServerFactory, tmp_path) -> None:
     source = tmp_path / "strict_peer.py"
     source.write_text(
         "from membrane_rtc import Peer\n"
@@ -67,7 +67,7 @@ async def test_parse_request_raising_is_400(start_server: ServerFactory, tmp_pat
         "        if 'user' not in creds:\n"
         "            raise ValueError('who are you?')\n"
         "        return creds, meta, room\n")
-    server = await start_server(peer_class=f"{source}:StrictPeer")
+    server = await start_server_each_mode(peer_class=f"{source}:StrictPeer")
     assert await refused_status(f"{server.url}/demo") == 400
     client = await Client.connect(f"{server.url}/demo?user=ann")
     await client.close()
@@ -76,8 +76,8 @@ async def test_parse_request_raising_is_400(start_server: ServerFactory, tmp_pat
 # --- joining and leaving ----------------------------------------------------------------------
 
 async def test_join_authenticates_and_tells_the_others_and_leave_tells_them_too(
-        start_server: ServerFactory) -> None:
-    server = await start_server()
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     alice = await Client.connect(f"{server.url}/demo")
     bob = await Client.connect(f"{server.url}/demo")
     assert await alice.recv() == {"event": "joined", "data": {"peer_id": bob.peer_id},
@@ -89,8 +89,8 @@ async def test_join_authenticates_and_tells_the_others_and_leave_tells_them_too(
 
 
 async def test_refused_join_gets_the_reason_then_the_socket_closes(
-        start_server: ServerFactory) -> None:
-    server = await start_server({"duo": ("actors.capped:CappedRoom", {"max_peers": 2})})
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode({"duo": ("actors.capped:CappedRoom", {"max_peers": 2})})
     first = await Client.connect(f"{server.url}/duo")
     second = await Client.connect(f"{server.url}/duo")
     await first.recv_event("joined")
@@ -110,15 +110,15 @@ async def test_refused_join_gets_the_reason_then_the_socket_closes(
 
 # --- client frames ----------------------------------------------------------------------------
 
-async def test_text_ping_gets_text_pong(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_text_ping_gets_text_pong(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     client = await Client.connect(f"{server.url}/demo")
     await client.send_text("ping")
     assert await client.recv_text() == "pong"
 
 
-async def test_not_json_is_invalid_json_with_the_raw_text(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_not_json_is_invalid_json_with_the_raw_text(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     client = await Client.connect(f"{server.url}/demo")
     await client.send_text("{not json")
     frame = await client.recv()
@@ -129,17 +129,17 @@ async def test_not_json_is_invalid_json_with_the_raw_text(start_server: ServerFa
 
 @pytest.mark.parametrize("text", ['["offer"]', '{"data": 1}', '{"event": 7}',
                                   '{"event": "e", "to": "bob"}', '{"event": "e", "to": [3]}'])
-async def test_json_that_is_no_message_is_invalid_message(start_server: ServerFactory,
+async def test_json_that_is_no_message_is_invalid_message(start_server_each_mode: ServerFactory,
                                                           text: str) -> None:
-    server = await start_server()
+    server = await start_server_each_mode()
     client = await Client.connect(f"{server.url}/demo")
     await client.send_text(text)
     frame = await client.recv()
     assert frame["event"] == "error" and frame["data"]["description"] == "Invalid message"
 
 
-async def test_from_is_always_the_sender(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_from_is_always_the_sender(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     alice = await Client.connect(f"{server.url}/demo")
     bob = await Client.connect(f"{server.url}/demo")
     await alice.recv_event("joined")
@@ -149,8 +149,8 @@ async def test_from_is_always_the_sender(start_server: ServerFactory) -> None:
                      "to": [alice.peer_id]}
 
 
-async def test_all_skips_the_sender(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_all_skips_the_sender(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     clients = [await Client.connect(f"{server.url}/demo") for _ in range(3)]
     for i, client in enumerate(clients):  # drain the joined notices
         for _ in range(len(clients) - 1 - i):
@@ -162,8 +162,8 @@ async def test_all_skips_the_sender(start_server: ServerFactory) -> None:
 
 
 async def test_a_list_with_a_stranger_reaches_nobody_and_the_sender_is_told(
-        start_server: ServerFactory) -> None:
-    server = await start_server()
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     alice = await Client.connect(f"{server.url}/demo")
     bob = await Client.connect(f"{server.url}/demo")
     await alice.recv_event("joined")
@@ -173,8 +173,8 @@ async def test_a_list_with_a_stranger_reaches_nobody_and_the_sender_is_told(
     await marker_arrives_next(alice, bob)
 
 
-async def test_messages_between_a_pair_keep_their_order(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_messages_between_a_pair_keep_their_order(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     alice = await Client.connect(f"{server.url}/demo")
     bob = await Client.connect(f"{server.url}/demo")
     await alice.recv_event("joined")
@@ -184,8 +184,8 @@ async def test_messages_between_a_pair_keep_their_order(start_server: ServerFact
 
 
 async def test_oversized_frame_closes_with_1009_and_nobody_else_notices(
-        start_server: ServerFactory) -> None:
-    server = await start_server(max_message_bytes=1024)
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode(max_message_bytes=1024)
     alice = await Client.connect(f"{server.url}/demo")
     bob = await Client.connect(f"{server.url}/demo")
     mallory = await Client.connect(f"{server.url}/demo", max_size=None)
@@ -200,16 +200,16 @@ async def test_oversized_frame_closes_with_1009_and_nobody_else_notices(
     assert (await alice.recv_event("fine"))["data"] == "y" * 900
 
 
-async def test_binary_frames_are_ignored(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_binary_frames_are_ignored(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     client = await Client.connect(f"{server.url}/demo")
     await client.connection.send(b"\x00\x01binary")
     await client.send_text("ping")
     assert await client.recv_text() == "pong"  # no error came first, still connected
 
 
-async def test_idle_peer_is_closed_and_leaves(start_server: ServerFactory) -> None:
-    server = await start_server(idle_timeout=0.5)
+async def test_idle_peer_is_closed_and_leaves(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode(idle_timeout=0.5)
     alice = await Client.connect(f"{server.url}/demo", ping_interval=None)
     bob = await Client.connect(f"{server.url}/demo", ping_interval=None)
     await alice.recv_event("joined")
@@ -238,8 +238,8 @@ async def test_activity_keeps_a_peer_and_on_init_can_set_its_idle_timeout(
 
 # --- rooms and callbacks ----------------------------------------------------------------------
 
-async def test_two_rooms_are_isolated(start_server: ServerFactory) -> None:
-    server = await start_server({"one": ("actors.default:DefaultRoom", None),
+async def test_two_rooms_are_isolated(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode({"one": ("actors.default:DefaultRoom", None),
                                  "two": ("actors.default:DefaultRoom", None)})
     a1 = await Client.connect(f"{server.url}/one")
     b1 = await Client.connect(f"{server.url}/one")
@@ -347,8 +347,8 @@ async def test_crashing_room_closes_its_peers_and_comes_back(start_server: Serve
     assert (await calm1.recv_event("unaffected"))["data"] == 1
 
 
-async def test_forward_message_from_python(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_forward_message_from_python(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     alice = await Client.connect(f"{server.url}/demo")
     assert await server.forward_message("demo", Message("notice", "hi", None, "all")) == "ok"
     assert await alice.recv() == {"event": "notice", "data": "hi", "from": None, "to": "all"}
@@ -362,9 +362,9 @@ async def test_forward_message_from_python(start_server: ServerFactory) -> None:
 
 
 async def test_every_row_also_holds_with_a_plain_websockets_client(
-        start_server: ServerFactory) -> None:
+        start_server_each_mode: ServerFactory) -> None:
     """Without our helper: the raw frames a Membrane client would see."""
-    server = await start_server()
+    server = await start_server_each_mode()
     async with websockets.connect(f"{server.url}/demo") as ws:
         hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert hello["event"] == "authenticated"

@@ -12,8 +12,8 @@ PEERS = 20
 CANDIDATES = 3
 
 
-async def test_full_mesh_of_offers_answers_and_candidates(start_server: ServerFactory) -> None:
-    server = await start_server()
+async def test_full_mesh_of_offers_answers_and_candidates(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
     clients = []
     for i in range(PEERS):
         clients.append(await Client.connect(f"{server.url}/demo"))

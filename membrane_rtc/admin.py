@@ -1,0 +1,170 @@
+"""Python client for a running server's admin actor; ``membrane-rtc admin`` is built on it.
+
+Two ways in, one set of typed requests and replies:
+
+- embedded servers: the loopback admin channel (:mod:`membrane_rtc.admin_channel`), with the
+  token from the server's state file;
+- multi-process servers: Thespian's admin port, asking the admin actor found by its global name.
+
+Synchronous on purpose: it serves a command line and scripts, not an event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import msgspec
+from websockets.sync.client import ClientConnection, connect
+
+from .admin_channel import OPERATIONS, RESULT_TYPES, encode_request
+from .runtime.messages import (
+    ADMIN_NAME,
+    CreateRoom,
+    KickPeer,
+    ListPeers,
+    ListRooms,
+    PeerInfo,
+    Reply,
+    Request,
+    RestartRoom,
+    RoomInfo,
+    StopRoom,
+)
+from .state import read_endpoint
+
+__all__ = ["AdminClient", "AdminError"]
+
+#: How long one admin request may take before the client gives up.
+DEFAULT_TIMEOUT = 15.0
+
+
+class AdminError(RuntimeError):
+    """The server refused the request, or could not be reached; the message says which."""
+
+
+def _op(request: Request) -> str:
+    return next(name for name, cls in OPERATIONS.items() if type(request) is cls)
+
+
+class _ChannelTransport:
+    """Embedded servers: one websocket to the loopback admin channel."""
+
+    def __init__(self, port: int, token: str, timeout: float) -> None:
+        self.timeout = timeout
+        try:
+            self.connection: ClientConnection = connect(
+                f"ws://127.0.0.1:{port}/", additional_headers={"Authorization": f"Bearer {token}"},
+                open_timeout=timeout, compression=None)
+        except OSError as exc:
+            raise AdminError(f"cannot reach the admin channel on 127.0.0.1:{port}: {exc}") from None
+        except Exception as exc:
+            raise AdminError(f"admin channel refused the connection: {exc}") from None
+
+    def ask(self, request: Request) -> Reply:
+        self.connection.send(encode_request(request).decode())
+        try:
+            answer = json.loads(self.connection.recv(timeout=self.timeout))
+        except TimeoutError:
+            raise AdminError(f"no answer within {self.timeout} s") from None
+        if not answer.get("ok"):
+            return Reply(None, error=answer.get("error", "unknown error"))
+        value = answer.get("value")
+        result_type = RESULT_TYPES.get(_op(request))
+        if result_type is not None:
+            value = msgspec.convert(value, result_type)
+        return Reply(None, value=value)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _ThespianTransport:
+    """Multi-process servers: join the actor system on its admin port, ask the admin actor."""
+
+    def __init__(self, admin_port: int, timeout: float) -> None:
+        self.timeout = timeout
+        # Never start a system by accident: ActorSystem() on a free port would create one.
+        with socket.socket() as probe:
+            probe.settimeout(2)
+            if probe.connect_ex(("127.0.0.1", admin_port)) != 0:
+                raise AdminError(f"no multi-process server on admin port {admin_port}")
+        from thespian.actors import ActorSystem
+
+        from .runtime.admin_actor import AdminActor
+
+        self.system = ActorSystem("multiprocTCPBase", {"Admin Port": admin_port},
+                                  transientUnique=True)
+        self.admin = self.system.createActor(AdminActor, globalName=ADMIN_NAME)
+
+    def ask(self, request: Request) -> Reply:
+        reply = self.system.ask(self.admin, request, self.timeout)
+        if reply is None:
+            raise AdminError(f"no answer within {self.timeout} s")
+        if not isinstance(reply, Reply):
+            raise AdminError(f"unexpected answer {reply!r}")
+        return reply
+
+    def close(self) -> None:
+        pass  # shutting this handle down would shut the whole server's actor system down
+
+
+class AdminClient:
+    """Operate a running server: list, create, stop and restart rooms; list and kick peers."""
+
+    def __init__(self, transport: _ChannelTransport | _ThespianTransport) -> None:
+        self._transport = transport
+
+    @classmethod
+    def for_server(cls, port: int = 8080, timeout: float = DEFAULT_TIMEOUT) -> AdminClient:
+        """The client for the server whose websocket port is ``port`` (via its state file)."""
+        try:
+            endpoint = read_endpoint(port)
+        except FileNotFoundError:
+            raise AdminError(f"no membrane-rtc server on port {port} (no state file)") from None
+        if endpoint.mode == "multiproc":
+            return cls(_ThespianTransport(endpoint.admin_port, timeout))
+        if not endpoint.token:
+            raise AdminError("the state file has no admin token")
+        return cls(_ChannelTransport(endpoint.admin_port, endpoint.token, timeout))
+
+    @classmethod
+    def multiproc(cls, admin_port: int, timeout: float = DEFAULT_TIMEOUT) -> AdminClient:
+        """The client for a multi-process server, straight through Thespian's admin port."""
+        return cls(_ThespianTransport(admin_port, timeout))
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def request(self, request: Request) -> Any:
+        """Send one typed request; return its value or raise AdminError with the server's words."""
+        reply = self._transport.ask(request)
+        if reply.error is not None:
+            raise AdminError(reply.error)
+        return reply.value
+
+    def list_rooms(self) -> list[RoomInfo]:
+        return list(self.request(ListRooms()))
+
+    def create_room(self, name: str, room_class: str = "actors.default:DefaultRoom",
+                    options: Any = None) -> None:
+        self.request(CreateRoom(name, room_class, options))
+
+    def stop_room(self, name: str) -> None:
+        self.request(StopRoom(name))
+
+    def restart_room(self, name: str) -> None:
+        self.request(RestartRoom(name))
+
+    def list_peers(self, room: str) -> list[PeerInfo]:
+        return list(self.request(ListPeers(room)))
+
+    def kick_peer(self, room: str, peer_id: str) -> None:
+        self.request(KickPeer(room, peer_id))

@@ -1,0 +1,67 @@
+"""Where a running server tells local operators how to reach its admin side.
+
+``membrane-rtc serve`` writes ``server-<port>.json`` (the websocket port) into a directory only
+its user can enter, the file itself readable by that user alone (0600): the admin mode, port and,
+in the embedded mode, the admin channel's token. ``membrane-rtc admin --port <port>`` reads it.
+The directory is ``$MEMBRANE_RTC_STATE_DIR``, else ``$XDG_RUNTIME_DIR/membrane-rtc``, else
+``~/.local/state/membrane-rtc``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["AdminEndpoint", "state_dir", "write_endpoint", "read_endpoint", "remove_endpoint"]
+
+
+@dataclass
+class AdminEndpoint:
+    """How to reach one server's admin: ``mode`` is "embedded" or "multiproc"."""
+
+    mode: str
+    admin_port: int
+    pid: int
+    token: str | None = None
+
+
+def state_dir() -> Path:
+    if "MEMBRANE_RTC_STATE_DIR" in os.environ:
+        return Path(os.environ["MEMBRANE_RTC_STATE_DIR"])
+    if "XDG_RUNTIME_DIR" in os.environ:
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "membrane-rtc"
+    return Path.home() / ".local" / "state" / "membrane-rtc"
+
+
+def _path(port: int) -> Path:
+    return state_dir() / f"server-{port}.json"
+
+
+def write_endpoint(port: int, endpoint: AdminEndpoint) -> Path:
+    """Write the file for the server on ``port``, readable by this user only."""
+    directory = state_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = _path(port)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(asdict(endpoint), out)
+    os.replace(temporary, path)
+    return path
+
+
+def read_endpoint(port: int) -> AdminEndpoint:
+    """The admin endpoint of the server on ``port``; FileNotFoundError if none runs there."""
+    with _path(port).open() as source:
+        return AdminEndpoint(**json.load(source))
+
+
+def remove_endpoint(port: int) -> None:
+    """Remove the file, if it is this process's."""
+    try:
+        if read_endpoint(port).pid == os.getpid():
+            _path(port).unlink()
+    except (FileNotFoundError, ValueError, TypeError):
+        pass
