@@ -65,6 +65,13 @@ async def start_server() -> AsyncIterator[ServerFactory]:
         yield start
 
 
+@pytest.fixture
+async def start_multiproc_server() -> AsyncIterator[ServerFactory]:
+    """Like ``start_server``, on the multi-process base (each room its own OS process)."""
+    async for start in _servers("multiproc"):
+        yield start
+
+
 @pytest.fixture(params=["embedded", "multiproc"])
 async def start_server_each_mode(request: pytest.FixtureRequest) -> AsyncIterator[ServerFactory]:
     """Like ``start_server``, once per actor-system mode."""
