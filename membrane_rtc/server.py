@@ -108,7 +108,12 @@ class Server:
             write_endpoint(self.port, endpoint)
 
     async def stop(self) -> None:
-        """Close every socket (1001), run every room's ``on_terminate``, stop the actors."""
+        """Close every socket (1001), run every room's ``on_terminate``, stop the actors.
+
+        Idempotent: a second call does nothing.
+        """
+        if self._stopped.is_set():
+            return
         if self.gateway is not None:
             remove_endpoint(self.port)
             await self.gateway.stop()
