@@ -146,8 +146,9 @@ class PeerInfo:
 class ConnectPeer:
     """A client wants to join room ``room_name``; the supervisor passes it to the room.
 
-    The room creates the peer's actor, which runs ``Peer.on_init`` and answers the gateway
-    with :class:`PeerAccepted` or :class:`PeerRefused`.
+    The room creates the peer's actor, which runs ``Peer.on_init``: refused, it answers the
+    gateway :class:`PeerRefused`; accepted, it asks the room to join (:class:`JoinRoom`) and the
+    room answers the gateway :class:`PeerAccepted`.
     """
 
     conn_id: int
@@ -219,11 +220,13 @@ class StartPeer:
 
 @dataclass
 class JoinRoom:
-    """Sent by an authenticated peer actor to its room: run ``Room.on_join``."""
+    """Sent by an authenticated peer actor to its room: run ``Room.on_join``, then answer the
+    gateway with :class:`PeerAccepted`."""
 
     auth: AuthData
     conn_id: int
     gateway: Address
+    idle_timeout: float | None = None
 
 
 @dataclass
@@ -243,7 +246,8 @@ class ForwardMessage(Request):
 
 @dataclass
 class PeerAccepted:
-    """``Peer.on_init`` accepted the client: the gateway may upgrade the connection."""
+    """The peer's ``on_init`` accepted the client and the room has run ``on_join`` (the
+    frames that follow say whether it joined): the gateway may upgrade the connection."""
 
     conn_id: int
     peer_id: str

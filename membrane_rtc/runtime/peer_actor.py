@@ -21,7 +21,6 @@ from .messages import (
     ClosePeer,
     ForwardMessage,
     JoinRoom,
-    PeerAccepted,
     PeerRefused,
     StartPeer,
 )
@@ -60,9 +59,8 @@ class PeerActor(MembraneActor):
             self._refuse(401, f"{type(exc).__name__}: {exc}")
             return
         self.peer = peer
-        self.send(self.gateway, PeerAccepted(self.conn_id, self.context.peer_id, self.myAddress,
-                                             self.room, peer.idle_timeout))
-        self.send(self.room, JoinRoom(message.auth, self.conn_id, self.gateway))
+        self.send(self.room, JoinRoom(message.auth, self.conn_id, self.gateway,
+                                      peer.idle_timeout))
 
     def _refuse(self, status: int, reason: str) -> None:
         self.send(self.gateway, PeerRefused(self.conn_id, status, reason))

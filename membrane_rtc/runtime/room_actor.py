@@ -22,6 +22,7 @@ from ..room_state import Delivery, RoomCallbackError, RoomState
 from .actor import MembraneActor, address_key
 from .messages import (
     Address,
+    Batch,
     ClosePeer,
     ConnectPeer,
     Deliver,
@@ -29,6 +30,7 @@ from .messages import (
     JoinRoom,
     KickPeer,
     ListPeers,
+    PeerAccepted,
     PeerInfo,
     PeerRefused,
     RoomCrashed,
@@ -76,13 +78,54 @@ class RoomActor(MembraneActor):
         self.state: RoomState[PeerEndpoint] | None = None
         self.down = False  # crashed or stopping: only exit and child notices matter now
         self.terminated = False
+        # Messages for gateways, per gateway, in order; sent when the current message (or the
+        # whole Batch it came in) is handled: many frames per send between processes.
+        self._outbox: dict[str, tuple[Address, list[Any], list[tuple[int, bytes]]]] = {}
+        self._depth = 0
 
     def receiveMessage(self, message: Any, sender: Address) -> Any:
         if self.down and not isinstance(message, (ActorExitRequest, ChildActorExited)):
             if isinstance(message, ConnectPeer):
                 self.send(message.gateway, PeerRefused(message.conn_id, 404, "room is closing"))
             return None
-        return super().receiveMessage(message, sender)
+        self._depth += 1
+        try:
+            return super().receiveMessage(message, sender)
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._flush()
+
+    # -- to the gateways ---------------------------------------------------------------------
+
+    def _queue(self, gateway: Address, frames: list[tuple[int, bytes]] | None = None,
+               control: Any = None) -> None:
+        """Queue frames, or a control message (kept in order after the frames before it)."""
+        key = address_key(gateway)
+        if key not in self._outbox:
+            self._outbox[key] = (gateway, [], [])
+        _, messages, pending_frames = self._outbox[key]
+        if frames:
+            pending_frames.extend(frames)
+        if control is not None:
+            if pending_frames:
+                messages.append(Deliver(list(pending_frames)))
+                pending_frames.clear()
+            messages.append(control)
+
+    def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, {}
+        for gateway, messages, frames in outbox.values():
+            if frames:
+                messages.append(Deliver(frames))
+            self.send(gateway, messages[0] if len(messages) == 1 else Batch(messages))
+
+    def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
+        """Encode each message once and queue its frame for every recipient's gateway."""
+        for delivery in deliveries:
+            frame = protocol.encode(delivery.message)
+            for endpoint in delivery.recipients:
+                self._queue(endpoint.gateway, [(endpoint.conn_id, frame)])
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,22 +178,32 @@ class RoomActor(MembraneActor):
                                   message.peer_options, message.gateway, self.myAddress))
 
     def receiveMsg_JoinRoom(self, message: JoinRoom, sender: Address) -> None:
+        """The peer's ``on_init`` accepted the client: run ``on_join``, then let the gateway
+        upgrade the connection. The room answers, not the peer, so that once the gateway
+        hears ``PeerAccepted`` the peer is a member and may send straight to the room."""
         assert self.state is not None
         peer_id = message.auth.peer_id
         endpoint = PeerEndpoint(sender, message.gateway, message.conn_id, peer_id,
                                 _remote_address(message.auth.metadata))
+        accepted = PeerAccepted(message.conn_id, peer_id, sender, self.myAddress,
+                                message.idle_timeout)
         try:
             deliveries = self.state.join(message.auth, endpoint)
         except JoinRefused as refusal:
             log.info("room %s refused peer %s: %r", self.name, peer_id, refusal.reason)
             notice = protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason, to=peer_id)
-            self.send(message.gateway, Deliver([(message.conn_id, protocol.encode(notice))]))
-            self.send(message.gateway, ClosePeer(message.conn_id, 1000, "could not join room"))
+            self._queue(message.gateway, control=accepted)
+            self._queue(message.gateway, [(message.conn_id, protocol.encode(notice))])
+            self._queue(message.gateway, control=ClosePeer(message.conn_id, 1000,
+                                                           "could not join room"))
             self.send(sender, ActorExitRequest())
             return
         except RoomCallbackError as exc:
+            # Upgrade it anyway: the room's crash then closes it with "Room closed".
+            self._queue(message.gateway, control=accepted)
             self._crash(exc.reason)
             return
+        self._queue(message.gateway, control=accepted)
         self._ship(deliveries)
         self._report_occupancy()
 
@@ -163,7 +216,8 @@ class RoomActor(MembraneActor):
         if endpoint is None:  # a peer that never joined (refused, or its client gave up)
             return
         # If the socket is still open (the actor crashed or was killed), close it.
-        self.send(endpoint.gateway, ClosePeer(endpoint.conn_id, PEER_ENDED, "peer ended"))
+        self._queue(endpoint.gateway, control=ClosePeer(endpoint.conn_id, PEER_ENDED,
+                                                        "peer ended"))
         try:
             self._ship(self.state.leave(endpoint.peer_id))
         except RoomCallbackError as exc:
@@ -187,7 +241,7 @@ class RoomActor(MembraneActor):
             self.answer(message, sender, error=f"no peer {message.peer_id!r} in room {self.name!r}")
             return
         log.info("room %s: kicking peer %s", self.name, message.peer_id)
-        self.send(endpoint.gateway, ClosePeer(endpoint.conn_id, KICKED, "kicked"))
+        self._queue(endpoint.gateway, control=ClosePeer(endpoint.conn_id, KICKED, "kicked"))
         self.send(endpoint.peer, ActorExitRequest())  # its exit is the leave
         self.answer(message, sender)
 
@@ -205,16 +259,3 @@ class RoomActor(MembraneActor):
         self._ship(result.deliveries)
         if message.request_id is not None:
             self.answer(message, sender, result.status)
-
-    def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
-        """Encode each message once and send one :class:`Deliver` batch per gateway."""
-        batches: dict[str, tuple[Address, list[tuple[int, bytes]]]] = {}
-        for delivery in deliveries:
-            frame = protocol.encode(delivery.message)
-            for endpoint in delivery.recipients:
-                key = address_key(endpoint.gateway)
-                if key not in batches:
-                    batches[key] = (endpoint.gateway, [])
-                batches[key][1].append((endpoint.conn_id, frame))
-        for gateway, frames in batches.values():
-            self.send(gateway, Deliver(frames))

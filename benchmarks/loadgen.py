@@ -1,0 +1,176 @@
+"""Signaling load generator, run in a process of its own: ``python -m benchmarks.loadgen``.
+
+Scenarios (bounded in count and time, loopback only):
+
+- ``forward``: P pairs join a room; in each pair A sends offer-sized messages to B with K in
+  flight, B answers each one to A; A measures the round trip. Reports forwarded messages/s
+  (two per round trip) and round-trip percentiles.
+- ``join``: N peers connect one after another; reports joins/s and connect-to-authenticated
+  latency percentiles.
+- ``idle``: N peers connect and stay until told to stop (stdin closes); reports when all are in.
+
+Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import websockets
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(1000 * ordered[len(ordered) // 2], 3),
+        "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
+        "max_ms": round(1000 * ordered[-1], 3),
+    }
+
+
+async def join(url: str) -> tuple[Any, str]:
+    # max_queue=None: peers that never read (join, idle) must not stall their own close.
+    connection = await websockets.connect(url, max_size=None, compression=None, max_queue=None)
+    hello = json.loads(await asyncio.wait_for(connection.recv(), 10))
+    if hello.get("event") != "authenticated":
+        raise RuntimeError(f"not admitted: {hello}")
+    return connection, hello["data"]["peer_id"]
+
+
+async def forward(url: str, pairs: int, inflight: int, size: int, seconds: float,
+                  max_messages: int) -> dict[str, Any]:
+    """A -> B offer, B -> A answer, K in flight per pair, for ``seconds`` (or a count)."""
+    padding = "x" * max(0, size - 60)
+    round_trips: list[float] = []
+    connections = []
+    for _ in range(pairs):
+        a, a_id = await join(url)
+        b, b_id = await join(url)
+        connections.append((a, a_id, b, b_id))
+    await asyncio.sleep(0.2)  # let join notices arrive before draining them below
+
+    async def drain(connection: Any) -> None:
+        while True:
+            try:
+                frame = json.loads(await asyncio.wait_for(connection.recv(), 0.05))
+            except asyncio.TimeoutError:
+                return
+            if frame.get("event") not in ("joined", "left"):
+                raise RuntimeError(f"unexpected frame {frame}")
+
+    for a, _, b, _ in connections:
+        await drain(a)
+        await drain(b)
+    per_pair = max(1, max_messages // pairs)
+    deadline = time.perf_counter() + seconds
+
+    async def answerer(b: Any, a_id: str) -> None:
+        async for text in b:
+            frame = json.loads(text)
+            if frame["event"] == "stop":
+                return
+            frame["event"], frame["to"] = "answer", [a_id]
+            del frame["from"]
+            await b.send(json.dumps(frame))
+
+    async def offerer(a: Any, b_id: str) -> int:
+        sent = done = 0
+        starts: dict[int, float] = {}
+
+        async def send_one() -> None:
+            nonlocal sent
+            starts[sent] = time.perf_counter()
+            await a.send(json.dumps({"event": "offer", "to": [b_id],
+                                     "data": {"n": sent, "sdp": padding}}))
+            sent += 1
+
+        for _ in range(min(inflight, per_pair)):
+            await send_one()
+        while done < sent:
+            frame = json.loads(await asyncio.wait_for(a.recv(), 30))
+            n = frame["data"]["n"]
+            round_trips.append(time.perf_counter() - starts.pop(n))
+            done += 1
+            if sent < per_pair and time.perf_counter() < deadline:
+                await send_one()
+        await a.send(json.dumps({"event": "stop", "to": [b_id]}))
+        return done
+
+    started = time.perf_counter()
+    answering = [asyncio.create_task(answerer(b, a_id)) for a, a_id, b, _ in connections]
+    done = await asyncio.gather(*(offerer(a, b_id) for a, _, _, b_id in connections))
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*answering)
+    for a, _, b, _ in connections:
+        await a.close()
+        await b.close()
+    total = 2 * sum(done)
+    return {"scenario": "forward", "pairs": pairs, "inflight": inflight, "size": size,
+            "forwarded": total, "seconds": round(elapsed, 3),
+            "messages_per_s": round(total / elapsed, 1), **percentiles(round_trips)}
+
+
+async def join_storm(url: str, peers: int) -> dict[str, Any]:
+    """Peers join one after another (and all leave at the end)."""
+    latencies = []
+    connections = []
+    started = time.perf_counter()
+    for _ in range(peers):
+        t0 = time.perf_counter()
+        connection, _ = await join(url)
+        latencies.append(time.perf_counter() - t0)
+        connections.append(connection)
+    elapsed = time.perf_counter() - started
+    for connection in connections:
+        await connection.close()
+    return {"scenario": "join", "peers": peers, "seconds": round(elapsed, 3),
+            "joins_per_s": round(peers / elapsed, 1), **percentiles(latencies)}
+
+
+async def idle(url: str, peers: int) -> dict[str, Any]:
+    """Hold ``peers`` idle connections until stdin closes."""
+    connections = []
+    started = time.perf_counter()
+    for _ in range(peers):
+        connections.append((await join(url))[0])
+    print(json.dumps({"scenario": "idle", "peers": peers, "ready": True,
+                      "seconds": round(time.perf_counter() - started, 3)}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for connection in connections:
+        await connection.close()
+    return {"scenario": "idle", "peers": peers, "closed": True}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", choices=["forward", "join", "idle"])
+    parser.add_argument("--url", required=True, help="room URL, e.g. ws://127.0.0.1:8080/webrtc/demo")
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--inflight", type=int, default=4)
+    parser.add_argument("--size", type=int, default=400)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--max-messages", type=int, default=200_000)
+    parser.add_argument("--peers", type=int, default=200)
+    args = parser.parse_args()
+    if not args.url.startswith(("ws://127.", "ws://localhost")):
+        parser.error("benchmarks only talk to loopback")
+    if args.scenario == "forward":
+        result = forward(args.url, args.pairs, args.inflight, args.size, args.seconds,
+                         args.max_messages)
+    elif args.scenario == "join":
+        result = join_storm(args.url, args.peers)
+    else:
+        result = idle(args.url, args.peers)
+    print(json.dumps(asyncio.run(result)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

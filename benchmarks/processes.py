@@ -1,0 +1,123 @@
+"""Start servers and load generators as real processes, and measure what they cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SERVE_URL = re.compile(r"serving (ws://\S+)/<room>")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Served:
+    """``membrane-rtc serve`` in a subprocess; use as a context manager (always stopped)."""
+
+    def __init__(self, *args: str, timeout: float = 30) -> None:
+        self.args = args
+        self.timeout = timeout
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> "Served":
+        command = [sys.executable, "-m", "membrane_rtc.cli", "serve", "--port", "0",
+                   "--log-level", "WARNING", *self.args]
+        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"server exited: {command}")
+            if match := SERVE_URL.search(line):
+                self.url = match.group(1)
+                return self
+        raise RuntimeError("server did not start in time")
+
+    def __exit__(self, *exc_info: Any) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+
+    def admin(self, *args: str) -> Any:
+        out = subprocess.run([sys.executable, "-m", "membrane_rtc.cli", "admin", "--port",
+                              str(self.port), "--json", *args], cwd=REPO, check=True,
+                             capture_output=True, text=True, timeout=self.timeout).stdout
+        return json.loads(out)
+
+    def processes(self) -> set[int]:
+        """The server process and, in the multi-process mode, its actor system's processes."""
+        assert self.process is not None
+        pids = {self.process.pid}
+        rooms = self.admin("list")
+        groups = {os.getpgid(r["pid"]) for r in rooms if r.get("pid") and r["pid"] != self.process.pid}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if fields[0] != "Z" and int(fields[2]) in groups:
+                    pids.add(int(entry.name))
+        return pids
+
+
+def memory_kib(pids: set[int]) -> dict[str, int]:
+    """Total RSS and USS (private memory) of some processes, in KiB."""
+    rss = uss = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        fields = {k: int(v.split()[0]) for k, v in
+                  (line.split(":", 1) for line in text.splitlines()[1:] if ":" in line)}
+        rss += fields.get("Rss", 0)
+        uss += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return {"rss_kib": rss, "uss_kib": uss}
+
+
+def loadgen(*args: str, timeout: float = 300) -> dict[str, Any]:
+    """Run the load generator in its own process; return its JSON result."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.loadgen", *args], cwd=REPO,
+                         check=True, capture_output=True, text=True, timeout=timeout).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class IdlePeers:
+    """Hold N idle peers from a load-generator process while we measure memory."""
+
+    def __init__(self, url: str, peers: int, timeout: float = 600) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.loadgen", "idle", "--url", url,
+             "--peers", str(peers)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        assert self.process.stdout is not None
+        self.ready = json.loads(self.process.stdout.readline())
+        self.timeout = timeout
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(self.timeout)
