@@ -22,14 +22,15 @@ def measure(mode: str, quick: bool) -> dict[str, Any]:
     if mode == "multiproc":
         args += ["--admin-port", str(free_port())]
     seconds = "2" if quick else "8"
-    idle_peers = 50 if quick else 200
+    # Each multiproc peer is a process (MBs): fewer of them; embedded peers need many to show.
+    idle_peers = {"embedded": 1000, "multiproc": 100}[mode] // (4 if quick else 1)
     with Served(*args) as server:
         room = f"{server.url}/demo"
         one = loadgen("forward", "--url", room, "--pairs", "1", "--inflight", "1",
                       "--seconds", seconds)
         many = loadgen("forward", "--url", room, "--pairs", "20", "--inflight", "4",
                        "--seconds", seconds)
-        joins = loadgen("join", "--url", room, "--peers", str(idle_peers // 2))
+        joins = loadgen("join", "--url", room, "--peers", "50" if quick else "100")
         before = memory_kib(server.processes())
         peers = IdlePeers(room, idle_peers)
         try:
@@ -69,7 +70,8 @@ def report(results: list[dict[str, Any]], quick: bool) -> str:
         f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {platform.python_version()}, "
         f"{_cores()} cores. Server: `membrane-rtc serve` in its own process; load: "
         "`benchmarks/loadgen.py` in another; 400-byte offers answered by the addressee; "
-        f"{results[0]['idle_peers']} idle peers for memory.",
+        "idle peers for memory: " + ", ".join(f"{r['idle_peers']} ({r['mode']})" for r in results)
+        + ".",
         "",
         *rows,
         "",

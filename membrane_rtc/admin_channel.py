@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HTTPRequest
 from websockets.http11 import Response
 
+from .gateway import bound_port
 from .runtime.bridge import ActorBridge, ActorSystemError
 from .runtime.messages import (
     CreateRoom,
@@ -100,8 +101,9 @@ class AdminChannel:
 
     @property
     def port(self) -> int:
+        """The loopback port the channel listens on."""
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        return bound_port(self.server)
 
     async def start(self) -> None:
         self.server = await serve(self._handle, "127.0.0.1", self.requested_port,

@@ -48,6 +48,11 @@ CLOSED_ROOMS_REMEMBERED = 256
 _PONG = protocol.PONG.encode()
 
 
+def bound_port(server: Server) -> int:
+    """The TCP port a websockets server actually bound (useful with port 0)."""
+    return int(server.sockets[0].getsockname()[1])
+
+
 @dataclass
 class Close:
     """An entry of a connection's outbox: close the socket after the frames before it."""
@@ -103,7 +108,7 @@ class Gateway:
     def port(self) -> int:
         """The TCP port actually bound (useful with port 0)."""
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        return bound_port(self.server)
 
     async def start(self) -> None:
         """Start listening (the bridge has registered this gateway with the supervisor)."""
