@@ -178,7 +178,11 @@ class Gateway:
         await socket.wait_closed()
         self._by_socket.pop(socket, None)
         self.connections.pop(conn.conn_id, None)
+        # Even if the actors ended it already: the peers of a room that was kill -9'd are
+        # orphans nobody else can reach. Telling a dead actor costs a failed send, no more.
         self.bridge.tell(conn.peer, ActorExitRequest())
+        if not self.direct_to_room:
+            self.bridge.forget(conn.peer)
         log.debug("peer %s disconnected (%s)", conn.peer_id, socket.close_code)
 
     # -- after the upgrade -------------------------------------------------------------------

@@ -370,3 +370,27 @@ async def test_every_row_also_holds_with_a_plain_websockets_client(
         assert hello["event"] == "authenticated"
         await ws.send("ping")
         assert await asyncio.wait_for(ws.recv(), 5) == "pong"
+
+
+async def test_order_holds_for_every_pair_under_concurrent_load(
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
+    pairs = []
+    for _ in range(8):
+        sender = await Client.connect(f"{server.url}/demo", max_queue=None)
+        receiver = await Client.connect(f"{server.url}/demo", max_queue=None)
+        pairs.append((sender, receiver))
+
+    async def run(sender: Client, receiver: Client) -> list[int]:
+        for n in range(250):
+            await sender.send("candidate", n, [receiver.peer_id])
+        received = []
+        while len(received) < 250:
+            frame = await receiver.recv(timeout=20)
+            if frame["event"] == "candidate":
+                assert frame["from"] == sender.peer_id
+                received.append(frame["data"])
+        return received
+
+    results = await asyncio.wait_for(asyncio.gather(*(run(s, r) for s, r in pairs)), 60)
+    assert all(received == list(range(250)) for received in results)

@@ -2,3 +2,4 @@
 
 Actors here hold no sockets; they only react to the messages in :mod:`.messages`.
 """
+

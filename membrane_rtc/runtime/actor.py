@@ -1,12 +1,14 @@
-"""What every membrane-rtc actor shares: type dispatch, batches, and answering requests."""
+"""What every membrane-rtc actor shares: type dispatch, batches, order, answering requests."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from thespian.actors import ActorTypeDispatcher
 
 from .messages import Address, Batch, Reply, Request
+from .ordering import OrderedReceiver, OrderedSender, Sequenced
 
 
 def address_key(address: Address) -> str:
@@ -20,7 +22,25 @@ def address_key(address: Address) -> str:
 
 
 class MembraneActor(ActorTypeDispatcher):
-    """Thespian's type-dispatching actor, plus :class:`Batch` unpacking and :meth:`answer`."""
+    """Thespian's type-dispatching actor, plus :class:`Batch` unpacking, ordered sends
+    (:meth:`send_ordered`, see :mod:`.ordering`) and :meth:`answer`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ordered_out = OrderedSender(f"{type(self).__name__}:{uuid.uuid4()}")
+        self.ordered_in = OrderedReceiver()
+
+    def send_ordered(self, target: Address, message: Any) -> None:
+        """Send so that ``target`` handles this after everything sent it this way before.
+
+        ``target`` must be a real address (one that came in a message), not the stand-in an
+        own ``createActor`` returned.
+        """
+        self.send(target, self.ordered_out.wrap(address_key(target), message))
+
+    def receiveMsg_Sequenced(self, item: Sequenced, sender: Address) -> None:
+        for message in self.ordered_in.accept(item):
+            self.receiveMessage(message, sender)
 
     def receiveMsg_Batch(self, batch: Batch, sender: Address) -> None:
         for message in batch.messages:

@@ -27,12 +27,14 @@ import logging
 import queue
 import socket
 import threading
+import uuid
 from typing import Any, Callable
 
 from thespian.actors import ActorSystem
 
 from .actor import address_key
 from .admin_actor import AdminActor
+from .ordering import OrderedReceiver, OrderedSender, Sequenced
 from .messages import (
     ADMIN_NAME,
     SUPERVISOR_NAME,
@@ -47,6 +49,7 @@ from .supervisor import RoomSupervisor
 log = logging.getLogger("membrane_rtc.bridge")
 
 _STOP = object()
+_FORGET = object()
 
 #: How long the embedded actor thread waits for work before it lets Thespian timers fire.
 DEFAULT_POLL_INTERVAL = 0.02
@@ -69,19 +72,25 @@ def _port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _batched(items: list[tuple[Address, Any]]) -> list[tuple[Address, Any]]:
-    """Group queued sends per target, keeping each target's order. Thespian's own messages
-    (ActorExitRequest...) travel alone: they act on the actor, not its handlers."""
+def _batched(items: list[tuple[Address, Any]], order: OrderedSender) -> list[tuple[Address, Any]]:
+    """Group queued sends per target, keeping each target's order, and number them (see
+    :mod:`.ordering`). Thespian's own messages (ActorExitRequest...) travel alone and
+    unnumbered: they act on the actor, not its handlers."""
     sends: list[tuple[Address, Any]] = []
     pending: dict[str, tuple[Address, list[Any]]] = {}
 
     def flush(key: str) -> None:
         target, messages = pending.pop(key)
-        sends.append((target, messages[0] if len(messages) == 1 else Batch(messages)))
+        batch = messages[0] if len(messages) == 1 else Batch(messages)
+        sends.append((target, order.wrap(key, batch)))
 
     for target, message in items:
         key = address_key(target)
-        if type(message).__module__.startswith("thespian."):
+        if message is _FORGET:
+            if key in pending:
+                flush(key)
+            order.forget(key)
+        elif type(message).__module__.startswith("thespian."):
             if key in pending:
                 flush(key)
             sends.append((target, message))
@@ -116,6 +125,8 @@ class ActorBridge:
         self._listening = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_message: Callable[[Any], None] = lambda message: None
+        self._ordered_out = OrderedSender(f"gateway:{uuid.uuid4()}")  # actor thread only
+        self._ordered_in = OrderedReceiver()  # event loop only
 
     @property
     def admin_port(self) -> int | None:
@@ -146,6 +157,10 @@ class ActorBridge:
         """Send a message to an actor. Thread-safe, never blocks."""
         self._inbox.put((target, message))
 
+    def forget(self, target: Address) -> None:
+        """``target`` is gone (a peer's actor): drop what the bridge kept for ordering to it."""
+        self._inbox.put((target, _FORGET))
+
     async def ask(self, target: Address, request: Request, timeout: float = 10.0) -> Reply:
         """Send a request and wait for its :class:`Reply`; raise ActorSystemError on timeout."""
         assert self._loop is not None, "bridge not started"
@@ -163,10 +178,17 @@ class ActorBridge:
             self._pending.pop(request.request_id, None)
 
     async def stop(self) -> None:
-        """Shut the actor system down (all its actors) and wait for the threads to end."""
+        """Shut the actor system down (all its actors) and wait for the threads to end.
+
+        The listener (multi-process) goes first: a second handle still receiving while the
+        first shuts the system down can miss the admin's "shutdown completed", and Thespian
+        then waits out its 10 s limit.
+        """
         self._listening.clear()
+        for thread in self._threads[1:]:
+            await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
         self._inbox.put(_STOP)
-        for thread in self._threads:
+        for thread in self._threads[:1]:
             await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
         self._threads = []
 
@@ -174,6 +196,9 @@ class ActorBridge:
 
     def _dispatch(self, messages: list[Any]) -> None:
         for message in messages:
+            if isinstance(message, Sequenced):
+                self._dispatch(self._ordered_in.accept(message))
+                continue
             if isinstance(message, Reply):
                 future = self._pending.get(message.request_id)  # type: ignore[arg-type]
                 if future is not None and not future.done():
@@ -229,7 +254,7 @@ class ActorBridge:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                return _batched(items), stopping
+                return _batched(items, self._ordered_out), stopping
 
     def _tell_all(self, system: ActorSystem, sends: list[tuple[Address, Any]]) -> None:
         for target, message in sends:

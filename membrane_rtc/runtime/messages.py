@@ -171,6 +171,11 @@ class StartRoom:
 
 
 @dataclass
+class EndRoom:
+    """Sent by the supervisor to stop a room on purpose: ``on_terminate``, end the peers, exit."""
+
+
+@dataclass
 class RoomStarted:
     """The room's ``on_init`` returned; it is serving from process ``pid``."""
 

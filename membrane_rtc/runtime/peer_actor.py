@@ -15,6 +15,7 @@ from ..loading import load_class
 from ..peer import Peer, PeerContext
 from ..protocol import Message
 from .actor import MembraneActor
+from .ordering import OrderedSender
 from .messages import (
     Address,
     ClientMessage,
@@ -31,6 +32,11 @@ log = logging.getLogger("membrane_rtc.peer")
 INTERNAL_ERROR = 1011
 
 
+def peer_channel(peer_id: str) -> str:
+    """The ordered channel a peer actor sends its room on (the room forgets it on leave)."""
+    return f"peer:{peer_id}"
+
+
 class PeerActor(MembraneActor):
     """Runs one user ``Peer``; started by its room with :class:`StartPeer`."""
 
@@ -45,6 +51,7 @@ class PeerActor(MembraneActor):
     def receiveMsg_StartPeer(self, message: StartPeer, sender: Address) -> None:
         self.gateway, self.room, self.conn_id = message.gateway, message.room, message.conn_id
         self.context = PeerContext(message.auth.peer_id, message.room_name)
+        self.ordered_out = OrderedSender(peer_channel(message.auth.peer_id))
         try:
             peer = load_class(message.peer_class, Peer)()
         except Exception as exc:
@@ -59,7 +66,7 @@ class PeerActor(MembraneActor):
             self._refuse(401, f"{type(exc).__name__}: {exc}")
             return
         self.peer = peer
-        self.send(self.room, JoinRoom(message.auth, self.conn_id, self.gateway,
+        self.send_ordered(self.room, JoinRoom(message.auth, self.conn_id, self.gateway,
                                       peer.idle_timeout))
 
     def _refuse(self, status: int, reason: str) -> None:
@@ -80,7 +87,7 @@ class PeerActor(MembraneActor):
             self.send(self.myAddress, ActorExitRequest())
             return
         if outgoing is not None:
-            self.send(self.room, ForwardMessage(outgoing))
+            self.send_ordered(self.room, ForwardMessage(outgoing))
 
     def receiveMsg_ActorExitRequest(self, message: ActorExitRequest, sender: Address) -> None:
         peer, self.peer = self.peer, None

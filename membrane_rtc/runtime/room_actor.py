@@ -11,21 +11,24 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from thespian.actors import ActorExitRequest, ChildActorExited
+from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from .. import protocol
 from ..loading import load_class
 from ..room import JoinRefused, Room
 from ..room_state import Delivery, RoomCallbackError, RoomState
 from .actor import MembraneActor, address_key
+from .ordering import Sequenced
 from .messages import (
     Address,
     Batch,
     ClosePeer,
     ConnectPeer,
     Deliver,
+    EndRoom,
     ForwardMessage,
     JoinRoom,
     KickPeer,
@@ -39,7 +42,7 @@ from .messages import (
     StartPeer,
     StartRoom,
 )
-from .peer_actor import PeerActor
+from .peer_actor import PeerActor, peer_channel
 
 log = logging.getLogger("membrane_rtc.room")
 
@@ -68,6 +71,12 @@ def _remote_address(metadata: Any) -> str | None:
     return None
 
 
+#: Bound on how long a room going down waits for its peers' actors to end.
+WIND_DOWN_TIMEOUT = 5.0
+#: What a room going down still handles (Sequenced: to unwrap, and drop, what is inside).
+_WHILE_DOWN = (ActorExitRequest, ChildActorExited, WakeupMessage, Sequenced)
+
+
 class RoomActor(MembraneActor):
     """Runs one user ``Room``; started by the supervisor with :class:`StartRoom`."""
 
@@ -78,13 +87,15 @@ class RoomActor(MembraneActor):
         self.state: RoomState[PeerEndpoint] | None = None
         self.down = False  # crashed or stopping: only exit and child notices matter now
         self.terminated = False
+        self.exiting = False
+        self.children: list[Address] = []  # peer actors alive, joined or not
         # Messages for gateways, per gateway, in order; sent when the current message (or the
         # whole Batch it came in) is handled: many frames per send between processes.
         self._outbox: dict[str, tuple[Address, list[Any], list[tuple[int, bytes]]]] = {}
         self._depth = 0
 
     def receiveMessage(self, message: Any, sender: Address) -> Any:
-        if self.down and not isinstance(message, (ActorExitRequest, ChildActorExited)):
+        if self.down and not isinstance(message, _WHILE_DOWN):
             if isinstance(message, ConnectPeer):
                 self.send(message.gateway, PeerRefused(message.conn_id, 404, "room is closing"))
             return None
@@ -118,7 +129,7 @@ class RoomActor(MembraneActor):
         for gateway, messages, frames in outbox.values():
             if frames:
                 messages.append(Deliver(frames))
-            self.send(gateway, messages[0] if len(messages) == 1 else Batch(messages))
+            self.send_ordered(gateway, messages[0] if len(messages) == 1 else Batch(messages))
 
     def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
         """Encode each message once and queue its frame for every recipient's gateway."""
@@ -145,21 +156,49 @@ class RoomActor(MembraneActor):
             return
         self.state = state
         log.info("room %s started (%s)", self.name, type(room).__name__)
-        self.send(sender, RoomStarted(message.name, os.getpid()))
+        self.send_ordered(sender, RoomStarted(message.name, os.getpid()))
 
     def receiveMsg_ActorExitRequest(self, message: ActorExitRequest, sender: Address) -> None:
         self.down = True
         self._terminate()
 
     def _crash(self, reason: str) -> None:
-        """A callback raised: tell the supervisor why, clean up, and exit for real."""
+        """A callback raised: tell the supervisor why, then wind down and exit for real."""
         if self.down:
             return
         log.error("room %s crashed: %s", self.name, reason)
+        self.send_ordered(self.supervisor, RoomCrashed(self.name, reason))
+        self._wind_down()
+
+    def receiveMsg_EndRoom(self, message: EndRoom, sender: Address) -> None:
+        self._wind_down()
+
+    def _wind_down(self) -> None:
+        """Run ``on_terminate``, end every peer child and wait (bounded) for them, then exit.
+
+        Children that outlive their room are orphans: in the multi-process bases they try to
+        report to a dead parent, and the actor system's own shutdown then waits for them.
+        """
+        if self.down:
+            return
         self.down = True
-        self.send(self.supervisor, RoomCrashed(self.name, reason))
         self._terminate()
-        self.send(self.myAddress, ActorExitRequest())
+        for child in self.children:
+            self.send(child, ActorExitRequest())
+        if self.children:
+            self.wakeupAfter(timedelta(seconds=WIND_DOWN_TIMEOUT), "wind-down")
+        else:
+            self._exit()
+
+    def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
+        if self.down and message.payload == "wind-down":
+            log.warning("room %s: %d peers did not end in time", self.name, len(self.children))
+            self._exit()
+
+    def _exit(self) -> None:
+        if not self.exiting:
+            self.exiting = True
+            self.send(self.myAddress, ActorExitRequest())
 
     def _terminate(self) -> None:
         if self.state is None or self.terminated:
@@ -174,6 +213,7 @@ class RoomActor(MembraneActor):
 
     def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
         peer = self.createActor(PeerActor)
+        self.children.append(peer)
         self.send(peer, StartPeer(message.conn_id, message.auth, self.name, message.peer_class,
                                   message.peer_options, message.gateway, self.myAddress))
 
@@ -208,9 +248,14 @@ class RoomActor(MembraneActor):
         self._report_occupancy()
 
     def receiveMsg_ChildActorExited(self, message: ChildActorExited, sender: Address) -> None:
-        if self.state is None or self.down:
+        # Addresses compare with == only (see the supervisor): scans, once per peer exit.
+        self.children = [c for c in self.children if c != message.childAddress]
+        if self.down:
+            if not self.children:
+                self._exit()
             return
-        # Addresses compare with == only (see the supervisor): a scan, once per peer exit.
+        if self.state is None:
+            return
         endpoint = next((e for e in self.state.members.values()
                          if e.peer == message.childAddress), None)
         if endpoint is None:  # a peer that never joined (refused, or its client gave up)
@@ -218,6 +263,7 @@ class RoomActor(MembraneActor):
         # If the socket is still open (the actor crashed or was killed), close it.
         self._queue(endpoint.gateway, control=ClosePeer(endpoint.conn_id, PEER_ENDED,
                                                         "peer ended"))
+        self.ordered_in.forget(peer_channel(endpoint.peer_id))
         try:
             self._ship(self.state.leave(endpoint.peer_id))
         except RoomCallbackError as exc:
@@ -227,7 +273,7 @@ class RoomActor(MembraneActor):
 
     def _report_occupancy(self) -> None:
         assert self.state is not None
-        self.send(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
+        self.send_ordered(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
 
     def receiveMsg_ListPeers(self, message: ListPeers, sender: Address) -> None:
         assert self.state is not None

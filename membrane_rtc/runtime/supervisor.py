@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from thespian.actors import ActorExitRequest, ChildActorExited
+from thespian.actors import ChildActorExited
 
 from ..loading import class_spec
 from .actor import MembraneActor, address_key
@@ -23,6 +23,7 @@ from .messages import (
     ConfigureSupervisor,
     ConnectPeer,
     CreateRoom,
+    EndRoom,
     ForwardMessage,
     KickPeer,
     ListPeers,
@@ -212,7 +213,7 @@ class RoomSupervisor(MembraneActor):
             return
         record.state = state
         record.exit_reason = reason
-        self.send(record.address, ActorExitRequest())
+        self.send(record.address, EndRoom())
 
     def receiveMsg_StopAllRooms(self, message: StopAllRooms, sender: Address) -> None:
         self.stop_all_waiting.append((message, sender))
