@@ -34,6 +34,8 @@ class ServerConfig:
     peer_options: Any = None
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    #: Serve the demo page at ``/`` (the JS client is always at ``/client.js``).
+    demo: bool = True
     #: How long a connecting client may wait for the actors to accept or refuse it.
     connect_timeout: float = 10.0
     #: "embedded" (Thespian simpleSystemBase, one process) or "multiproc" (multiprocTCPBase:

@@ -11,11 +11,14 @@ import asyncio
 import itertools
 import logging
 import uuid
+from importlib import resources
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any
 
 from thespian.actors import ActorExitRequest
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -139,6 +142,8 @@ class Gateway:
 
     async def _process_request(self, socket: ServerConnection,
                                request: Request) -> Response | None:
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
+            return self._serve_file(socket, request)
         peer_request = PeerRequest(
             path=request.path,
             headers={name.lower(): value for name, value in request.headers.raw_items()},
@@ -172,6 +177,18 @@ class Gateway:
         self._reapers.add(reaper)
         reaper.add_done_callback(self._reapers.discard)
         return None
+
+    def _serve_file(self, socket: ServerConnection, request: Request) -> Response:
+        """Plain HTTP: the JS client at ``/client.js`` and, with ``demo``, the demo page at
+        ``/``; a real local page is what lets browsers open a camera and a loopback socket."""
+        path = urlsplit(request.path).path
+        name = {"/client.js": "client.js", "/": "demo.html" if self.config.demo else None}.get(path)
+        if name is None:
+            return socket.respond(404, "Not Found\n")
+        body, content_type = _STATIC[name]
+        headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                           ("Cache-Control", "no-cache")])
+        return Response(200, "OK", headers, body)
 
     async def _reap(self, socket: ServerConnection, conn: Connection) -> None:
         """Once the TCP connection is gone, however it went, end the peer's actor."""
@@ -285,6 +302,15 @@ class Gateway:
         conn.send(protocol.encode(notice))
         conn.close(CLOSE_NORMAL, "room closed")
 
+
+def _static(name: str, content_type: str) -> tuple[bytes, str]:
+    return (resources.files("membrane_rtc").joinpath("static", name).read_bytes(), content_type)
+
+
+_STATIC = {
+    "client.js": _static("client.js", "text/javascript; charset=utf-8"),
+    "demo.html": _static("demo.html", "text/html; charset=utf-8"),
+}
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             500: "Internal Server Error", 503: "Service Unavailable"}

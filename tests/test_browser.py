@@ -1,0 +1,90 @@
+"""End to end with real browsers: Debian's chromium, driven by Playwright, on the demo page.
+
+Two pages complete a real WebRTC call through the server (fake camera, no STUN needed on
+loopback); a third is kept out of a full room; a closed page is seen to leave.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+from .conftest import ServerFactory
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+         "--disable-background-networking", "--disable-component-update", "--no-first-run",
+         "--disable-gpu", "--disable-sync"]
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def open_demo(browser: BrowserContext, port: int, room: str) -> Page:
+    page = await browser.new_page()
+    await page.goto(f"http://127.0.0.1:{port}/?room={room}")
+    return page
+
+
+CONNECTED = """() => Object.values(window.demo.states).includes("connected")
+                 && Object.values(window.demo.remoteWidths).some((w) => w > 0)"""
+
+
+async def test_two_pages_complete_a_call_and_see_each_other_leave(
+        start_server: ServerFactory, browser: BrowserContext) -> None:
+    server = await start_server()
+    first = await open_demo(browser, server.port, "demo")
+    await first.wait_for_function("() => window.demo && window.demo.peerId", timeout=WAIT_MS)
+    second = await open_demo(browser, server.port, "demo")
+    for page in (first, second):
+        await page.wait_for_function(CONNECTED, timeout=WAIT_MS)
+    first_id = await first.evaluate("window.demo.peerId")
+    second_id = await second.evaluate("window.demo.peerId")
+    assert await first.evaluate("window.demo.peers") == [second_id]
+    assert await second.evaluate("window.demo.peers") == [first_id]
+    width = await second.evaluate(f"window.demo.remoteWidths['{first_id}']")
+    assert width >= 320  # the fake camera's frames really arrived
+    if shot := os.environ.get("MEMBRANE_RTC_SCREENSHOT"):
+        await first.screenshot(path=shot, full_page=True)
+    await second.close()
+    await first.wait_for_function(f"() => window.demo.left.includes('{second_id}')",
+                                  timeout=WAIT_MS)
+    assert await first.evaluate("window.demo.peers") == []
+    assert "left" in await first.inner_text("#status")
+
+
+async def test_a_third_page_is_told_the_room_is_full(start_server: ServerFactory,
+                                                     browser: BrowserContext) -> None:
+    server = await start_server({"duo": ("actors.capped:CappedRoom", {"max_peers": 2})})
+    pages = [await open_demo(browser, server.port, "duo") for _ in range(2)]
+    for page in pages:
+        await page.wait_for_function("() => window.demo && window.demo.peerId", timeout=WAIT_MS)
+    third = await open_demo(browser, server.port, "duo")
+    await third.wait_for_function("() => window.demo && window.demo.errors.length > 0",
+                                  timeout=WAIT_MS)
+    assert await third.inner_text("#status") == "The room is full."
+    assert await third.evaluate("window.demo.peerId") is None
+
+
+async def test_the_gateway_serves_the_client_and_the_demo(start_server: ServerFactory,
+                                                           browser: BrowserContext) -> None:
+    server = await start_server(demo=False)
+    page = await browser.new_page()
+    script = await page.goto(f"http://127.0.0.1:{server.port}/client.js")
+    assert script is not None and script.status == 200
+    assert "export class SignalingClient" in await script.text()
+    missing = await page.goto(f"http://127.0.0.1:{server.port}/")
+    assert missing is not None and missing.status == 404  # demo=False: no page at /
