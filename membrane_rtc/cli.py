@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest client frame; bigger closes with 1009 (default %(default)s)")
     serve.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="S",
                        help="seconds without a client frame before closing (default %(default)s)")
+    serve.add_argument("--no-demo", dest="demo", action="store_false",
+                       help="do not serve the demo page at / (the JS client stays at /client.js)")
     serve.add_argument("--actor-system", choices=["embedded", "multiproc"], default="embedded",
                        help="embedded: one process (Thespian simpleSystemBase); multiproc: every "
                             "room and peer its own OS process (multiprocTCPBase)")
@@ -127,7 +129,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rooms=[RoomConfig(name, room_class, room_options) for name in names],
         peer_class=peer_class, peer_options=peer_options,
         max_message_bytes=args.max_message_bytes, idle_timeout=args.idle_timeout,
-        actor_system=args.actor_system, admin_port=args.admin_port,
+        actor_system=args.actor_system, admin_port=args.admin_port, demo=args.demo,
         max_restarts=args.max_restarts, restart_window=args.restart_window,
     )
 
@@ -148,6 +150,9 @@ async def run_server(config: ServerConfig) -> None:
     rooms = ", ".join(room.name for room in config.rooms)
     print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor system: "
           f"{config.actor_system}); Ctrl-C to stop", flush=True)
+    if config.demo:
+        print(f"demo page: http://{config.host}:{server.port}/?room={config.rooms[0].name} "
+              "(open it in two tabs)", flush=True)
     await stop.wait()
     log.info("shutting down")
     await server.stop()

@@ -77,6 +77,10 @@ class Connection:
     room: Address = None
     idle_timeout: float | None = None
     closing: bool = False
+    #: The actors end (or ended) this peer's actor themselves. The gateway then must not tell
+    #: it to exit: in the multi-process mode a send to an actor that just exited blocks the
+    #: bridge's sender for seconds, and every other message with it.
+    peer_ending: bool = False
 
     def send(self, frame: bytes) -> None:
         if not self.closing:
@@ -128,6 +132,8 @@ class Gateway:
         """Stop accepting, close every socket with 1001 and wait for the peers to be gone."""
         if self.server is None:
             return
+        for conn in self.connections.values():
+            conn.peer_ending = True  # the rooms end their peers as they stop
         self.server.close(close_connections=True)
         await self.server.wait_closed()
         if self._reapers:
@@ -195,9 +201,9 @@ class Gateway:
         await socket.wait_closed()
         self._by_socket.pop(socket, None)
         self.connections.pop(conn.conn_id, None)
-        # Even if the actors ended it already: the peers of a room that was kill -9'd are
-        # orphans nobody else can reach. Telling a dead actor costs a failed send, no more.
-        self.bridge.tell(conn.peer, ActorExitRequest())
+        # A peer of a room that was kill -9'd is an orphan nobody else reaches: end it here.
+        if not conn.peer_ending:
+            self.bridge.tell(conn.peer, ActorExitRequest())
         if not self.direct_to_room:
             self.bridge.forget(conn.peer)
         log.debug("peer %s disconnected (%s)", conn.peer_id, socket.close_code)
@@ -270,6 +276,7 @@ class Gateway:
         elif isinstance(message, ClosePeer):
             conn = self.connections.get(message.conn_id)
             if conn is not None:
+                conn.peer_ending = True  # whoever sent ClosePeer ends the peer's actor too
                 conn.close(message.code, message.reason)
         elif isinstance(message, PeerAccepted):
             conn = self.connections.get(message.conn_id)
@@ -292,6 +299,7 @@ class Gateway:
                 del self._closed_rooms[next(iter(self._closed_rooms))]
             for conn in list(self.connections.values()):
                 if conn.room is not None and conn.room == message.room:
+                    conn.peer_ending = message.peers_ended
                     self._room_closed(conn, message.reason)
         else:
             log.warning("unexpected message from the actors: %r", message)

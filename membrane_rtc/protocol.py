@@ -18,6 +18,7 @@ __all__ = [
     "InvalidJSON",
     "InvalidMessage",
     "decode_client_frame",
+    "decode_server_frame",
     "encode",
     "authenticated",
     "joined",
@@ -108,6 +109,16 @@ def decode_client_frame(text: str | bytes, sender: str | None) -> Message:
         raise InvalidJSON(raw) from None
     message.from_ = sender
     return message
+
+
+def decode_server_frame(text: str | bytes) -> Message:
+    """Decode a frame the server sent (clients use this); raises ProtocolError."""
+    try:
+        return _decoder.decode(text)
+    except msgspec.ValidationError:
+        raise InvalidMessage() from None
+    except msgspec.DecodeError:
+        raise InvalidJSON(text if isinstance(text, str) else text.decode("utf-8", "replace")) from None
 
 
 def encode(message: Message) -> bytes:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -20,6 +21,28 @@ ServerFactory = Callable[..., Awaitable[Server]]
 @pytest.fixture(autouse=True)
 def _clear_record() -> None:
     RECORD.clear()
+
+
+#: Process groups of the multi-process actor systems tests started (see _sweep_actor_systems).
+ACTOR_GROUPS: set[int] = set()
+
+
+def record_actor_group(pid: int) -> None:
+    """Remember the actor system an actor process belongs to, for the end-of-session sweep."""
+    ACTOR_GROUPS.add(os.getpgid(pid))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sweep_actor_systems() -> Iterator[None]:
+    """After all tests, kill what a failed test may have left of a multi-process actor system.
+
+    Thespian's admin daemonizes and keeps this process's stdout: left alive, it would hold a CI
+    pipe open after pytest exits. Passing tests leave nothing (their teardown checks it).
+    """
+    yield
+    for group in ACTOR_GROUPS:
+        if live_processes_in_group(group):
+            os.killpg(group, signal.SIGKILL)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -76,6 +99,9 @@ async def _servers(mode: str) -> AsyncIterator[ServerFactory]:
         server = Server(config)
         servers.append(server)
         await server.start()
+        for room in await server.list_rooms() if mode == "multiproc" else []:
+            if room.pid:
+                record_actor_group(room.pid)
         return server
 
     try:

@@ -14,7 +14,7 @@ import pytest
 from membrane_rtc import Server, ServerError
 from membrane_rtc.runtime.messages import RoomInfo
 
-from .conftest import ServerFactory
+from .conftest import ServerFactory, record_actor_group
 from .support.client import Client, refused_status
 from .support.process import ServeProcess, run_cli
 
@@ -176,6 +176,12 @@ async def test_operator_restart_from_the_cli_while_peers_are_connected(
         alice = await Client.connect(f"{server.url}/demo")
         bob = await Client.connect(f"{server.url}/demo")
         await alice.recv_event("joined")
+        status, out, err = await run_cli("admin", "--port", port, "--json", "list")
+        assert status == 0, err
+        [demo] = json.loads(out)
+        if mode == "multiproc":
+            record_actor_group(demo["pid"])
+        assert (demo["state"], demo["peers"], demo["restarts"]) == ("running", 2, 0)
         status, out, err = await run_cli("admin", "--port", port, "list")
         assert status == 0, err
         assert out.splitlines()[1].split()[:4] == ["demo", "running", "2", "0"]

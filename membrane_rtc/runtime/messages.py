@@ -201,11 +201,16 @@ class RoomCrashed:
 
 @dataclass
 class RoomClosed:
-    """Told to every gateway: the room actor at ``room`` is gone; close its peers' sockets."""
+    """Told to every gateway: the room actor at ``room`` is gone; close its peers' sockets.
+
+    ``peers_ended``: the room wound down and ended its peers' actors itself; if not (it was
+    killed), they are orphans and the gateway ends them.
+    """
 
     name: str
     room: Address
     reason: str
+    peers_ended: bool = True
 
 
 # --- room <-> peer ---------------------------------------------------------------------------

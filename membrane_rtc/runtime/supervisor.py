@@ -248,10 +248,13 @@ class RoomSupervisor(MembraneActor):
                        if r.address is not None and r.address == message.childAddress), None)
         if record is None:
             return
+        # A room that crashed or was stopped said why and wound down; one that did not say
+        # was killed (kill -9, out of memory...) and its peers' actors are orphans.
+        wound_down = record.exit_reason is not None
         reason = record.exit_reason or "room actor exited"
         record.last_reason = reason
         for gateway in self.gateways.values():
-            self.send(gateway, RoomClosed(record.name, message.childAddress, reason))
+            self.send(gateway, RoomClosed(record.name, message.childAddress, reason, wound_down))
         record.address = None
         record.pid = None
         record.peers = 0
