@@ -103,7 +103,7 @@ class Gateway:
         self._by_socket: dict[ServerConnection, Connection] = {}
         self._conn_ids = itertools.count(1)
         self._reapers: set[asyncio.Task[None]] = set()
-        self._closed_rooms: dict[str, str] = {}
+        self._closed_rooms: dict[str, RoomClosed] = {}
         # A Peer that keeps the default on_receive forwards every message unchanged, so the
         # gateway sends client messages straight to the room: one actor hop fewer (each hop
         # costs about a millisecond between processes). The peer actor still runs on_init and
@@ -286,27 +286,28 @@ class Gateway:
             conn.peer, conn.room = message.peer, message.room
             conn.idle_timeout = message.idle_timeout
             conn.answer.set_result(message)
-            if address_key(message.room) in self._closed_rooms:  # it went down meanwhile
-                self._room_closed(conn, self._closed_rooms[address_key(message.room)])
+            closed = self._closed_rooms.get(address_key(message.room))
+            if closed is not None:  # the room went down meanwhile
+                self._room_closed(conn, closed)
         elif isinstance(message, PeerRefused):
             conn = self.connections.get(message.conn_id)
             if conn is not None and not conn.answer.done():
                 conn.answer.set_result(message)
         elif isinstance(message, RoomClosed):
             # Remembered for a while: a PeerAccepted from that room may still be on its way.
-            self._closed_rooms[address_key(message.room)] = message.reason
+            self._closed_rooms[address_key(message.room)] = message
             while len(self._closed_rooms) > CLOSED_ROOMS_REMEMBERED:
                 del self._closed_rooms[next(iter(self._closed_rooms))]
             for conn in list(self.connections.values()):
                 if conn.room is not None and conn.room == message.room:
-                    conn.peer_ending = message.peers_ended
-                    self._room_closed(conn, message.reason)
+                    self._room_closed(conn, message)
         else:
             log.warning("unexpected message from the actors: %r", message)
 
 
-    def _room_closed(self, conn: Connection, reason: str) -> None:
-        notice = protocol.error(protocol.ROOM_CLOSED, reason, to=conn.peer_id)
+    def _room_closed(self, conn: Connection, closed: RoomClosed) -> None:
+        conn.peer_ending = closed.peers_ended
+        notice = protocol.error(protocol.ROOM_CLOSED, closed.reason, to=conn.peer_id)
         conn.send(protocol.encode(notice))
         conn.close(CLOSE_NORMAL, "room closed")
 
