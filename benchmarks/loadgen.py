@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
+import uuid
 from typing import Any
 
 import websockets
@@ -36,13 +36,40 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+#: "membrane" (membrane-rtc and the bare relay) or "peerjs" (PeerJS server's own protocol:
+#: OFFER/ANSWER/CANDIDATE with ``dst``). Set from the command line.
+PROTOCOL = "membrane"
+
+
 async def join(url: str) -> tuple[Any, str]:
+    if PROTOCOL == "peerjs":
+        me = str(uuid.uuid4())
+        url = f"{url}?key=peerjs&id={me}&token={uuid.uuid4().hex[:8]}"
     # max_queue=None: peers that never read (join, idle) must not stall their own close.
     connection = await websockets.connect(url, max_size=None, compression=None, max_queue=None)
     hello = json.loads(await asyncio.wait_for(connection.recv(), 10))
+    if PROTOCOL == "peerjs":
+        if hello.get("type") != "OPEN":
+            raise RuntimeError(f"not admitted: {hello}")
+        return connection, me
     if hello.get("event") != "authenticated":
         raise RuntimeError(f"not admitted: {hello}")
     return connection, hello["data"]["peer_id"]
+
+
+def frame(event: str, data: Any, to: str) -> str:
+    """One message to one peer, in the target's protocol."""
+    if PROTOCOL == "peerjs":
+        return json.dumps({"type": event.upper(), "dst": to, "payload": data})
+    return json.dumps({"event": event, "to": [to], "data": data})
+
+
+def parse(text: str) -> tuple[str, str | None, Any]:
+    """(event, sender, data) of a received frame, in either protocol."""
+    message = json.loads(text)
+    if PROTOCOL == "peerjs":
+        return message.get("type", "").lower(), message.get("src"), message.get("payload")
+    return message["event"], message.get("from"), message.get("data")
 
 
 async def forward(url: str, pairs: int, inflight: int, size: int, seconds: float,
@@ -60,11 +87,11 @@ async def forward(url: str, pairs: int, inflight: int, size: int, seconds: float
     async def drain(connection: Any) -> None:
         while True:
             try:
-                frame = json.loads(await asyncio.wait_for(connection.recv(), 0.05))
+                event, _, _ = parse(await asyncio.wait_for(connection.recv(), 0.05))
             except asyncio.TimeoutError:
                 return
-            if frame.get("event") not in ("joined", "left"):
-                raise RuntimeError(f"unexpected frame {frame}")
+            if event not in ("joined", "left"):
+                raise RuntimeError(f"unexpected frame {event}")
 
     for a, _, b, _ in connections:
         await drain(a)
@@ -74,12 +101,10 @@ async def forward(url: str, pairs: int, inflight: int, size: int, seconds: float
 
     async def answerer(b: Any, a_id: str) -> None:
         async for text in b:
-            frame = json.loads(text)
-            if frame["event"] == "stop":
+            event, _, data = parse(text)
+            if event == "candidate":  # the offerer's way of saying "stop"
                 return
-            frame["event"], frame["to"] = "answer", [a_id]
-            del frame["from"]
-            await b.send(json.dumps(frame))
+            await b.send(frame("answer", data, a_id))
 
     async def offerer(a: Any, b_id: str) -> int:
         sent = done = 0
@@ -88,20 +113,19 @@ async def forward(url: str, pairs: int, inflight: int, size: int, seconds: float
         async def send_one() -> None:
             nonlocal sent
             starts[sent] = time.perf_counter()
-            await a.send(json.dumps({"event": "offer", "to": [b_id],
-                                     "data": {"n": sent, "sdp": padding}}))
+            await a.send(frame("offer", {"n": sent, "sdp": padding}, b_id))
             sent += 1
 
         for _ in range(min(inflight, per_pair)):
             await send_one()
         while done < sent:
-            frame = json.loads(await asyncio.wait_for(a.recv(), 30))
-            n = frame["data"]["n"]
+            _, _, data = parse(await asyncio.wait_for(a.recv(), 30))
+            n = data["n"]
             round_trips.append(time.perf_counter() - starts.pop(n))
             done += 1
             if sent < per_pair and time.perf_counter() < deadline:
                 await send_one()
-        await a.send(json.dumps({"event": "stop", "to": [b_id]}))
+        await a.send(frame("candidate", {"stop": True}, b_id))
         return done
 
     started = time.perf_counter()
@@ -159,7 +183,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--max-messages", type=int, default=200_000)
     parser.add_argument("--peers", type=int, default=200)
+    parser.add_argument("--protocol", choices=["membrane", "peerjs"], default="membrane")
     args = parser.parse_args()
+    global PROTOCOL
+    PROTOCOL = args.protocol
     if not args.url.startswith(("ws://127.", "ws://localhost")):
         parser.error("benchmarks only talk to loopback")
     if args.scenario == "forward":

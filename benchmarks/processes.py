@@ -98,6 +98,43 @@ def memory_kib(pids: set[int]) -> dict[str, int]:
     return {"rss_kib": rss, "uss_kib": uss}
 
 
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU time used so far by some processes."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Background:
+    """Any server as a subprocess (the bare relay, PeerJS server), stopped on exit."""
+
+    def __init__(self, command: list[str], ready_text: str, cwd: Path = REPO,
+                 timeout: float = 30) -> None:
+        self.process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"exited before it was ready: {command}")
+            if ready_text in line:
+                return
+        raise RuntimeError(f"not ready in time: {command}")
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 def loadgen(*args: str, timeout: float = 300) -> dict[str, Any]:
     """Run the load generator in its own process; return its JSON result."""
     out = subprocess.run([sys.executable, "-m", "benchmarks.loadgen", *args], cwd=REPO,
@@ -108,11 +145,12 @@ def loadgen(*args: str, timeout: float = 300) -> dict[str, Any]:
 class IdlePeers:
     """Hold N idle peers from a load-generator process while we measure memory."""
 
-    def __init__(self, url: str, peers: int, timeout: float = 600) -> None:
+    def __init__(self, url: str, peers: int, timeout: float = 600,
+                 protocol: str = "membrane") -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.loadgen", "idle", "--url", url,
-             "--peers", str(peers)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True)
+             "--peers", str(peers), "--protocol", protocol], cwd=REPO, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.ready = json.loads(self.process.stdout.readline())
         self.timeout = timeout
