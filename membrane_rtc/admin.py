@@ -93,7 +93,9 @@ class _ThespianTransport:
         from thespian.actors import ActorSystem
 
         from .runtime.admin_actor import AdminActor
+        from .runtime.bridge import loopback_actor_addresses
 
+        loopback_actor_addresses()
         self.system = ActorSystem("multiprocTCPBase", {"Admin Port": admin_port},
                                   transientUnique=True)
         self.admin = self.system.createActor(AdminActor, globalName=ADMIN_NAME)

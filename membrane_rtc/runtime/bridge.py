@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import queue
 import socket
 import threading
@@ -64,6 +65,16 @@ STARTUP_TIMEOUT = 20.0
 
 class ActorSystemError(RuntimeError):
     """The actor system could not be started or did not answer in time."""
+
+
+def loopback_actor_addresses() -> None:
+    """Unless told otherwise, multi-process actors advertise and use 127.0.0.1.
+
+    Thespian otherwise picks the machine's outward-facing IP for every actor address; on one
+    machine that keeps actor traffic on the loopback interface, and a multi-host deployment
+    sets ``THESPIAN_BASE_IPADDR`` to the host's address (inherited by every actor process).
+    """
+    os.environ.setdefault("THESPIAN_BASE_IPADDR", "127.0.0.1")
 
 
 def _port_in_use(port: int) -> bool:
@@ -225,6 +236,8 @@ class ActorBridge:
 
     def _open(self) -> ActorSystem:
         """A handle on the actor system; the first one in the process starts it."""
+        if self.system_base == MULTIPROC:
+            loopback_actor_addresses()
         return ActorSystem(self.system_base, self.capabilities, transientUnique=True,
                            logDefs=False if self.system_base == EMBEDDED else None)
 
