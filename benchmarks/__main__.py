@@ -122,7 +122,9 @@ def goals(results: dict[str, Result]) -> list[tuple[str, str, bool]]:
         rows.append(("embedded >= 0.5x bare relay msg/s", f"{ratio:.2f}x", ratio >= 0.5))
     if "PeerJS server" in rate:
         ratio = embedded / rate["PeerJS server"]
-        rows.append(("embedded >= 1.0x PeerJS server msg/s", f"{ratio:.2f}x", ratio >= 1.0))
+        rows.append(("embedded >= 1.0x PeerJS server msg/s",
+                     f"{ratio:.2f}x (no verdict yet: the load generator, not PeerJS, is the "
+                     "limit)", ratio >= 1.0))
     if "membrane-rtc multiproc" in rate:
         value = rate["membrane-rtc multiproc"]
         rows.append(("multiproc >= 5,000 msg/s", f"{value:,.0f}/s", value >= 5000))
@@ -177,6 +179,33 @@ def report(results: dict[str, Result], quick: bool) -> str:
     ])
 
 
+def plot(results: dict[str, Result], path: Path) -> bool:
+    """Bar charts of throughput and CPU cost per target, if matplotlib is installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed (pip install '.[bench]'): no plot", file=sys.stderr)
+        return False
+    names = list(results)
+    rates = [results[n].figures["many"]["messages_per_s"] for n in names]
+    costs = [results[n].figures["many"]["cpu_ms_per_1k"] for n in names]
+    labels = [n.replace("membrane-rtc ", "membrane-rtc\n").replace(" server", "\nserver")
+              .replace("websockets relay", "websockets\nrelay") for n in names]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.bar(labels, rates, color="#3f7cac")
+    left.set_title("forwarded messages/s (20 pairs x 4 in flight)")
+    right.bar(labels, costs, color="#b5651d")
+    right.set_title("server CPU ms per 1,000 messages (lower is better)")
+    for axis in (left, right):
+        axis.tick_params(axis="x", labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small numbers, about a minute")
@@ -187,6 +216,9 @@ def main() -> None:
         parser.error("PeerJS server needs node and npm; leave it out with --targets")
     results = {name: measure(name, args.quick) for name in args.targets}
     text = report(results, args.quick)
+    picture = Path(args.output).with_suffix(".png")
+    if plot(results, picture):
+        text += f"\n![Throughput and CPU cost per target]({picture.name})\n"
     Path(args.output).write_text(text)
     print(text)
 
