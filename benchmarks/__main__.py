@@ -98,6 +98,8 @@ def measure(name: str, quick: bool) -> Result:
         cpu = cpu_seconds(target.pids()) - cpu_before
         many["cpu_ms_per_1k"] = round(1000 * cpu / max(1, many["forwarded"]) * 1000, 1)
         result.figures["many"] = many
+        result.figures["paced"] = loadgen("paced", *common, "--pairs", "10", "--rate", "1000",
+                                          "--seconds", seconds)
         result.figures["joins"] = loadgen("join", *common, "--peers", "50" if quick else "100")
         before = memory_kib(target.pids())
         peers = IdlePeers(target.url, idle, protocol=target.protocol)
@@ -128,6 +130,8 @@ def goals(results: dict[str, Result]) -> list[tuple[str, str, bool]]:
     if "membrane-rtc multiproc" in rate:
         value = rate["membrane-rtc multiproc"]
         rows.append(("multiproc >= 5,000 msg/s", f"{value:,.0f}/s", value >= 5000))
+    p99 = results["membrane-rtc embedded"].figures["paced"]["p99_ms"]
+    rows.append(("embedded p99 one-way < 2 ms at 1,000 msg/s", f"{p99} ms", p99 < 2))
     per_peer = results["membrane-rtc embedded"].figures["idle"]["uss_kib_per_peer"]
     rows.append(("embedded idle peer < 20 KB (USS)", f"{per_peer} KiB", per_peer < 20))
     return rows
@@ -146,6 +150,8 @@ def report(results: dict[str, Result], quick: bool) -> str:
     row("server CPU ms per 1k messages", lambda f: f["many"]["cpu_ms_per_1k"])
     row("forwarded msg/s, 1 pair, 1 in flight", lambda f: f["one"]["messages_per_s"])
     row("round trip p50 / p99 ms (1 pair)", lambda f: f'{f["one"]["p50_ms"]} / {f["one"]["p99_ms"]}')
+    row("one-way latency at 1,000 msg/s, p50 / p99 / max ms",
+        lambda f: f'{f["paced"]["p50_ms"]} / {f["paced"]["p99_ms"]} / {f["paced"]["max_ms"]}')
     row("joins/s (sequential)", lambda f: f["joins"]["joins_per_s"])
     row("memory per idle peer, USS / RSS KiB",
         lambda f: f'{f["idle"]["uss_kib_per_peer"]} / {f["idle"]["rss_kib_per_peer"]}')

@@ -5,6 +5,7 @@ Scenarios (bounded in count and time, loopback only):
 - ``forward``: P pairs join a room; in each pair A sends offer-sized messages to B with K in
   flight, B answers each one to A; A measures the round trip. Reports forwarded messages/s
   (two per round trip) and round-trip percentiles.
+- ``paced``: P pairs, A sends B offers at a fixed total rate; B reports one-way latency.
 - ``join``: N peers connect one after another; reports joins/s and connect-to-authenticated
   latency percentiles.
 - ``idle``: N peers connect and stay until told to stop (stdin closes); reports when all are in.
@@ -142,6 +143,43 @@ async def forward(url: str, pairs: int, inflight: int, size: int, seconds: float
             "messages_per_s": round(total / elapsed, 1), **percentiles(round_trips)}
 
 
+async def paced(url: str, pairs: int, rate: float, size: int, seconds: float) -> dict[str, Any]:
+    """Send at a fixed aggregate ``rate`` (messages/s) A -> B; B measures one-way latency
+    (send to receive, same process, same clock)."""
+    padding = "x" * max(0, size - 60)
+    latencies: list[float] = []
+    connections = [(await join(url), await join(url)) for _ in range(pairs)]
+    count = int(rate * seconds / pairs)
+    interval = pairs / rate
+
+    async def receiver(b: Any) -> None:
+        got = 0
+        while got < count:
+            event, _, data = parse(await asyncio.wait_for(b.recv(), 30))
+            if event == "offer":
+                latencies.append(time.perf_counter() - data["t"])
+                got += 1
+
+    async def sender(a: Any, b_id: str, offset: float) -> None:
+        start = time.perf_counter() + offset
+        for n in range(count):
+            delay = start + n * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await a.send(frame("offer", {"t": time.perf_counter(), "sdp": padding}, b_id))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(receiver(b) for (_, (b, _)) in connections),
+                         *(sender(a, b_id, i * interval / pairs)
+                           for i, ((a, _), (_, b_id)) in enumerate(connections)))
+    elapsed = time.perf_counter() - started
+    for (a, _), (b, _) in connections:
+        await a.close()
+        await b.close()
+    return {"scenario": "paced", "pairs": pairs, "target_rate": rate,
+            "messages_per_s": round(len(latencies) / elapsed, 1), **percentiles(latencies)}
+
+
 async def join_storm(url: str, peers: int) -> dict[str, Any]:
     """Peers join one after another (and all leave at the end)."""
     latencies = []
@@ -175,7 +213,7 @@ async def idle(url: str, peers: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["forward", "join", "idle"])
+    parser.add_argument("scenario", choices=["forward", "paced", "join", "idle"])
     parser.add_argument("--url", required=True, help="room URL, e.g. ws://127.0.0.1:8080/webrtc/demo")
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--inflight", type=int, default=4)
@@ -183,6 +221,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--max-messages", type=int, default=200_000)
     parser.add_argument("--peers", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=1000.0, help="paced: messages/s in all")
     parser.add_argument("--protocol", choices=["membrane", "peerjs"], default="membrane")
     args = parser.parse_args()
     global PROTOCOL
@@ -192,6 +231,8 @@ def main() -> None:
     if args.scenario == "forward":
         result = forward(args.url, args.pairs, args.inflight, args.size, args.seconds,
                          args.max_messages)
+    elif args.scenario == "paced":
+        result = paced(args.url, args.pairs, args.rate, args.size, args.seconds)
     elif args.scenario == "join":
         result = join_storm(args.url, args.peers)
     else:
