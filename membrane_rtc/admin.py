@@ -12,7 +12,6 @@ Synchronous on purpose: it serves a command line and scripts, not an event loop.
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import msgspec
@@ -85,15 +84,14 @@ class _ThespianTransport:
 
     def __init__(self, admin_port: int, timeout: float) -> None:
         self.timeout = timeout
-        # Never start a system by accident: ActorSystem() on a free port would create one.
-        with socket.socket() as probe:
-            probe.settimeout(2)
-            if probe.connect_ex(("127.0.0.1", admin_port)) != 0:
-                raise AdminError(f"no multi-process server on admin port {admin_port}")
         from thespian.actors import ActorSystem
 
         from .runtime.admin_actor import AdminActor
-        from .runtime.bridge import loopback_actor_addresses
+        from .runtime.bridge import loopback_actor_addresses, port_in_use
+
+        # Never start a system by accident: ActorSystem() on a free port would create one.
+        if not port_in_use(admin_port):
+            raise AdminError(f"no multi-process server on admin port {admin_port}")
 
         loopback_actor_addresses()
         self.system = ActorSystem("multiprocTCPBase", {"Admin Port": admin_port},

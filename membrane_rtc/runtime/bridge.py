@@ -40,10 +40,10 @@ from .messages import (
     ADMIN_NAME,
     SUPERVISOR_NAME,
     Address,
-    Batch,
     RegisterGateway,
     Reply,
     Request,
+    batch_of,
 )
 from .supervisor import RoomSupervisor
 
@@ -77,7 +77,8 @@ def loopback_actor_addresses() -> None:
     os.environ.setdefault("THESPIAN_BASE_IPADDR", "127.0.0.1")
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (e.g. a Thespian admin)."""
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
@@ -92,8 +93,7 @@ def _batched(items: list[tuple[Address, Any]], order: OrderedSender) -> list[tup
 
     def flush(key: str) -> None:
         target, messages = pending.pop(key)
-        batch = messages[0] if len(messages) == 1 else Batch(messages)
-        sends.append((target, order.wrap(key, batch)))
+        sends.append((target, order.wrap(key, batch_of(messages))))
 
     for target, message in items:
         key = address_key(target)
@@ -151,7 +151,7 @@ class ActorBridge:
         """
         self._loop = asyncio.get_running_loop()
         self._on_message = on_message
-        if self.system_base == MULTIPROC and _port_in_use(self.capabilities["Admin Port"]):
+        if self.system_base == MULTIPROC and port_in_use(self.capabilities["Admin Port"]):
             raise ActorSystemError(
                 f"admin port {self.capabilities['Admin Port']} is in use (another server?)")
         ready: asyncio.Future[None] = self._loop.create_future()

@@ -52,6 +52,11 @@ class Batch:
     messages: list[Any]
 
 
+def batch_of(messages: list[Any]) -> Any:
+    """One message as itself, several as a :class:`Batch`."""
+    return messages[0] if len(messages) == 1 else Batch(messages)
+
+
 # --- gateway -> supervisor -------------------------------------------------------------------
 
 @dataclass

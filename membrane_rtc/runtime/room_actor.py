@@ -24,7 +24,6 @@ from .actor import MembraneActor, address_key
 from .ordering import Sequenced
 from .messages import (
     Address,
-    Batch,
     ClosePeer,
     ConnectPeer,
     Deliver,
@@ -41,6 +40,7 @@ from .messages import (
     RoomStarted,
     StartPeer,
     StartRoom,
+    batch_of,
 )
 from .peer_actor import PeerActor, peer_channel
 
@@ -129,7 +129,7 @@ class RoomActor(MembraneActor):
         for gateway, messages, frames in outbox.values():
             if frames:
                 messages.append(Deliver(frames))
-            self.send_ordered(gateway, messages[0] if len(messages) == 1 else Batch(messages))
+            self.send_ordered(gateway, batch_of(messages))
 
     def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
         """Encode each message once and queue its frame for every recipient's gateway."""
