@@ -13,7 +13,9 @@ import sys
 from typing import Any, Sequence
 
 from .admin import AdminClient, AdminError
-from .config import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES, RoomConfig, ServerConfig
+from . import config as defaults
+from .config import RoomConfig, ServerConfig
+from .logs import LOG_FORMATS, configure_logging
 from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
 from .room import Room
@@ -65,10 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--peer-options", default="null", metavar="JSON",
                        help="custom options for Peer.on_init, as JSON")
     serve.add_argument("--path-prefix", default="/webrtc", help="URL prefix of rooms (default %(default)s)")
-    serve.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, metavar="N",
-                       help="largest client frame; bigger closes with 1009 (default %(default)s)")
-    serve.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="S",
-                       help="seconds without a client frame before closing (default %(default)s)")
+    limits = serve.add_argument_group("limits", "Each refusal gets a clear answer and a log line; 0 = no limit.")
+    limits.add_argument("--max-message-bytes", type=int, default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
+                        metavar="N", help="largest client frame; bigger closes with 1009 (default %(default)s)")
+    limits.add_argument("--idle-timeout", type=float, default=defaults.DEFAULT_IDLE_TIMEOUT, metavar="S",
+                        help="seconds without a client frame before closing (default %(default)s)")
+    limits.add_argument("--max-peers-per-room", type=int, default=defaults.DEFAULT_MAX_PEERS_PER_ROOM,
+                        metavar="N", help="peers in one room; more get 'Could not join room' / "
+                                          "room_is_full (default %(default)s)")
+    limits.add_argument("--max-rooms", type=int, default=defaults.DEFAULT_MAX_ROOMS, metavar="N",
+                        help="rooms on this server; creating more is refused (default %(default)s)")
+    limits.add_argument("--max-connections", type=int, default=defaults.DEFAULT_MAX_CONNECTIONS,
+                        metavar="N", help="open websocket connections; more get HTTP 503 (default %(default)s)")
+    limits.add_argument("--joins-per-second", type=float, default=defaults.DEFAULT_JOINS_PER_SECOND,
+                        metavar="R", help="new connections per second per client address; more get "
+                                          "HTTP 429 (default %(default)s)")
+    limits.add_argument("--join-burst", type=int, default=defaults.DEFAULT_JOIN_BURST, metavar="N",
+                        help="connections one address may open at once (default %(default)s)")
+    limits.add_argument("--max-outbound-bytes", type=int, default=defaults.DEFAULT_MAX_OUTBOUND_BYTES,
+                        metavar="N", help="bytes queued for one client; a slower reader is closed "
+                                          "with 1008 (default %(default)s)")
+    limits.add_argument("--allowed-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
+                        help="browser Origin allowed to connect, e.g. https://example.com "
+                             "(repeatable; others get HTTP 403; default: any)")
+    limits.add_argument("--callback-timeout", type=float, default=defaults.DEFAULT_CALLBACK_TIMEOUT,
+                        metavar="S", help="seconds a Room/Peer callback may run before it counts "
+                                          "as a crash (default %(default)s)")
     serve.add_argument("--no-demo", dest="demo", action="store_false",
                        help="do not serve the demo page at / (the JS client stays at /client.js)")
     serve.add_argument("--actor-system", choices=["embedded", "multiproc"], default="embedded",
@@ -82,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--restart-window", type=float, default=5.0, metavar="S",
                        help="seconds of the restart budget (default %(default)s)")
     serve.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
+    serve.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                       help="one line per event, as text or JSON (default %(default)s)")
+    serve.add_argument("--metrics-port", type=int, default=None, metavar="N",
+                       help="serve Prometheus metrics at http://127.0.0.1:N/metrics (default: off)")
 
     admin = commands.add_parser(
         "admin", help="operate a running server",
@@ -121,6 +149,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise UsageError(f"--port: {args.port} is not a port number")
     if args.max_message_bytes <= 0 or args.idle_timeout <= 0:
         raise UsageError("--max-message-bytes and --idle-timeout must be positive")
+    for flag in ("max_peers_per_room", "max_rooms", "max_connections", "joins_per_second",
+                 "join_burst", "max_outbound_bytes", "callback_timeout"):
+        if getattr(args, flag) < 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 0")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        raise UsageError(f"--metrics-port: {args.metrics_port} is not a port number")
     if args.max_restarts < 0 or args.restart_window <= 0:
         raise UsageError("--max-restarts must be >= 0 and --restart-window positive")
     names = args.rooms or ["demo"]
@@ -131,6 +165,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_message_bytes=args.max_message_bytes, idle_timeout=args.idle_timeout,
         actor_system=args.actor_system, admin_port=args.admin_port, demo=args.demo,
         max_restarts=args.max_restarts, restart_window=args.restart_window,
+        max_peers_per_room=args.max_peers_per_room, max_rooms=args.max_rooms,
+        max_connections=args.max_connections, joins_per_second=args.joins_per_second,
+        join_burst=args.join_burst, max_outbound_bytes=args.max_outbound_bytes,
+        allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
+        metrics_port=args.metrics_port,
     )
 
 
@@ -153,6 +192,8 @@ async def run_server(config: ServerConfig) -> None:
     if config.demo:
         print(f"demo page: http://{config.host}:{server.port}/?room={config.rooms[0].name} "
               "(open it in two tabs)", flush=True)
+    if server.metrics_port is not None:
+        print(f"metrics: http://{config.metrics_host}:{server.metrics_port}/metrics", flush=True)
     await stop.wait()
     log.info("shutting down")
     await server.stop()
@@ -216,8 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``membrane-rtc`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, getattr(args, "log_format", "text"))
     # Like uvicorn: user modules named as module:Class are found from the working directory.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())

@@ -11,6 +11,19 @@ __all__ = ["RoomConfig", "ServerConfig"]
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 #: Largest client frame accepted; a bigger one closes the connection with 1009.
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+#: Peers one room holds; one more is refused with "Could not join room" / "room_is_full".
+DEFAULT_MAX_PEERS_PER_ROOM = 1000
+#: Rooms one server holds; creating one more is refused.
+DEFAULT_MAX_ROOMS = 1000
+#: Open websocket connections; past it a new client gets HTTP 503 before the upgrade.
+DEFAULT_MAX_CONNECTIONS = 20_000
+#: New connections per second from one client address (HTTP 429 past it), with a burst.
+DEFAULT_JOINS_PER_SECOND = 20.0
+DEFAULT_JOIN_BURST = 40
+#: Bytes waiting to be written to one client; a reader that slow is closed with 1008.
+DEFAULT_MAX_OUTBOUND_BYTES = 1024 * 1024
+#: Longest a user callback may run before it counts as a crash (hung callbacks).
+DEFAULT_CALLBACK_TIMEOUT = 5.0
 
 
 @dataclass
@@ -49,3 +62,26 @@ class ServerConfig:
     #: Restart budget of each room: at most this many restarts within the window (seconds).
     max_restarts: int = 3
     restart_window: float = 5.0
+
+    # -- limits (DESIGN.md section 6); each refusal gets a clear answer and a log line ------
+    #: Peers per room ("Could not join room", details "room_is_full"); 0 = no limit.
+    max_peers_per_room: int = DEFAULT_MAX_PEERS_PER_ROOM
+    #: Rooms per server (create_room raises ServerError); 0 = no limit.
+    max_rooms: int = DEFAULT_MAX_ROOMS
+    #: Open websocket connections (HTTP 503 past it); 0 = no limit.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    #: New connections per second per client IP address (HTTP 429 past it); 0 = no limit.
+    joins_per_second: float = DEFAULT_JOINS_PER_SECOND
+    #: How many connections one address may open at once before the rate applies.
+    join_burst: int = DEFAULT_JOIN_BURST
+    #: Bytes queued for one client before it is closed with 1008 as too slow a reader.
+    max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
+    #: Browser origins allowed to connect (HTTP 403 for others); None = any. Requests with
+    #: no Origin header (non-browser clients, which could send any) are always let through.
+    allowed_origins: list[str] | None = None
+    #: Seconds a user Room/Peer callback may run; past it, it is a crash. 0 = no limit.
+    callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT
+    #: Serve Prometheus metrics on this port (127.0.0.1 unless metrics_host says otherwise).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+

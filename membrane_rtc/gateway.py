@@ -14,7 +14,7 @@ import uuid
 from importlib import resources
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from thespian.actors import ActorExitRequest
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -24,7 +24,10 @@ from websockets.http11 import Request, Response
 
 from . import protocol
 from .config import ServerConfig
+from .limits import JoinRateLimiter
 from .loading import load_class
+from .logs import log_event
+from .metrics import STATUS_REASONS, Metrics
 from .peer import Peer, PeerRequest
 from .room import AuthData
 from .runtime.bridge import ActorBridge
@@ -37,6 +40,7 @@ from .runtime.messages import (
     ConnectPeer,
     Deliver,
     ForwardMessage,
+    JOIN_REFUSED,
     PeerAccepted,
     PeerRefused,
     RoomClosed,
@@ -46,6 +50,10 @@ from .runtime.messages import (
 log = logging.getLogger("membrane_rtc.gateway")
 
 CLOSE_NORMAL = 1000
+#: Close code for a client too slow to read what it is sent (policy violation).
+CLOSE_SLOW_READER = 1008
+#: Close code websockets uses for a frame over the size limit.
+CLOSE_TOO_BIG = 1009
 #: How many closed rooms the gateway remembers (see RoomClosed handling).
 CLOSED_ROOMS_REMEMBERED = 256
 _PONG = protocol.PONG.encode()
@@ -77,14 +85,29 @@ class Connection:
     room: Address = None
     idle_timeout: float | None = None
     closing: bool = False
+    #: Bytes in the outbox; past ``max_queued_bytes`` the client is a slow reader.
+    queued_bytes: int = 0
+    max_queued_bytes: int = 0
+    #: Called once when the client falls that far behind (the gateway cuts it off).
+    on_slow_reader: Callable[[Connection], None] | None = None
+    socket: ServerConnection | None = None
+    writer: asyncio.Task[None] | None = None
     #: The actors end (or ended) this peer's actor themselves. The gateway then must not tell
     #: it to exit: in the multi-process mode a send to an actor that just exited blocks the
     #: bridge's sender for seconds, and every other message with it.
     peer_ending: bool = False
 
     def send(self, frame: bytes) -> None:
-        if not self.closing:
-            self.outbox.put_nowait(frame)
+        """Queue a frame; a client that has too much waiting is marked a slow reader."""
+        if self.closing:
+            return
+        self.queued_bytes += len(frame)
+        if self.max_queued_bytes and self.queued_bytes > self.max_queued_bytes:
+            self.closing = True
+            if self.on_slow_reader is not None:
+                self.on_slow_reader(self)
+            return
+        self.outbox.put_nowait(frame)
 
     def close(self, code: int, reason: str) -> None:
         if not self.closing:
@@ -95,9 +118,13 @@ class Connection:
 class Gateway:
     """Serves ``ws://host:port/<prefix>/<room>`` for the actor system behind ``bridge``."""
 
-    def __init__(self, bridge: ActorBridge, config: ServerConfig) -> None:
+    def __init__(self, bridge: ActorBridge, config: ServerConfig,
+                 metrics: Metrics | None = None) -> None:
         self.bridge = bridge
         self.config = config
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_queues(lambda: [c.queued_bytes for c in self.connections.values()])
+        self.join_rate = JoinRateLimiter(config.joins_per_second, config.join_burst)
         self.peer_class: type[Peer] = load_class(config.peer_class, Peer)
         self.connections: dict[int, Connection] = {}
         self._by_socket: dict[ServerConnection, Connection] = {}
@@ -146,10 +173,42 @@ class Gateway:
 
     # -- before the upgrade ------------------------------------------------------------------
 
+    def _refuse(self, socket: ServerConnection, request: Request, status: int, reason: str,
+                 refusal: str | None = None, headers: dict[str, str] | None = None,
+                 **fields: Any) -> Response:
+        """Answer a websocket request with an HTTP error, and count and log why."""
+        self.metrics.refused(refusal or STATUS_REASONS.get(status, "unavailable"))
+        log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
+                  path=request.path, remote=_host(socket), **fields)
+        response = socket.respond(status, _REASONS.get(status, "Refused") + "\n")
+        for name, value in (headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    def _admission(self, socket: ServerConnection, request: Request) -> Response | None:
+        """The limits checked before anything else: origin, connections, join rate."""
+        config = self.config
+        origin = request.headers.get("Origin")
+        if config.allowed_origins is not None and origin is not None \
+                and origin not in config.allowed_origins:
+            return self._refuse(socket, request, 403, "origin not allowed", origin=origin)
+        if config.max_connections and len(self.connections) >= config.max_connections:
+            return self._refuse(socket, request, 503, "too many connections",
+                                "too_many_connections", limit=config.max_connections)
+        address = _host(socket)
+        if not self.join_rate.allow(address):
+            wait = max(1, round(self.join_rate.retry_after(address)))
+            return self._refuse(socket, request, 429, "too many joins from this address",
+                                headers={"Retry-After": str(wait)})
+        return None
+
     async def _process_request(self, socket: ServerConnection,
                                request: Request) -> Response | None:
         if "websocket" not in request.headers.get("Upgrade", "").lower():
             return self._serve_file(socket, request)
+        refusal = self._admission(socket, request)
+        if refusal is not None:
+            return refusal
         peer_request = PeerRequest(
             path=request.path,
             headers={name.lower(): value for name, value in request.headers.raw_items()},
@@ -159,12 +218,13 @@ class Gateway:
         try:
             credentials, metadata, room_name = self.peer_class.parse_request(peer_request)
         except Exception as exc:
-            log.info("refused %s: 400 (%s: %s)", request.path, type(exc).__name__, exc)
-            return socket.respond(400, "Bad Request\n")
+            return self._refuse(socket, request, 400, f"{type(exc).__name__}: {exc}")
         conn_id = next(self._conn_ids)
         auth = AuthData(str(uuid.uuid4()), dict(credentials), metadata)
         conn = Connection(conn_id, auth.peer_id, room_name,
-                          asyncio.get_running_loop().create_future())
+                          asyncio.get_running_loop().create_future(),
+                          max_queued_bytes=self.config.max_outbound_bytes,
+                          on_slow_reader=self._cut_off, socket=socket)
         self.connections[conn_id] = conn
         self.bridge.tell(self.bridge.supervisor, ConnectPeer(
             conn_id, room_name, auth, self.config.peer_class, self.config.peer_options,
@@ -175,10 +235,13 @@ class Gateway:
             answer = PeerRefused(conn_id, 503, "the actor system did not answer in time")
         if isinstance(answer, PeerRefused):
             del self.connections[conn_id]
-            log.info("refused peer %s for room %r: %d (%s)",
-                     conn.peer_id, room_name, answer.status, answer.reason)
-            return socket.respond(answer.status, _REASONS.get(answer.status, "Refused") + "\n")
+            return self._refuse(socket, request, answer.status, answer.reason,
+                                peer_id=conn.peer_id, room=room_name)
         self._by_socket[socket] = conn
+        self.metrics.connections.inc()
+        self.metrics.peers.inc()
+        log_event(log, logging.INFO, "peer_connected", peer_id=conn.peer_id, room=room_name,
+                  remote=_host(socket))
         reaper = asyncio.create_task(self._reap(socket, conn))
         self._reapers.add(reaper)
         reaper.add_done_callback(self._reapers.discard)
@@ -200,13 +263,40 @@ class Gateway:
         """Once the TCP connection is gone, however it went, end the peer's actor."""
         await socket.wait_closed()
         self._by_socket.pop(socket, None)
-        self.connections.pop(conn.conn_id, None)
+        self._end_peer(conn)
+        self.metrics.peers.dec()
+        if socket.close_code == CLOSE_TOO_BIG and socket.close_rcvd is None:
+            self.metrics.refused("frame_too_big")  # websockets closed it: a frame over max_size
+        log_event(log, logging.INFO, "peer_disconnected", peer_id=conn.peer_id,
+                  room=conn.room_name, code=socket.close_code, reason=socket.close_reason)
+
+    def _end_peer(self, conn: Connection) -> None:
+        """The client is gone (or cut off): its peer's actor ends, which is the room's leave."""
+        if self.connections.pop(conn.conn_id, None) is None:
+            return  # ended already
         # A peer of a room that was kill -9'd is an orphan nobody else reaches: end it here.
         if not conn.peer_ending:
             self.bridge.tell(conn.peer, ActorExitRequest())
         if not self.direct_to_room:
             self.bridge.forget(conn.peer)
-        log.debug("peer %s disconnected (%s)", conn.peer_id, socket.close_code)
+
+    def _cut_off(self, conn: Connection) -> None:
+        """A slow reader: drop what waits for it, close with 1008, and let its room see it
+        leave now (its TCP connection may take the close timeout to go)."""
+        log_event(log, logging.WARNING, "slow_reader_closed", peer_id=conn.peer_id,
+                  room=conn.room_name, queued_bytes=conn.queued_bytes,
+                  limit=conn.max_queued_bytes)
+        self.metrics.refused("slow_reader")
+        while not conn.outbox.empty():
+            conn.outbox.get_nowait()
+        conn.queued_bytes = 0
+        if conn.writer is not None:
+            conn.writer.cancel()  # it may wait for the client to read; it never will
+        if conn.socket is not None:
+            closer = asyncio.create_task(conn.socket.close(CLOSE_SLOW_READER, "slow reader"))
+            self._reapers.add(closer)
+            closer.add_done_callback(self._reapers.discard)
+        self._end_peer(conn)
 
     # -- after the upgrade -------------------------------------------------------------------
 
@@ -215,19 +305,23 @@ class Gateway:
         if conn is None:  # not a connection this gateway accepted: cannot happen
             await socket.close(1011, "unknown connection")
             return
-        writer = asyncio.create_task(self._write(socket, conn))
+        writer = conn.writer = asyncio.create_task(self._write(socket, conn))
         idle_timeout = conn.idle_timeout or self.config.idle_timeout
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(idle_timeout) as deadline:
                 async for data in socket:
                     deadline.reschedule(loop.time() + idle_timeout)
+                    if conn.closing:
+                        continue  # cut off, kicked or leaving: what it still says is dropped
                     if isinstance(data, bytes):
                         log.info("peer %s sent a binary frame: ignored", conn.peer_id)
                         continue
                     self._receive_text(conn, data)
         except TimeoutError:
-            log.info("peer %s idle for %.0f s: closing", conn.peer_id, idle_timeout)
+            log_event(log, logging.INFO, "peer_idle_timeout", peer_id=conn.peer_id,
+                      room=conn.room_name, seconds=idle_timeout)
+            self.metrics.refused("idle_timeout")
             conn.close(CLOSE_NORMAL, "idle timeout")
             await writer
         except ConnectionClosed:
@@ -242,8 +336,11 @@ class Gateway:
         try:
             message = protocol.decode_client_frame(text, conn.peer_id)
         except protocol.ProtocolError as exc:
+            self.metrics.refused("invalid_json" if isinstance(exc, protocol.InvalidJSON)
+                                 else "invalid_message")
             conn.send(protocol.encode(exc.to_message(conn.peer_id)))
             return
+        self.metrics.messages_received.inc()
         if self.direct_to_room:
             self.bridge.tell(conn.room, ForwardMessage(message))
         else:
@@ -257,6 +354,7 @@ class Gateway:
                 if isinstance(item, Close):
                     await socket.close(item.code, item.reason)
                     return
+                conn.queued_bytes -= len(item)
                 await socket.send(item, text=True)
         except ConnectionClosed:
             pass
@@ -269,6 +367,7 @@ class Gateway:
             for each in message.messages:
                 self.on_actor_message(each)
         elif isinstance(message, Deliver):
+            self.metrics.messages_forwarded.inc(len(message.frames))
             for conn_id, frame in message.frames:
                 conn = self.connections.get(conn_id)
                 if conn is not None:
@@ -277,6 +376,10 @@ class Gateway:
             conn = self.connections.get(message.conn_id)
             if conn is not None:
                 conn.peer_ending = True  # whoever sent ClosePeer ends the peer's actor too
+                if message.reason == JOIN_REFUSED:
+                    self.metrics.refused("join_refused")
+                    log_event(log, logging.INFO, "peer_join_refused", peer_id=conn.peer_id,
+                              room=conn.room_name)
                 conn.close(message.code, message.reason)
         elif isinstance(message, PeerAccepted):
             conn = self.connections.get(message.conn_id)
@@ -312,6 +415,12 @@ class Gateway:
         conn.close(CLOSE_NORMAL, "room closed")
 
 
+def _host(socket: ServerConnection) -> str:
+    """The client's IP address (what limits count per client)."""
+    remote = socket.remote_address
+    return str(remote[0]) if remote else "unknown"
+
+
 def _static(name: str, content_type: str) -> tuple[bytes, str]:
     return (resources.files("membrane_rtc").joinpath("static", name).read_bytes(), content_type)
 
@@ -321,5 +430,5 @@ _STATIC = {
     "demo.html": _static("demo.html", "text/html; charset=utf-8"),
 }
 
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}

@@ -7,17 +7,29 @@ every Thespian base and the rules are tested without an actor system.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Literal, TypeVar
 
 from . import protocol
 from .protocol import ALL, Message
 from .room import AuthData, JoinRefused, Room
+from .runtime.watchdog import CallbackTimeout
 
 __all__ = ["RoomState", "Delivery", "ForwardResult", "RoomCallbackError"]
 
 #: Whatever the adapter uses to reach a peer (an actor address, a test list, ...).
 Endpoint = TypeVar("Endpoint")
+#: Runs a callback under a time limit: ``limit(callback_name, seconds)`` (the runtime's
+#: watchdog); it makes the callback raise CallbackTimeout when it runs too long.
+TimeLimit = Callable[[str, float], AbstractContextManager[Any]]
+#: The refusal of a peer that would pass the room's peer limit (Membrane's capped example's).
+ROOM_IS_FULL = "room_is_full"
+
+
+def no_time_limit(callback: str, seconds: float) -> AbstractContextManager[Any]:
+    """The default TimeLimit: none."""
+    return nullcontext()
 
 
 class RoomCallbackError(Exception):
@@ -48,20 +60,32 @@ class ForwardResult(Generic[Endpoint]):
 
 
 class RoomState(Generic[Endpoint]):
-    """Runs one user ``Room`` and keeps its members (``peer_id -> endpoint``)."""
+    """Runs one user ``Room`` and keeps its members (``peer_id -> endpoint``).
 
-    def __init__(self, room: Room, name: str) -> None:
+    ``max_peers`` (0: no limit) refuses a join past it before ``on_join`` is asked;
+    ``callback_timeout`` (0: none) bounds every callback through ``time_limit``.
+    """
+
+    def __init__(self, room: Room, name: str, max_peers: int = 0,
+                 callback_timeout: float = 0, time_limit: TimeLimit = no_time_limit) -> None:
         self.room = room
         self.room.name = name
         self.members: dict[str, Endpoint] = {}
+        self.max_peers = max_peers
+        self.callback_timeout = callback_timeout
+        self.time_limit = time_limit
 
     def _call(self, callback: str, *args: Any) -> Any:
         """Run a user callback; any exception becomes a RoomCallbackError (JoinRefused aside)."""
         function: Callable[..., Any] = getattr(self.room, callback)
         try:
-            return function(*args)
+            with self.time_limit(f"room {self.room.name!r} {callback}", self.callback_timeout):
+                return function(*args)
         except JoinRefused:
             raise
+        except CallbackTimeout:
+            raise RoomCallbackError(callback, TimeoutError(
+                f"no answer within {self.callback_timeout:g} s")) from None
         except Exception as exc:
             raise RoomCallbackError(callback, exc) from exc
 
@@ -79,6 +103,8 @@ class RoomState(Generic[Endpoint]):
         Raises :class:`JoinRefused` when ``on_join`` refuses; nothing changes then.
         """
         peer_id = auth.peer_id
+        if self.max_peers and len(self.members) >= self.max_peers:
+            raise JoinRefused(ROOM_IS_FULL)
         self._call("on_join", auth)
         self.members[peer_id] = endpoint
         deliveries = [Delivery(protocol.authenticated(peer_id), [endpoint])]

@@ -19,6 +19,7 @@ from .admin_channel import AdminChannel
 from .config import RoomConfig, ServerConfig
 from .gateway import Gateway
 from .loading import load_class
+from .metrics import Metrics
 from .protocol import Message
 from .room import Room
 from .runtime.bridge import DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC, ActorBridge, ActorSystemError
@@ -64,6 +65,9 @@ class Server:
                                   admin_port=self.config.admin_port or DEFAULT_ADMIN_PORT)
         self.gateway: Gateway | None = None
         self.admin_channel: AdminChannel | None = None
+        self.metrics = Metrics()
+        #: The port ``/metrics`` is served on, when ``config.metrics_port`` is set.
+        self.metrics_port: int | None = None
         self._stopped = asyncio.Event()
 
     @property
@@ -82,19 +86,26 @@ class Server:
         # Fail fast, before anything starts, on classes that cannot be loaded here.
         for room in self.config.rooms:
             load_class(room.room_class, Room)
-        gateway = Gateway(self.bridge, self.config)
+        config = self.config
+        gateway = Gateway(self.bridge, config, self.metrics)
         await self.bridge.start(gateway.on_actor_message)
         try:
-            await self._ask(ConfigureSupervisor(self.config.max_restarts,
-                                                self.config.restart_window),
-                            self.bridge.supervisor)
+            await self._ask(ConfigureSupervisor(
+                config.max_restarts, config.restart_window, config.max_rooms,
+                config.max_peers_per_room, config.callback_timeout), self.bridge.supervisor)
             for room in self.config.rooms:
                 await self.create_room(room.name, room.room_class, room.options)
             if self.config.admin and self.bridge.admin_port is None:
                 self.admin_channel = AdminChannel(self.bridge, self.config.admin_port or 0)
                 await self.admin_channel.start()
             await gateway.start()
+            if config.metrics_port is not None:
+                self.metrics.watch_rooms(self._rooms_for_metrics)
+                self.metrics_port = self.metrics.serve(config.metrics_port, config.metrics_host)
         except BaseException:
+            self.metrics.stop()
+            if self.gateway is None and gateway.server is not None:
+                await gateway.stop()
             await self._stop_actors()
             raise
         self.gateway = gateway
@@ -114,6 +125,7 @@ class Server:
         """
         if self._stopped.is_set():
             return
+        self.metrics.stop()
         if self.gateway is not None:
             remove_endpoint(self.port)
             await self.gateway.stop()
@@ -130,6 +142,13 @@ class Server:
         except ActorSystemError as exc:
             log.error("rooms did not all stop: %s", exc)
         await self.bridge.stop()
+
+    def _rooms_for_metrics(self) -> list[RoomInfo]:
+        """The registry, read from the metrics server's thread at scrape time."""
+        loop = self.bridge.loop
+        if loop is None or loop.is_closed():
+            return []
+        return asyncio.run_coroutine_threadsafe(self.list_rooms(), loop).result(5)
 
     async def serve_forever(self) -> None:
         """Wait until :meth:`stop` is called."""

@@ -140,6 +140,11 @@ class ActorBridge:
         self._ordered_in = OrderedReceiver()  # event loop only
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the bridge hands messages to (once started)."""
+        return self._loop
+
+    @property
     def admin_port(self) -> int | None:
         """Thespian's admin port in the multi-process mode (``None`` when embedded)."""
         return self.capabilities.get("Admin Port") if self.system_base == MULTIPROC else None

@@ -115,10 +115,14 @@ class KickPeer(Request):
 
 @dataclass
 class ConfigureSupervisor(Request):
-    """Set the restart budget: at most ``max_restarts`` within ``restart_window`` seconds."""
+    """Set the restart budget (at most ``max_restarts`` within ``restart_window`` seconds) and
+    the limits every room gets (0: no limit)."""
 
     max_restarts: int
     restart_window: float
+    max_rooms: int = 0
+    max_peers_per_room: int = 0
+    callback_timeout: float = 0
 
 
 @dataclass
@@ -173,6 +177,8 @@ class StartRoom:
     name: str
     room_class: ClassRef
     options: Any = None
+    max_peers: int = 0
+    callback_timeout: float = 0
 
 
 @dataclass
@@ -231,6 +237,7 @@ class StartPeer:
     peer_options: Any
     gateway: Address
     room: Address
+    callback_timeout: float = 0
 
 
 @dataclass
@@ -285,6 +292,10 @@ class Deliver:
     """Write each encoded frame to its connection: ``[(conn_id, frame), ...]``, in order."""
 
     frames: list[tuple[int, bytes]]
+
+
+#: ``ClosePeer.reason`` when a room refused the join (the client got "Could not join room").
+JOIN_REFUSED = "could not join room"
 
 
 @dataclass

@@ -16,6 +16,7 @@ from ..peer import Peer, PeerContext
 from ..protocol import Message
 from .actor import MembraneActor
 from .ordering import OrderedSender
+from .watchdog import CallbackTimeout, watchdog
 from .messages import (
     Address,
     ClientMessage,
@@ -47,9 +48,21 @@ class PeerActor(MembraneActor):
         self.gateway: Address = None
         self.room: Address = None
         self.conn_id = 0
+        self.callback_timeout = 0.0
+
+    def _call(self, callback: str, *args: Any) -> Any:
+        """Run a ``Peer`` callback under the time limit; a timeout raises TimeoutError."""
+        assert self.context is not None
+        function = getattr(self.peer, callback)
+        try:
+            with watchdog.limit(f"peer {self.context.peer_id} {callback}", self.callback_timeout):
+                return function(*args)
+        except CallbackTimeout:
+            raise TimeoutError(f"no answer within {self.callback_timeout:g} s") from None
 
     def receiveMsg_StartPeer(self, message: StartPeer, sender: Address) -> None:
         self.gateway, self.room, self.conn_id = message.gateway, message.room, message.conn_id
+        self.callback_timeout = message.callback_timeout
         self.context = PeerContext(message.auth.peer_id, message.room_name)
         self.ordered_out = OrderedSender(peer_channel(message.auth.peer_id))
         try:
@@ -58,14 +71,15 @@ class PeerActor(MembraneActor):
             log.error("cannot create peer: %s: %s", type(exc).__name__, exc)
             self._refuse(500, "cannot create peer")
             return
+        self.peer = peer  # _call needs it; reset if on_init refuses
         try:
-            peer.on_init(self.context, message.auth, message.peer_options)
+            self._call("on_init", self.context, message.auth, message.peer_options)
         except Exception as exc:
+            self.peer = None
             log.info("peer %s refused by on_init: %s: %s",
                      self.context.peer_id, type(exc).__name__, exc)
             self._refuse(401, f"{type(exc).__name__}: {exc}")
             return
-        self.peer = peer
         self.send_ordered(self.room, JoinRoom(message.auth, self.conn_id, self.gateway,
                                       peer.idle_timeout))
 
@@ -77,7 +91,7 @@ class PeerActor(MembraneActor):
         if self.peer is None or self.context is None:
             return
         try:
-            outgoing = self.peer.on_receive(message.message, self.context)
+            outgoing = self._call("on_receive", message.message, self.context)
             if outgoing is not None and not isinstance(outgoing, Message):
                 raise TypeError(f"on_receive returned {type(outgoing).__name__}")
         except Exception as exc:
@@ -90,11 +104,12 @@ class PeerActor(MembraneActor):
             self.send_ordered(self.room, ForwardMessage(outgoing))
 
     def receiveMsg_ActorExitRequest(self, message: ActorExitRequest, sender: Address) -> None:
-        peer, self.peer = self.peer, None
-        if peer is None or self.context is None:
+        if self.peer is None or self.context is None:
             return
         try:
-            peer.on_terminate(self.context)
+            self._call("on_terminate", self.context)
         except Exception as exc:
             log.error("peer %s: on_terminate raised %s: %s",
                       self.context.peer_id, type(exc).__name__, exc)
+        finally:
+            self.peer = None  # on_terminate runs once

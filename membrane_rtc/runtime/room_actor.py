@@ -29,6 +29,7 @@ from .messages import (
     Deliver,
     EndRoom,
     ForwardMessage,
+    JOIN_REFUSED,
     JoinRoom,
     KickPeer,
     ListPeers,
@@ -43,6 +44,7 @@ from .messages import (
     batch_of,
 )
 from .peer_actor import PeerActor, peer_channel
+from .watchdog import watchdog
 
 log = logging.getLogger("membrane_rtc.room")
 
@@ -148,7 +150,8 @@ class RoomActor(MembraneActor):
         except Exception as exc:
             self._crash(f"cannot start room: {type(exc).__name__}: {exc}")
             return
-        state: RoomState[PeerEndpoint] = RoomState(room, message.name)
+        state: RoomState[PeerEndpoint] = RoomState(
+            room, message.name, message.max_peers, message.callback_timeout, watchdog.limit)
         try:
             state.start(message.options)
         except RoomCallbackError as exc:
@@ -215,7 +218,8 @@ class RoomActor(MembraneActor):
         peer = self.createActor(PeerActor)
         self.children.append(peer)
         self.send(peer, StartPeer(message.conn_id, message.auth, self.name, message.peer_class,
-                                  message.peer_options, message.gateway, self.myAddress))
+                                  message.peer_options, message.gateway, self.myAddress,
+                                  self.state.callback_timeout if self.state else 0))
 
     def receiveMsg_JoinRoom(self, message: JoinRoom, sender: Address) -> None:
         """The peer's ``on_init`` accepted the client: run ``on_join``, then let the gateway
@@ -234,8 +238,7 @@ class RoomActor(MembraneActor):
             notice = protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason, to=peer_id)
             self._queue(message.gateway, control=accepted)
             self._queue(message.gateway, [(message.conn_id, protocol.encode(notice))])
-            self._queue(message.gateway, control=ClosePeer(message.conn_id, 1000,
-                                                           "could not join room"))
+            self._queue(message.gateway, control=ClosePeer(message.conn_id, 1000, JOIN_REFUSED))
             self.send(sender, ActorExitRequest())
             return
         except RoomCallbackError as exc:

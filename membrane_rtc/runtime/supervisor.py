@@ -88,6 +88,9 @@ class RoomSupervisor(MembraneActor):
         super().__init__(*args, **kwargs)
         self.max_restarts = DEFAULT_MAX_RESTARTS
         self.restart_window = DEFAULT_RESTART_WINDOW
+        self.max_rooms = 0
+        self.max_peers_per_room = 0
+        self.callback_timeout = 0.0
         self.rooms: dict[str, RoomRecord] = {}
         self.gateways: dict[str, Address] = {}
         self.stop_all_waiting: list[tuple[Request, Address]] = []
@@ -96,6 +99,9 @@ class RoomSupervisor(MembraneActor):
                                        sender: Address) -> None:
         self.max_restarts = message.max_restarts
         self.restart_window = message.restart_window
+        self.max_rooms = message.max_rooms
+        self.max_peers_per_room = message.max_peers_per_room
+        self.callback_timeout = message.callback_timeout
         self.answer(message, sender)
 
     # -- gateways ----------------------------------------------------------------------------
@@ -142,6 +148,13 @@ class RoomSupervisor(MembraneActor):
         if existing is not None and existing.state != "failed":
             self.answer(message, sender, error=f"room {message.name!r} exists")
             return
+        if existing is None and self.max_rooms and len(self.rooms) >= self.max_rooms:
+            log.warning("refused to create room %r: %d rooms is the limit",
+                        message.name, self.max_rooms)
+            self.answer(message, sender,
+                        error=f"cannot create room {message.name!r}: the server's limit of "
+                              f"{self.max_rooms} rooms is reached")
+            return
         record = RoomRecord(message.name, message.room_class, message.options)
         record.waiting.append((message, sender))
         self.rooms[message.name] = record
@@ -153,7 +166,8 @@ class RoomSupervisor(MembraneActor):
         record.exit_reason = None
         record.peers = 0
         record.pid = None
-        self.send(record.address, StartRoom(record.name, record.room_class, record.options))
+        self.send(record.address, StartRoom(record.name, record.room_class, record.options,
+                                            self.max_peers_per_room, self.callback_timeout))
 
     def _current(self, name: str, sender: Address) -> RoomRecord | None:
         """The record of room ``name`` if ``sender`` is its current actor (not a late one)."""

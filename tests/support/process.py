@@ -21,6 +21,28 @@ class ServeProcess:
         self.process = process
         self.url = ""
         self.stdout: list[str] = []
+        #: Its log lines, read as they come (an unread pipe would block a chatty server).
+        self.stderr: list[str] = []
+        self._stderr_reader = asyncio.create_task(self._read_stderr())
+
+    async def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self.stderr.append(line.decode())
+
+    async def log_line(self, text: str, timeout: float = 10) -> str:
+        """The first stderr line containing ``text``, waiting for it (bounded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (found := [line for line in self.stderr if text in line]):
+            if loop.time() > deadline:
+                raise AssertionError(f"no log line with {text!r}: {''.join(self.stderr)}")
+            await asyncio.sleep(0.05)
+        return found[0]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     @classmethod
     async def start(cls, *args: str, cwd: Path = REPO, timeout: float = 20) -> "ServeProcess":
@@ -33,8 +55,9 @@ class ServeProcess:
         while True:
             line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode()
             if not line:
-                _, err = await asyncio.wait_for(process.communicate(), timeout)
-                raise AssertionError(f"server exited before serving: {err.decode()}")
+                await asyncio.wait_for(process.wait(), timeout)
+                await served._stderr_reader
+                raise AssertionError(f"server exited before serving: {''.join(served.stderr)}")
             served.stdout.append(line)
             if match := URL.search(line):
                 served.url = match.group(1)
@@ -42,7 +65,10 @@ class ServeProcess:
 
     async def signal_and_wait(self, signum: int = signal.SIGINT, timeout: float = 20) -> int:
         self.process.send_signal(signum)
-        out, _ = await asyncio.wait_for(self.process.communicate(), timeout)
+        assert self.process.stdout is not None
+        out = await asyncio.wait_for(self.process.stdout.read(), timeout)
+        await asyncio.wait_for(self.process.wait(), timeout)
+        await asyncio.wait_for(self._stderr_reader, timeout)
         self.stdout.extend(out.decode().splitlines(keepends=True))
         return self.process.returncode  # type: ignore[return-value]
 

@@ -1,0 +1,127 @@
+"""Prometheus metrics (``prometheus-client``): what the gateway counts, and the rooms' registry.
+
+Counters and gauges the gateway moves as it works live in :class:`Metrics`; the rooms' states,
+peers and restarts are read from the supervisor when Prometheus scrapes, so they are never
+stale. Each server has its own registry, so several servers can live in one process (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .runtime.messages import RoomInfo
+
+__all__ = ["Metrics", "REFUSALS"]
+
+log = logging.getLogger("membrane_rtc.metrics")
+
+#: Every refusal reason counted (label ``reason`` of ``membrane_rtc_refusals_total``).
+REFUSALS = (
+    "bad_request",           # HTTP 400: parse_request raised / path not under the prefix
+    "unauthorized",          # HTTP 401: Peer.on_init raised
+    "forbidden_origin",      # HTTP 403: Origin not allowed
+    "no_such_room",          # HTTP 404
+    "rate_limited",          # HTTP 429: too many joins per second from one address
+    "too_many_connections",  # HTTP 503: max connections reached
+    "unavailable",           # HTTP 500/503: the actors failed or did not answer in time
+    "join_refused",          # "Could not join room" (on_join, room full)
+    "invalid_json",          # "Invalid JSON"
+    "invalid_message",       # "Invalid message"
+    "frame_too_big",         # close 1009
+    "slow_reader",           # close 1008: outbound queue over its limit
+    "idle_timeout",          # closed after the idle timeout
+)
+
+#: The refusal reason of each HTTP status the gateway answers before an upgrade.
+STATUS_REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden_origin",
+                  404: "no_such_room", 429: "rate_limited"}
+
+
+class _RoomsCollector(Collector):
+    """Reads the registry at scrape time: rooms by state, peers and restarts per room."""
+
+    def __init__(self, read_rooms: Callable[[], Sequence[RoomInfo]]) -> None:
+        self.read_rooms = read_rooms
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            rooms = self.read_rooms()
+        except Exception as exc:  # the scrape still gets the gateway's own metrics
+            log.warning("metrics: cannot read the rooms: %s", exc)
+            return
+        by_state = GaugeMetricFamily("membrane_rtc_rooms", "Rooms in the registry, by state",
+                                     labels=["state"])
+        counts: dict[str, int] = {}
+        for room in rooms:
+            counts[room.state] = counts.get(room.state, 0) + 1
+        for state in ("starting", "running", "stopping", "restarting", "failed"):
+            by_state.add_metric([state], counts.get(state, 0))
+        peers = GaugeMetricFamily("membrane_rtc_room_peers", "Peers joined, per room",
+                                  labels=["room"])
+        restarts = CounterMetricFamily(
+            "membrane_rtc_room_restarts", "Restarts of each room still in the registry",
+            labels=["room"])
+        for room in rooms:
+            peers.add_metric([room.name], room.peers)
+            restarts.add_metric([room.name], room.restarts)
+        yield from (by_state, peers, restarts)
+
+
+class Metrics:
+    """The gateway's counters; exposed over HTTP by :meth:`serve` when a port is configured."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Counter(
+            "membrane_rtc_connections", "Websocket connections accepted",
+            registry=self.registry)
+        self.peers = Gauge("membrane_rtc_peers", "Websocket connections open now",
+                           registry=self.registry)
+        self.messages_received = Counter(
+            "membrane_rtc_messages_received", "Client messages handed to the actors",
+            registry=self.registry)
+        self.messages_forwarded = Counter(
+            "membrane_rtc_messages_forwarded", "Frames the rooms sent to clients",
+            registry=self.registry)
+        self.refusals = Counter("membrane_rtc_refusals", "Refused connections and frames",
+                                ["reason"], registry=self.registry)
+        for reason in REFUSALS:  # every reason shows from the start, at 0
+            self.refusals.labels(reason)
+        self.queued_bytes = Gauge(
+            "membrane_rtc_outbound_queued_bytes", "Bytes waiting to be written, all clients",
+            registry=self.registry)
+        self.largest_queue = Gauge(
+            "membrane_rtc_outbound_queue_max_bytes",
+            "Bytes waiting to be written to the most behind client", registry=self.registry)
+        self._http: object | None = None
+
+    def refused(self, reason: str) -> None:
+        """Count one refusal (one of :data:`REFUSALS`)."""
+        self.refusals.labels(reason).inc()
+
+    def watch_queues(self, read_queues: Callable[[], Iterable[int]]) -> None:
+        """Compute the queue gauges at scrape time from each client's queued bytes."""
+        self.queued_bytes.set_function(lambda: float(sum(read_queues())))
+        self.largest_queue.set_function(lambda: float(max(read_queues(), default=0)))
+
+    def watch_rooms(self, read_rooms: Callable[[], Sequence[RoomInfo]]) -> None:
+        """Add the rooms' registry, read at scrape time."""
+        self.registry.register(_RoomsCollector(read_rooms))
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Serve ``/metrics`` on ``host:port`` (a thread); return the port bound."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        self._http = server
+        return int(server.server_address[1])
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        server, self._http = self._http, None
+        if server is not None:
+            server.shutdown()  # type: ignore[attr-defined]
+            server.server_close()  # type: ignore[attr-defined]
