@@ -1,0 +1,103 @@
+"""Logs (one structured line per connection event) and Prometheus metrics, from a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from membrane_rtc.logs import JsonFormatter, log_event
+
+from .conftest import ServerFactory, free_port
+from .support.client import Client, refused_status
+from .support.process import ServeProcess
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``GET /metrics`` like Prometheus (or curl) would: {(sample name, labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_move_with_the_traffic(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode(metrics_port=free_port(), max_peers_per_room=2)
+    assert server.metrics_port is not None
+    before = await asyncio.to_thread(scrape, server.metrics_port)
+    assert value(before, "membrane_rtc_rooms", state="running") == 1
+    assert value(before, "membrane_rtc_peers") == 0
+
+    a = await Client.connect(f"{server.url}/demo")
+    b = await Client.connect(f"{server.url}/demo")
+    await a.recv_event("joined")
+    for n in range(5):
+        await a.send("offer", n, to=[b.peer_id])
+        await b.recv_event("offer")
+    await a.send_text("{not json")
+    await a.recv_event("error")
+    assert await refused_status(f"{server.url}/nowhere") == 404
+    full = await Client.connect(f"{server.url}/demo", authenticate=False)
+    await full.recv_event("error")
+
+    after = await asyncio.to_thread(scrape, server.metrics_port)
+    assert value(after, "membrane_rtc_peers") == 2
+    assert value(after, "membrane_rtc_connections_total") >= 2
+    assert value(after, "membrane_rtc_messages_received_total") == 5
+    # 5 offers + 2 authenticated + 1 joined + the refused one's error, at least
+    assert value(after, "membrane_rtc_messages_forwarded_total") >= 8
+    assert value(after, "membrane_rtc_refusals_total", reason="invalid_json") == 1
+    assert value(after, "membrane_rtc_refusals_total", reason="no_such_room") == 1
+    assert value(after, "membrane_rtc_refusals_total", reason="join_refused") == 1
+    assert value(after, "membrane_rtc_room_peers", room="demo") == 2
+    assert value(after, "membrane_rtc_outbound_queue_max_bytes") >= 0
+
+    await server.restart_room("demo")
+    restarted = await asyncio.to_thread(scrape, server.metrics_port)
+    assert value(restarted, "membrane_rtc_room_restarts_total", room="demo") == 1
+
+
+async def test_serve_logs_json_lines_and_serves_metrics_on_loopback() -> None:
+    metrics_port = free_port()
+    server = await ServeProcess.start("--port", "0", "--log-format", "json",
+                                      "--metrics-port", str(metrics_port))
+    try:
+        announced = f"metrics: http://127.0.0.1:{metrics_port}/metrics"
+        assert server.process.stdout is not None
+        async with asyncio.timeout(5):
+            while not any(announced in line for line in server.stdout):
+                server.stdout.append((await server.process.stdout.readline()).decode())
+        client = await Client.connect(f"{server.url}/demo")
+        assert await refused_status(f"{server.url}/nowhere") == 404
+        await client.close()
+        disconnected = json.loads(await server.log_line('"peer_disconnected"'))
+        assert disconnected["peer_id"] == client.peer_id and disconnected["room"] == "demo"
+        assert disconnected["code"] == 1000 and disconnected["level"] == "INFO"
+        connected = json.loads(await server.log_line('"peer_connected"'))
+        assert connected["remote"] == "127.0.0.1" and connected["peer_id"] == client.peer_id
+        refused = json.loads(await server.log_line('"peer_refused"'))
+        assert refused["status"] == 404 and refused["path"] == "/webrtc/nowhere"
+        samples = await asyncio.to_thread(scrape, metrics_port)
+        assert value(samples, "membrane_rtc_connections_total") == 1
+        assert value(samples, "membrane_rtc_refusals_total", reason="no_such_room") == 1
+    finally:
+        await server.stop()
+    for line in server.stderr:  # every line is JSON
+        json.loads(line)
+
+
+def test_text_and_json_lines_carry_the_same_fields(caplog) -> None:
+    logger = logging.getLogger("membrane_rtc.test")
+    with caplog.at_level(logging.INFO, logger="membrane_rtc.test"):
+        log_event(logger, logging.INFO, "peer_refused", status=429, remote="127.0.0.1")
+    record = caplog.records[-1]
+    assert record.getMessage() == "peer_refused status=429 remote='127.0.0.1'"
+    entry = json.loads(JsonFormatter().format(record))
+    assert (entry["event"], entry["status"], entry["remote"]) == ("peer_refused", 429, "127.0.0.1")
