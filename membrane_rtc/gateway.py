@@ -91,6 +91,7 @@ class Connection:
     #: Called once when the client falls that far behind (the gateway cuts it off).
     on_slow_reader: Callable[[Connection], None] | None = None
     socket: ServerConnection | None = None
+    sent_binary: bool = False
     writer: asyncio.Task[None] | None = None
     #: The actors end (or ended) this peer's actor themselves. The gateway then must not tell
     #: it to exit: in the multi-process mode a send to an actor that just exited blocks the
@@ -314,8 +315,11 @@ class Gateway:
                     deadline.reschedule(loop.time() + idle_timeout)
                     if conn.closing:
                         continue  # cut off, kicked or leaving: what it still says is dropped
-                    if isinstance(data, bytes):
-                        log.info("peer %s sent a binary frame: ignored", conn.peer_id)
+                    if isinstance(data, bytes):  # ignored; said once, not once per frame
+                        if not conn.sent_binary:
+                            conn.sent_binary = True
+                            log_event(log, logging.INFO, "peer_binary_frames_ignored",
+                                      peer_id=conn.peer_id, room=conn.room_name)
                         continue
                     self._receive_text(conn, data)
         except TimeoutError:

@@ -90,6 +90,16 @@ class InvalidMessage(ProtocolError):
     description = INVALID_MESSAGE
 
 
+class _ClientFrame(msgspec.Struct):
+    """What a client may send: like Message without ``from``, which the server sets (so a
+    client's ``from``, whatever its type, is ignored rather than an error)."""
+
+    event: str
+    data: Any = None
+    to: Addressees = None
+
+
+_client_decoder = msgspec.json.Decoder(_ClientFrame)
 _decoder = msgspec.json.Decoder(Message)
 _encoder = msgspec.json.Encoder()
 
@@ -101,14 +111,13 @@ def decode_client_frame(text: str | bytes, sender: str | None) -> Message:
     Raises :class:`InvalidJSON` or :class:`InvalidMessage`, never anything else.
     """
     try:
-        message = _decoder.decode(text)
+        frame = _client_decoder.decode(text)
     except msgspec.ValidationError:
         raise InvalidMessage() from None
     except msgspec.DecodeError:
         raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
         raise InvalidJSON(raw) from None
-    message.from_ = sender
-    return message
+    return Message(frame.event, frame.data, sender, frame.to)
 
 
 def decode_server_frame(text: str | bytes) -> Message:

@@ -1,0 +1,73 @@
+"""Security properties of DESIGN.md sections 3-6 not covered elsewhere: unguessable peer ids,
+rooms sealed from each other, operator channels on loopback behind a token.
+
+(``from`` cannot be spoofed: test_gateway and the property tests; a raising or hanging
+callback stalls no other room: test_supervision and test_limits.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+import websockets
+
+from .conftest import ServerFactory, free_port
+from .support.client import Client
+
+PEERS = 200
+
+
+async def test_peer_ids_are_fresh_random_uuid4s(start_server: ServerFactory) -> None:
+    server = await start_server(joins_per_second=0)
+    # max_queue=None: these clients never read the 'joined' frames of the others, and a
+    # websockets client that stops reading cannot finish its closing handshake quickly.
+    clients = await asyncio.gather(*(Client.connect(f"{server.url}/demo", max_queue=None)
+                                     for _ in range(PEERS)))
+    ids = [client.peer_id for client in clients]
+    assert len(set(ids)) == PEERS
+    for peer_id in ids:
+        parsed = uuid.UUID(peer_id)
+        # version 4 = 122 random bits from os.urandom: not derived from time, host or order
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == peer_id
+    await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_no_addressing_crosses_rooms(start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode({"one": ("actors.default:DefaultRoom", None),
+                                           "two": ("actors.default:DefaultRoom", None)})
+    a = await Client.connect(f"{server.url}/one")
+    b = await Client.connect(f"{server.url}/two")
+    b_mate = await Client.connect(f"{server.url}/two")
+    await b.recv_event("joined")
+    # Not by id, not by "all", not by a list mixing a room-mate and a stranger.
+    await a.send("offer", "x", to=[b.peer_id])
+    assert (await a.recv_event("error"))["data"]["details"] == [b.peer_id]
+    await a.send("offer", "x", to="all")
+    await b_mate.send("marker", None, to=[b.peer_id])
+    assert (await b.recv_event("marker"))["from"] == b_mate.peer_id  # nothing came before it
+
+
+async def test_the_admin_channel_is_loopback_only_and_wants_its_token(start_server: ServerFactory) -> None:
+    server = await start_server()
+    channel = server.admin_channel
+    assert channel is not None and channel.server is not None
+    assert {sock.getsockname()[0] for sock in channel.server.sockets} == {"127.0.0.1"}
+    url = f"ws://127.0.0.1:{channel.port}"
+    for header in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": channel.token}):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url, additional_headers=header)
+        assert refused.value.response.status_code == 401
+    async with websockets.connect(
+            url, additional_headers={"Authorization": f"Bearer {channel.token}"}) as admin:
+        await admin.send(json.dumps({"op": "list"}))
+        answer = json.loads(await asyncio.wait_for(admin.recv(), 5))
+    assert answer["ok"] and [room["name"] for room in answer["value"]] == ["demo"]
+
+
+async def test_metrics_listen_on_loopback_by_default(start_server: ServerFactory) -> None:
+    server = await start_server(metrics_port=free_port())
+    http = server.metrics._http
+    assert http is not None and http.server_address[0] == "127.0.0.1"  # type: ignore[attr-defined]
