@@ -26,8 +26,17 @@ from .server import Server, ServerError
 log = logging.getLogger("membrane_rtc.cli")
 
 
+#: Bound on a clean shutdown (close sockets with 1001, every on_terminate, stop the actors).
+#: Each step has its own shorter bound; this one guarantees the process ends.
+SHUTDOWN_TIMEOUT = 30.0
+
+
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
+
+
+class ShutdownTimeout(Exception):
+    """The server did not stop cleanly in time: printed as one line, exit status 1."""
 
 
 def _json_option(text: str, flag: str) -> Any:
@@ -196,7 +205,10 @@ async def run_server(config: ServerConfig) -> None:
         print(f"metrics: http://{config.metrics_host}:{server.metrics_port}/metrics", flush=True)
     await stop.wait()
     log.info("shutting down")
-    await server.stop()
+    try:
+        await asyncio.wait_for(server.stop(), SHUTDOWN_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise ShutdownTimeout(f"shutdown took over {SHUTDOWN_TIMEOUT:g} s; exiting anyway") from None
     print("membrane-rtc stopped", flush=True)
 
 
@@ -269,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"membrane-rtc: error: {exc}", file=sys.stderr)
         return 2
+    except ShutdownTimeout as exc:
+        print(f"membrane-rtc: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from .conftest import free_port
 from .support.client import Client, refused_status
 from .support.process import REPO, ServeProcess, run_cli
 
@@ -47,6 +49,23 @@ async def test_serve_then_signal_closes_sockets_with_1001_and_terminates_rooms(
     assert sorted(marker.read_text().splitlines()) == [
         "init demo", "init other", "terminate demo", "terminate other"]
     assert "membrane-rtc stopped" in "".join(server.stdout)
+
+
+@pytest.mark.parametrize("mode,hang", [("embedded", "spin"), ("multiproc", "sleep")])
+async def test_sigterm_is_bounded_even_when_an_on_terminate_hangs(
+        serve: Start, mode: str, hang: str) -> None:
+    """A hanging on_terminate is cut by the callback time limit: the server still closes
+    every socket with 1001 and exits 0, within the limit plus the shutdown itself."""
+    args = ["--room", "stuck", "--room", "fine", "--room-class", "tests.support.hanging:HangingRoom",
+            "--room-options", json.dumps({"terminate": hang}), "--callback-timeout", "1",
+            "--actor-system", mode]
+    if mode == "multiproc":
+        args += ["--admin-port", str(free_port())]
+    server = await serve(*args)
+    peers = [await Client.connect(f"{server.url}/{room}") for room in ("stuck", "fine")]
+    assert await server.signal_and_wait(signal.SIGTERM, timeout=15) == 0
+    assert [await peer.closed() for peer in peers] == [1001, 1001]
+    assert "ran past its time limit" in "".join(server.stderr)
 
 
 async def test_default_serve_has_a_demo_room_and_the_ready_actors_work(serve: Start) -> None:

@@ -177,26 +177,32 @@ class RoomActor(MembraneActor):
         self._wind_down()
 
     def _wind_down(self) -> None:
-        """Run ``on_terminate``, end every peer child and wait (bounded) for them, then exit.
+        """End every peer child and wait (bounded) for them, then run ``on_terminate`` and exit.
 
         Children that outlive their room are orphans: in the multi-process bases they try to
         report to a dead parent, and the actor system's own shutdown then waits for them.
+        So they go first: an ``on_terminate`` that hangs until the watchdog ends this process
+        leaves nothing behind.
         """
         if self.down:
             return
         self.down = True
-        self._terminate()
         for child in self.children:
             self.send(child, ActorExitRequest())
         if self.children:
             self.wakeupAfter(timedelta(seconds=WIND_DOWN_TIMEOUT), "wind-down")
         else:
-            self._exit()
+            self._finish()
+
+    def _finish(self) -> None:
+        """The peers are gone (or will not go): ``on_terminate``, then exit."""
+        self._terminate()
+        self._exit()
 
     def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
-        if self.down and message.payload == "wind-down":
+        if self.down and message.payload == "wind-down" and not self.exiting:
             log.warning("room %s: %d peers did not end in time", self.name, len(self.children))
-            self._exit()
+            self._finish()
 
     def _exit(self) -> None:
         if not self.exiting:
@@ -255,7 +261,7 @@ class RoomActor(MembraneActor):
         self.children = [c for c in self.children if c != message.childAddress]
         if self.down:
             if not self.children:
-                self._exit()
+                self._finish()
             return
         if self.state is None:
             return

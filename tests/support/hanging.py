@@ -17,7 +17,15 @@ def hang(how: str) -> None:
 
 
 class HangingRoom(Room):
-    """``on_forward`` of a message whose event is ``spin`` or ``sleep`` hangs that way."""
+    """``on_forward`` of a message whose event is ``spin`` or ``sleep`` hangs that way; with
+    options ``{"terminate": "spin"}`` (or ``"sleep"``), ``on_terminate`` hangs."""
+
+    def on_init(self, options: Any) -> None:
+        self.hang_in_terminate = (options or {}).get("terminate")
+
+    def on_terminate(self) -> None:
+        if self.hang_in_terminate:
+            hang(self.hang_in_terminate)
 
     def on_forward(self, message: Message) -> Message | None:
         if message.event in ("spin", "sleep"):
