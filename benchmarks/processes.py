@@ -15,6 +15,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SERVE_URL = re.compile(r"serving (ws://\S+)/<room>")
+#: All load comes from 127.0.0.1, and the idle scenario holds thousands of peers in one room:
+#: lift the admission limits meant for the open internet (per-address join rate, connections,
+#: peers per room). The per-client outbound queue limit stays on.
+LOAD_TEST_LIMITS = ("--joins-per-second", "0", "--max-connections", "0",
+                    "--max-peers-per-room", "0")
 
 
 def free_port() -> int:
@@ -34,7 +39,7 @@ class Served:
 
     def __enter__(self) -> "Served":
         command = [sys.executable, "-m", "membrane_rtc.cli", "serve", "--port", "0",
-                   "--log-level", "WARNING", *self.args]
+                   "--log-level", "WARNING", *LOAD_TEST_LIMITS, *self.args]
         self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         deadline = time.monotonic() + self.timeout
