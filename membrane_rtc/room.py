@@ -41,6 +41,18 @@ class Room:
 
     #: The room's name, set by the framework before :meth:`on_init` runs.
     name: str = ""
+    #: Messages :meth:`send` queued; the framework routes them after the current callback.
+    _sent: list[Message]
+
+    def send(self, message: Message) -> None:
+        """Send a message of the room's own (``from`` is ``None``) to ``message.to``.
+
+        It is routed after the current callback returns, through :meth:`on_forward` like every
+        message, with the usual ``to`` rules. From :meth:`on_join`, that is after the joining
+        peer's ``authenticated``: the way to greet it.
+        """
+        message.from_ = None
+        self.__dict__.setdefault("_sent", []).append(message)
 
     def on_init(self, options: Any) -> None:
         """The room starts; ``options`` are the room's custom options (``None`` if not given)."""

@@ -25,6 +25,8 @@ Endpoint = TypeVar("Endpoint")
 TimeLimit = Callable[[str, float], AbstractContextManager[Any]]
 #: The refusal of a peer that would pass the room's peer limit (Membrane's capped example's).
 ROOM_IS_FULL = "room_is_full"
+#: Rounds of ``Room.send`` from ``on_forward`` handled for one event before it is a crash.
+MAX_ROOM_SENDS = 100
 
 
 def no_time_limit(callback: str, seconds: float) -> AbstractContextManager[Any]:
@@ -89,9 +91,23 @@ class RoomState(Generic[Endpoint]):
         except Exception as exc:
             raise RoomCallbackError(callback, exc) from exc
 
-    def start(self, options: Any) -> None:
+    def _sent_by_room(self) -> list[Delivery[Endpoint]]:
+        """Route what the room's callbacks queued with ``Room.send`` (which may queue more;
+        bounded so that a room that sends from ``on_forward`` forever crashes instead)."""
+        deliveries: list[Delivery[Endpoint]] = []
+        for _ in range(MAX_ROOM_SENDS):
+            sent = self.room.__dict__.pop("_sent", None)
+            if not sent:
+                return deliveries
+            for message in sent:
+                deliveries += self.forward(message, from_room=True).deliveries
+        raise RoomCallbackError("send", RuntimeError(
+            f"more than {MAX_ROOM_SENDS} rounds of messages sent from on_forward"))
+
+    def start(self, options: Any) -> list[Delivery[Endpoint]]:
         """Run ``on_init`` with the room's custom options."""
         self._call("on_init", options)
+        return self._sent_by_room()
 
     def terminate(self) -> None:
         """Run ``on_terminate``."""
@@ -105,11 +121,15 @@ class RoomState(Generic[Endpoint]):
         peer_id = auth.peer_id
         if self.max_peers and len(self.members) >= self.max_peers:
             raise JoinRefused(ROOM_IS_FULL)
-        self._call("on_join", auth)
+        try:
+            self._call("on_join", auth)
+        except JoinRefused:
+            self.room.__dict__.pop("_sent", None)  # what it sent is refused with it
+            raise
         self.members[peer_id] = endpoint
         deliveries = [Delivery(protocol.authenticated(peer_id), [endpoint])]
-        deliveries += self.forward(protocol.joined(peer_id)).deliveries
-        return deliveries
+        deliveries += self.forward(protocol.joined(peer_id), from_room=True).deliveries
+        return deliveries + self._sent_by_room()
 
     def leave(self, peer_id: str) -> list[Delivery[Endpoint]]:
         """A member is gone: ``on_leave``, then ``left`` to everyone left. Idempotent."""
@@ -117,9 +137,10 @@ class RoomState(Generic[Endpoint]):
             return []
         del self.members[peer_id]
         self._call("on_leave", peer_id)
-        return self.forward(protocol.left(peer_id)).deliveries
+        return self.forward(protocol.left(peer_id), from_room=True).deliveries + \
+            self._sent_by_room()
 
-    def forward(self, message: Message) -> ForwardResult[Endpoint]:
+    def forward(self, message: Message, from_room: bool = False) -> ForwardResult[Endpoint]:
         """Route a message through ``on_forward`` to its addressees.
 
         ``"all"``: every member but the sender. A list: every addressee, or nobody if any is
@@ -127,6 +148,13 @@ class RoomState(Generic[Endpoint]):
         ``None``: nobody (the room alone sees it in ``on_forward``).
         """
         routed = self._call("on_forward", message)
+        if not from_room:  # what on_forward sent goes after the message it was called for
+            result = self._route(routed)
+            result.deliveries += self._sent_by_room()
+            return result
+        return self._route(routed)
+
+    def _route(self, routed: Any) -> ForwardResult[Endpoint]:
         if routed is None:
             return ForwardResult("ok")
         if not isinstance(routed, Message):

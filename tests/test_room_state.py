@@ -123,3 +123,91 @@ def test_on_forward_returning_something_else_is_a_crash() -> None:
 
     with pytest.raises(RoomCallbackError):
         room_with("a", room=Wrong())
+
+
+class Greeter(Room):
+    """Greets each joiner, announces leaves with a count, and answers "who" with the members."""
+
+    def on_init(self, options: Any) -> None:
+        self.members: list[str] = []
+
+    def on_join(self, auth: AuthData) -> None:
+        if auth.credentials.get("refuse"):
+            self.send(Message("never", None, to="all"))
+            raise JoinRefused("no")
+        self.members.append(auth.peer_id)
+        self.send(Message("welcome", {"here": len(self.members)}, to=[auth.peer_id]))
+
+    def on_leave(self, peer_id: str) -> None:
+        self.members.remove(peer_id)
+        self.send(Message("count", len(self.members), to="all"))
+
+    def on_forward(self, message: Message) -> Message | None:
+        if message.event == "who":
+            self.send(Message("members", sorted(self.members), to=[message.from_]))
+            return None
+        if message.event == "loop":
+            self.send(Message("loop", None, to=None))
+        return message
+
+
+def test_room_send_greets_the_joiner_after_its_authenticated() -> None:
+    state = room_with("a", room=Greeter())
+    deliveries = state.join(AuthData("b"), "ep-b")
+    assert deliveries_to(deliveries, "ep-b") == [
+        protocol.authenticated("b"), Message("welcome", {"here": 2}, None, ["b"])]
+    assert deliveries_to(deliveries, "ep-a") == [protocol.joined("b")]
+
+
+def test_room_send_from_leave_and_forward_is_routed_from_the_room() -> None:
+    state = room_with("a", "b", "c", room=Greeter())
+    assert deliveries_to(state.leave("c"), "ep-a")[-1] == Message("count", 2, None, "all")
+    result = state.forward(Message("who", None, "a", None))
+    assert [(d.message, d.recipients) for d in result.deliveries] == [
+        (Message("members", ["a", "b"], None, ["a"]), ["ep-a"])]
+
+
+def test_a_refused_join_sends_nothing_it_queued() -> None:
+    state = room_with("a", room=Greeter())
+    with pytest.raises(JoinRefused):
+        state.join(AuthData("x", {"refuse": "1"}), "ep-x")
+    assert state.forward(Message("hi", None, "a", ["a"])).deliveries[0].message.event == "hi"
+
+
+def test_a_room_that_sends_forever_from_on_forward_crashes() -> None:
+    state = room_with("a", room=Greeter())
+    with pytest.raises(RoomCallbackError, match="more than 100 rounds"):
+        state.forward(Message("loop", None, "a", None))
+
+
+def test_max_peers_refuses_before_on_join_is_asked() -> None:
+    state: RoomState[str] = RoomState(Greeter(), "r", max_peers=1)
+    state.start(None)
+    state.join(AuthData("a"), "ep-a")
+    with pytest.raises(JoinRefused) as refused:
+        state.join(AuthData("b"), "ep-b")
+    assert refused.value.reason == "room_is_full" and state.room.members == ["a"]
+
+
+def test_the_time_limit_wraps_every_callback_and_a_timeout_is_a_crash() -> None:
+    from contextlib import contextmanager
+
+    from membrane_rtc.runtime.watchdog import CallbackTimeout
+
+    seen: list[tuple[str, float]] = []
+    armed: list[bool] = []
+
+    @contextmanager
+    def limit(callback: str, seconds: float):
+        seen.append((callback, seconds))
+        yield
+        if armed:
+            raise CallbackTimeout()
+
+    state: RoomState[str] = RoomState(Room(), "r", callback_timeout=2.5, time_limit=limit)
+    state.start(None)
+    state.join(AuthData("a"), "ep-a")
+    armed.append(True)
+    with pytest.raises(RoomCallbackError, match="no answer within 2.5 s"):
+        state.forward(Message("x", None, "a", "all"))
+    assert seen[:2] == [("room 'r' on_init", 2.5), ("room 'r' on_join", 2.5)]

@@ -153,11 +153,12 @@ class RoomActor(MembraneActor):
         state: RoomState[PeerEndpoint] = RoomState(
             room, message.name, message.max_peers, message.callback_timeout, watchdog.limit)
         try:
-            state.start(message.options)
+            deliveries = state.start(message.options)
         except RoomCallbackError as exc:
             self._crash(exc.reason)
             return
         self.state = state
+        self._ship(deliveries)
         log.info("room %s started (%s)", self.name, type(room).__name__)
         self.send_ordered(sender, RoomStarted(message.name, os.getpid()))
 
