@@ -88,3 +88,23 @@ async def test_the_gateway_serves_the_client_and_the_demo(start_server: ServerFa
     assert "export class SignalingClient" in await script.text()
     missing = await page.goto(f"http://127.0.0.1:{server.port}/")
     assert missing is not None and missing.status == 404  # demo=False: no page at /
+
+
+async def test_the_tutorial_lobby_in_two_tabs(start_server: ServerFactory,
+                                              browser: BrowserContext) -> None:
+    """docs/tutorial.md, step 4, in a real browser: the room's greeting shows, the call
+    connects, and a third tab is kept out."""
+    server = await start_server({"lobby": ("docs/tutorial/lobby.py:Lobby", {"max_peers": 2})})
+    first = await open_demo(browser, server.port, "lobby")
+    await first.wait_for_function("() => window.demo && window.demo.roomSays.length > 0",
+                                  timeout=WAIT_MS)
+    second = await open_demo(browser, server.port, "lobby")
+    for page in (first, second):
+        await page.wait_for_function(CONNECTED, timeout=WAIT_MS)
+    assert await first.evaluate("window.demo.roomSays") == ["Welcome to lobby! You are the first."]
+    assert await second.inner_text("#room-says") == \
+        "lobby says: Welcome to lobby! 1 here before you."
+    third = await open_demo(browser, server.port, "lobby")
+    await third.wait_for_function("() => window.demo && window.demo.errors.length > 0",
+                                  timeout=WAIT_MS)
+    assert await third.inner_text("#status") == "The room is full."

@@ -1,0 +1,193 @@
+"""The documentation: it builds without a warning, and what it tells readers to run works.
+
+Commands are read from the pages themselves (``console`` blocks, lines starting with ``$ ``),
+so a page and its test cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from membrane_rtc.cli import build_parser, config_from_args
+
+from .support.client import Client, refused_status
+from .support.process import REPO, ServeProcess
+
+DOCS = REPO / "docs"
+#: Commands the pages show that this suite does not run, and why.
+NOT_RUN_HERE = {
+    "python3 -m venv .venv": "the install: .ci/run does it from nothing before the suite",
+    ".venv/bin/pip install .": "the install: .ci/run does it from nothing before the suite",
+    "source .venv/bin/activate": "puts the venv on PATH; the suite runs inside it",
+}
+
+
+def console_commands(page: str) -> list[str]:
+    """The ``$ `` lines of a page's ``console`` blocks, in order."""
+    text = (DOCS / page).read_text()
+    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
+    return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+
+
+async def serve_as_shown(command: str) -> ServeProcess:
+    """Run a page's ``membrane-rtc serve ...`` on a free port instead of 8080."""
+    words = shlex.split(command)
+    assert words[:2] == ["membrane-rtc", "serve"], command
+    return await ServeProcess.start(*words[2:], "--port", "0")
+
+
+def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         str(DOCS), str(tmp_path / "html")],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    cli_page = (tmp_path / "html" / "reference" / "cli.html").read_text()
+    for flag in ("--max-peers-per-room", "--actor-system", "--metrics-port", "--json"):
+        assert flag in cli_page  # generated from the parser
+
+
+def test_every_tutorial_command_is_run_here() -> None:
+    commands = console_commands("tutorial.md")
+    assert commands[:3] == list(NOT_RUN_HERE)
+    assert [c.split()[0] for c in commands[3:]] == ["membrane-rtc", "membrane-rtc", "python"]
+
+
+async def test_the_tutorial_demo_server_starts_as_shown() -> None:
+    demo = console_commands("tutorial.md")[3]
+    server = await serve_as_shown(demo)
+    try:
+        shown = (DOCS / "tutorial.md").read_text()
+        first_line = re.sub(r":\d+/", ":8080/", server.stdout[-1].strip())
+        assert first_line in shown, first_line
+        a, b = await Client.connect(f"{server.url}/demo"), await Client.connect(f"{server.url}/demo")
+        assert (await a.recv_event("joined"))["data"]["peer_id"] == b.peer_id
+    finally:
+        await server.stop()
+
+
+async def test_the_tutorial_lobby_greets_and_holds_two() -> None:
+    lobby, greet = console_commands("tutorial.md")[4:6]
+    server = await serve_as_shown(lobby)
+    try:
+        url = f"{server.url}/lobby"
+        # python docs/tutorial/greet_me.py, pointed at this server's port
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *shlex.split(greet)[1:], url, cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err.decode()
+        lines = out.decode().splitlines()
+        assert lines[0].startswith("my peer id: ")
+        assert lines[1] == "the room says: Welcome to lobby! You are the first."
+        # then two "tabs"; a third is kept out, as the page says
+        first = await Client.connect(url)
+        assert (await first.recv_event("greeting"))["data"]["text"] == \
+            "Welcome to lobby! You are the first."
+        second = await Client.connect(url)
+        assert (await second.recv_event("greeting"))["data"] == \
+            {"text": "Welcome to lobby! 1 here before you."}
+        third = await Client.connect(url, authenticate=False)
+        assert (await third.recv_event("error"))["data"]["details"] == "room_is_full"
+    finally:
+        await server.stop()
+
+
+# -- how-to guides -----------------------------------------------------------------------------
+
+async def test_the_cookie_peer_lets_in_a_signed_session_only() -> None:
+    sys.path.insert(0, str(DOCS / "howto"))
+    try:
+        from cookie_peer import sign  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(DOCS / "howto"))
+    command = next(c for c in console_commands("howto/authenticate.md") if "CookiePeer" in c)
+    server = await serve_as_shown(command)
+    try:
+        url = f"{server.url}/demo"
+        good = await Client.connect(url, additional_headers={
+            "Cookie": f"session={sign('ada', 'change me')}"})
+        assert good.peer_id
+        assert await refused_status(url) == 401
+        forged = f"session=ada.{'0' * 64}"
+        with pytest.raises(Exception, match="401"):
+            await Client.connect(url, additional_headers={"Cookie": forged})
+    finally:
+        await server.stop()
+
+
+async def test_the_token_peer_command_works() -> None:
+    command = next(c for c in console_commands("howto/authenticate.md") if "TokenPeer" in c)
+    server = await serve_as_shown(command)
+    try:
+        assert await refused_status(f"{server.url}/demo?token=nope") == 401
+        assert (await Client.connect(f"{server.url}/demo?token=s3cret")).peer_id
+    finally:
+        await server.stop()
+
+
+async def test_the_moderated_room_keeps_guests_and_signaling_only() -> None:
+    command = console_commands("howto/moderate.md")[0]
+    server = await serve_as_shown(command)
+    try:
+        url = f"{server.url}/standup"
+        stranger = await Client.connect(f"{url}?user=eve", authenticate=False)
+        assert (await stranger.recv_event("error"))["data"]["details"] == "not_on_the_guest_list"
+        ada = await Client.connect(f"{url}?user=ada")
+        grace = await Client.connect(f"{url}?user=grace")
+        await ada.recv_event("joined")
+        await ada.send("chat", "hello", to="all")
+        assert (await ada.recv_event("error"))["data"] == {"description": "Not allowed",
+                                                           "details": "chat"}
+        await ada.send("offer", {"sdp": "v=0"}, to="all")  # offers are not broadcast
+        await ada.send("offer", {"sdp": "v=0"}, to=[grace.peer_id])
+        frame = await grace.recv()
+        assert frame["event"] == "offer" and frame["to"] == [grace.peer_id], frame
+    finally:
+        await server.stop()
+
+
+async def test_the_embedding_example_runs() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "docs/howto/embedded_server.py", cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert process.stdout is not None
+    lines = []
+    try:
+        async with asyncio.timeout(30):
+            while not lines or not lines[-1].startswith("rooms:"):
+                line = (await process.stdout.readline()).decode()
+                assert line, (await process.stderr.read()).decode()  # type: ignore[union-attr]
+                lines.append(line.strip())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    assert lines[1] == "bot was greeted: Welcome to lobby! You are the first."
+    assert lines[2] == "rooms: ['lobby', 'side']"
+    assert process.returncode == 0
+
+
+def test_the_systemd_unit_runs_a_valid_serve_command() -> None:
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read_string((DOCS / "howto" / "membrane-rtc.service").read_text())
+    words = shlex.split(unit["Service"]["ExecStart"])
+    assert words[0].endswith("/membrane-rtc") and words[1] == "serve"
+    config = config_from_args(build_parser().parse_args(words[1:]))
+    assert config.allowed_origins == ["https://rtc.example.com"]
+    assert config.metrics_port == 9100 and config.host == "127.0.0.1"
+
+
+def test_the_operator_commands_shown_parse() -> None:
+    for command in console_commands("howto/operate.md"):
+        words = shlex.split(command)
+        assert words[0] == "membrane-rtc"
+        build_parser().parse_args(words[1:])  # argparse exits on a bad one
