@@ -2,8 +2,10 @@
 
 Targets: membrane-rtc embedded and multi-process (``membrane-rtc serve``), a bare websockets
 relay of the same protocol (``benchmarks/relay.py``: the Python limit) and PeerJS server (npm
-``peer``, installed here into benchmarks/.peerjs on first use). Same load generator
-(``benchmarks/loadgen.py``, its own process), same machine, loopback only, bounded.
+``peer``, installed here into benchmarks/.peerjs on first use). Same load generators, each in
+its own process: ``benchmarks/loadgen.mjs`` (Node ``ws``, fast enough not to be the limit; it
+reports its own CPU share to show it) for throughput, ``benchmarks/loadgen.py`` (asyncio
+websockets) for the rest. Same machine, loopback only, bounded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .processes import (REPO, Background, IdlePeers, Served, cpu_seconds, free_port, loadgen,
-                        memory_kib)
+                        memory_kib, node_loadgen)
 
 PEERJS_DIR = REPO / "benchmarks" / ".peerjs"
 PEERJS_VERSION = "1.0.2"
@@ -40,9 +42,28 @@ class Result:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
+#: The rooms scenario: R rooms of P peers (rooms named r0, r1, ... on every target).
+ROOMS, PEERS_PER_ROOM = 10, 6
+#: Idle peers sit in rooms of this many (named i0, i1, ...): signaling rooms are small, and
+#: each join is announced to the whole room.
+IDLE_ROOM_SIZE = 50
+
+
+def idle_peers(name: str, quick: bool) -> int:
+    """How many idle peers to hold: a process each in the multi-process mode."""
+    if name == "membrane-rtc multiproc":
+        return 50 if quick else 200
+    return 1000 if quick else 10_000
+#: The forward scenario spread over this many rooms (the multi-process mode runs rooms in
+#: parallel processes: its goal is an aggregate across rooms).
+SPREAD_ROOMS = 4
+
+
 @contextmanager
-def membrane(mode: str) -> Iterator[Running]:
-    args = ["--actor-system", mode]
+def membrane(mode: str, idle_rooms: int) -> Iterator[Running]:
+    args = ["--actor-system", mode, "--room", "demo"]
+    args += [arg for r in range(ROOMS) for arg in ("--room", f"r{r}")]
+    args += [arg for r in range(idle_rooms) for arg in ("--room", f"i{r}")]
     if mode == "multiproc":
         args += ["--admin-port", str(free_port())]
     with Served(*args) as server:
@@ -60,16 +81,23 @@ def relay() -> Iterator[Running]:
         server.close()
 
 
-@contextmanager
-def peerjs() -> Iterator[Running]:
+def install_peerjs() -> Path:
+    """npm ``peer`` (and with it ``ws``, which the Node load generator uses), once."""
     binary = PEERJS_DIR / "node_modules" / ".bin" / "peerjs"
     if not binary.exists():
         PEERJS_DIR.mkdir(exist_ok=True)
         subprocess.run(["npm", "install", "--silent", "--prefix", str(PEERJS_DIR),
                         f"peer@{PEERJS_VERSION}"], check=True, timeout=600)
+    return binary
+
+
+@contextmanager
+def peerjs() -> Iterator[Running]:
+    binary = install_peerjs()
     port = free_port()
-    server = Background([str(binary), "--port", str(port), "--host", "127.0.0.1"],
-                        "Started PeerServer")
+    # Its default cap of 5,000 concurrent peers would end the idle measure early.
+    server = Background([str(binary), "--port", str(port), "--host", "127.0.0.1",
+                         "--concurrent_limit", "100000"], "Started PeerServer")
     try:
         yield Running(f"ws://127.0.0.1:{port}/peerjs", "peerjs", lambda: {server.process.pid})
     finally:
@@ -77,32 +105,56 @@ def peerjs() -> Iterator[Running]:
 
 
 TARGETS = {
-    "membrane-rtc embedded": lambda: membrane("embedded"),
-    "membrane-rtc multiproc": lambda: membrane("multiproc"),
-    "bare websockets relay": relay,
-    "PeerJS server": peerjs,
+    "membrane-rtc embedded": lambda quick: membrane(
+        "embedded", -(-idle_peers("membrane-rtc embedded", quick) // IDLE_ROOM_SIZE)),
+    "membrane-rtc multiproc": lambda quick: membrane(
+        "multiproc", -(-idle_peers("membrane-rtc multiproc", quick) // IDLE_ROOM_SIZE)),
+    "bare websockets relay": lambda quick: relay(),
+    "PeerJS server": lambda quick: peerjs(),
 }
+
+
+def room_urls(target: Running, rooms: int) -> str:
+    """The forward scenario's URLs over ``rooms`` rooms (PeerJS has no rooms: one URL)."""
+    if target.protocol == "peerjs":
+        return target.url
+    base = target.url.rsplit("/", 1)[0]
+    return ",".join(f"{base}/r{r}" for r in range(rooms))
 
 
 def measure(name: str, quick: bool) -> Result:
     seconds = "2" if quick else "8"
-    idle = {"membrane-rtc multiproc": 100}.get(name, 1000) // (4 if quick else 1)
+    idle = idle_peers(name, quick)
     result = Result(name)
-    with TARGETS[name]() as target:
+    with TARGETS[name](quick) as target:
         common = ["--url", target.url, "--protocol", target.protocol]
         result.figures["one"] = loadgen("forward", *common, "--pairs", "1", "--inflight", "1",
                                         "--seconds", seconds)
         cpu_before = cpu_seconds(target.pids())
-        many = loadgen("forward", *common, "--pairs", "20", "--inflight", "4",
-                       "--seconds", seconds)
+        many = node_loadgen("forward", *common, "--pairs", "20", "--inflight", "4",
+                            "--seconds", seconds)
         cpu = cpu_seconds(target.pids()) - cpu_before
         many["cpu_ms_per_1k"] = round(1000 * cpu / max(1, many["forwarded"]) * 1000, 1)
         result.figures["many"] = many
+        result.figures["many_python"] = loadgen("forward", *common, "--pairs", "20",
+                                                "--inflight", "4", "--seconds", seconds)
+        result.figures["spread"] = node_loadgen(
+            "forward", "--url", room_urls(target, SPREAD_ROOMS), "--protocol", target.protocol,
+            "--pairs", "20", "--inflight", "4", "--seconds", seconds)
+        rooms_url = target.url if target.protocol == "peerjs" else \
+            target.url.rsplit("/", 1)[0] + "/r{room}"
+        for key, rate in (("rooms_low", "1000"), ("rooms_high", "3000")):
+            result.figures[key] = node_loadgen(
+                "rooms", "--url", rooms_url, "--protocol", target.protocol, "--rooms",
+                str(ROOMS), "--peers", str(PEERS_PER_ROOM), "--rate", rate, "--seconds", seconds)
         result.figures["paced"] = loadgen("paced", *common, "--pairs", "10", "--rate", "1000",
                                           "--seconds", seconds)
         result.figures["joins"] = loadgen("join", *common, "--peers", "50" if quick else "100")
         before = memory_kib(target.pids())
-        peers = IdlePeers(target.url, idle, protocol=target.protocol)
+        idle_url = target.url if target.protocol == "peerjs" else \
+            target.url.rsplit("/", 1)[0] + "/i{room}"
+        peers = IdlePeers(idle_url, idle, protocol=target.protocol,
+                          rooms=-(-idle // IDLE_ROOM_SIZE))
         try:
             during = memory_kib(target.pids())
         finally:
@@ -112,6 +164,46 @@ def measure(name: str, quick: bool) -> Result:
             "uss_kib_per_peer": round((during["uss_kib"] - before["uss_kib"]) / idle, 1),
             "rss_kib_per_peer": round((during["rss_kib"] - before["rss_kib"]) / idle, 1)}
     return result
+
+
+#: What the numbers mean, and why the missed goals are missed (profiled in this repository:
+#: py-spy of the multi-process gateway, per-process CPU shares during the 4-room run).
+NOTES = [
+    "## Read with care",
+    "",
+    "- Runs on this 2-core machine vary by tens of percent; compare ratios within one run. "
+    "Server, load generator and (multiproc) room processes share the two cores.",
+    "- Against membrane-rtc and the relay the Node load generator uses well under a core (its "
+    "share is in the table), so those forwarding figures are the servers' own. Against PeerJS "
+    "it is near a whole core: PeerJS (Node) and the generator (Node) fill both cores, so "
+    "PeerJS's throughput here is a floor. The Python client row shows what an asyncio "
+    "client can drive: it, not the server, is the limit there (the previous version of this "
+    "page measured with it alone and understated every server).",
+    "- The rooms scenario offers a fixed rate; \"delivered/s\" counts every copy received (a "
+    "message to \"all\" reaches 5 room-mates), \"lost\" what never arrived within 10 s.",
+    "- Multi-process: every message crosses two process boundaries (gateway -> room -> "
+    "gateway), each a Thespian TCP send the receiver acknowledges. Profiled during the 4-room "
+    "run, the gateway process used ~0.85 of a core (websocket I/O, Thespian sends and "
+    "receives), each room process ~0.2, the load generator ~0.2: the two cores are full at "
+    "~4,000 msg/s, about 0.4 ms of CPU per message. Spreading the traffic over more rooms, or "
+    "sending from several gateway threads at once (tried with 3, each with its own Thespian "
+    "handle and a share of the rooms: no gain, within the noise), does not raise it on 2 cores; "
+    "more cores would, since rooms are separate processes. The goal of 5,000/s is missed on this machine "
+    "for that reason.",
+    "- Embedded vs PeerJS: the goal (>= 1.0x) is missed by the language, not the framework. "
+    "Per 1,000 messages the bare Python relay - websockets and a dict, nothing else - already "
+    "spends about twice PeerJS's CPU, and embedded membrane-rtc spends about 10% more than the "
+    "relay (it is at ~0.9x the relay's throughput). Profiles of the embedded server show the "
+    "time in websockets' frame handling and the event loop's socket writes, which the relay "
+    "pays too; closing the rest of the gap would mean leaving Python for the per-frame work.",
+    "- Idle peers: the multi-process mode spends a process per peer (~5 MB), so it is measured "
+    "with 200; the others hold 10,000 at once (the full run; --quick uses fewer).",
+    "",
+]
+
+
+#: Above this share of a core, a load generator may itself have been the limit.
+LOADGEN_SATURATED = 0.9
 
 
 def goals(results: dict[str, Result]) -> list[tuple[str, str, bool]]:
@@ -124,16 +216,26 @@ def goals(results: dict[str, Result]) -> list[tuple[str, str, bool]]:
         rows.append(("embedded >= 0.5x bare relay msg/s", f"{ratio:.2f}x", ratio >= 0.5))
     if "PeerJS server" in rate:
         ratio = embedded / rate["PeerJS server"]
-        rows.append(("embedded >= 1.0x PeerJS server msg/s",
-                     f"{ratio:.2f}x (no verdict yet: the load generator, not PeerJS, is the "
-                     "limit)", ratio >= 1.0))
-    if "membrane-rtc multiproc" in rate:
-        value = rate["membrane-rtc multiproc"]
-        rows.append(("multiproc >= 5,000 msg/s", f"{value:,.0f}/s", value >= 5000))
+        share = results["PeerJS server"].figures["many"]["loadgen_cpu_share"]
+        floor = " (PeerJS's figure is a floor: the load generator used " \
+            f"{share:.2f} of a core against it)" if share >= LOADGEN_SATURATED else ""
+        rows.append(("embedded >= 1.0x PeerJS server msg/s", f"{ratio:.2f}x{floor}", ratio >= 1.0))
+    if "membrane-rtc multiproc" in results:
+        value = results["membrane-rtc multiproc"].figures["spread"]["messages_per_s"]
+        rows.append((f"multiproc >= 5,000 msg/s aggregate ({SPREAD_ROOMS} rooms)",
+                     f"{value:,.0f}/s", value >= 5000))
     p99 = results["membrane-rtc embedded"].figures["paced"]["p99_ms"]
     rows.append(("embedded p99 one-way < 2 ms at 1,000 msg/s", f"{p99} ms", p99 < 2))
-    per_peer = results["membrane-rtc embedded"].figures["idle"]["uss_kib_per_peer"]
-    rows.append(("embedded idle peer < 20 KB (USS)", f"{per_peer} KiB", per_peer < 20))
+    idle = results["membrane-rtc embedded"].figures["idle"]
+    rows.append(("embedded >= 10,000 idle peers at < 20 KB each (USS)",
+                 f"{idle['peers']:,} at {idle['uss_kib_per_peer']} KiB",
+                 idle["peers"] >= 10_000 and idle["uss_kib_per_peer"] < 20))
+    busiest = max(r.figures[k]["loadgen_cpu_share"] for name, r in results.items()
+                  for k in ("many", "spread", "rooms_low", "rooms_high")
+                  if name != "PeerJS server")
+    rows.append(("the Node load generator is not the limit for membrane-rtc and the relay "
+                 "(< 0.9 of a core in every run)",
+                 f"at most {busiest:.2f} of a core", busiest < LOADGEN_SATURATED))
     return rows
 
 
@@ -144,18 +246,29 @@ def report(results: dict[str, Result], quick: bool) -> str:
     def row(label: str, value: Any) -> None:
         rows.append(f"| {label} | " + " | ".join(str(value(results[n].figures)) for n in names) + " |")
 
-    row("forwarded msg/s, 20 pairs x 4 in flight", lambda f: f["many"]["messages_per_s"])
+    row("forwarded msg/s, 20 pairs x 4 in flight (Node client)", lambda f: f["many"]["messages_per_s"])
     row("round trip p50 / p99 / max ms (20x4)",
         lambda f: f'{f["many"]["p50_ms"]} / {f["many"]["p99_ms"]} / {f["many"]["max_ms"]}')
     row("server CPU ms per 1k messages", lambda f: f["many"]["cpu_ms_per_1k"])
+    row("load generator's share of a core (20x4)", lambda f: f["many"]["loadgen_cpu_share"])
+    row("the same, Python client: msg/s", lambda f: f["many_python"]["messages_per_s"])
+    row(f"forwarded msg/s, 20x4 over {SPREAD_ROOMS} rooms (Node client)",
+        lambda f: f["spread"]["messages_per_s"])
+    for key in ("rooms_low", "rooms_high"):
+        row(f"{ROOMS} rooms x {PEERS_PER_ROOM} peers, 200 B-4 KB, half to one / half to all, "
+            f"{results[names[0]].figures[key]['offered_per_s']:,} sends/s: delivered/s",
+            lambda f, k=key: f"{f[k]['delivered_per_s']} (lost {f[k]['lost']})")
+        row("... one-way p50 / p99 / max ms",
+            lambda f, k=key: f'{f[k]["p50_ms"]} / {f[k]["p99_ms"]} / {f[k]["max_ms"]}')
     row("forwarded msg/s, 1 pair, 1 in flight", lambda f: f["one"]["messages_per_s"])
     row("round trip p50 / p99 ms (1 pair)", lambda f: f'{f["one"]["p50_ms"]} / {f["one"]["p99_ms"]}')
     row("one-way latency at 1,000 msg/s, p50 / p99 / max ms",
         lambda f: f'{f["paced"]["p50_ms"]} / {f["paced"]["p99_ms"]} / {f["paced"]["max_ms"]}')
     row("joins/s (sequential)", lambda f: f["joins"]["joins_per_s"])
+    row(f"idle peers held at once (all connected; rooms of {IDLE_ROOM_SIZE})",
+        lambda f: f'{f["idle"]["peers"]:,}')
     row("memory per idle peer, USS / RSS KiB",
         lambda f: f'{f["idle"]["uss_kib_per_peer"]} / {f["idle"]["rss_kib_per_peer"]}')
-    row("idle peers held for that", lambda f: f["idle"]["peers"])
     goal_rows = ["| goal | measured | met |", "|---|---|---|"] + [
         f"| {goal} | {value} | {'yes' if met else '**no**'} |"
         for goal, value, met in goals(results)]
@@ -166,8 +279,9 @@ def report(results: dict[str, Result], quick: bool) -> str:
         f"One run of `python -m benchmarks{' --quick' if quick else ''}` on "
         f"{time.strftime('%Y-%m-%d')}: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, Node {node}, PeerJS server {PEERJS_VERSION}. Each server "
-        "in its own process; the load generator (`benchmarks/loadgen.py`, asyncio websockets) "
-        "in another; 400-byte offers, each answered by its addressee; loopback only.",
+        "in its own process; the load generators in others (`benchmarks/loadgen.mjs`, Node "
+        "`ws`, for throughput; `benchmarks/loadgen.py`, asyncio websockets, for the rest); "
+        "400-byte offers, each answered by its addressee, unless said otherwise; loopback only.",
         "",
         *rows,
         "",
@@ -175,13 +289,7 @@ def report(results: dict[str, Result], quick: bool) -> str:
         "",
         *goal_rows,
         "",
-        "## Read with care",
-        "",
-        "- The load generator is one Python process on a 2-core machine shared with the server: "
-        "for the fastest target (PeerJS) it is the bottleneck, so PeerJS's figure here is a floor "
-        "(FIELD-NOTES measured ~35,600 msg/s with a Node `ws` load generator).",
-        "- Runs on this machine vary by tens of percent; compare ratios within one run.",
-        "",
+        *NOTES,
     ])
 
 
@@ -218,8 +326,9 @@ def main() -> None:
     parser.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
     args = parser.parse_args()
-    if "PeerJS server" in args.targets and not shutil.which("node"):
-        parser.error("PeerJS server needs node and npm; leave it out with --targets")
+    if not shutil.which("node"):
+        parser.error("the benchmarks need node and npm (PeerJS server, the Node load generator)")
+    install_peerjs()
     results = {name: measure(name, args.quick) for name in args.targets}
     text = report(results, args.quick)
     picture = Path(args.output).with_suffix(".png")

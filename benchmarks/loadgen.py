@@ -197,12 +197,20 @@ async def join_storm(url: str, peers: int) -> dict[str, Any]:
             "joins_per_s": round(peers / elapsed, 1), **percentiles(latencies)}
 
 
-async def idle(url: str, peers: int) -> dict[str, Any]:
-    """Hold ``peers`` idle connections until stdin closes."""
+#: Idle peers connect this many at a time (thousands of them, one by one, would take minutes).
+IDLE_JOINS_AT_ONCE = 50
+
+
+async def idle(url: str, peers: int, rooms: int) -> dict[str, Any]:
+    """Hold ``peers`` idle connections until stdin closes, spread over ``rooms`` rooms when the
+    URL has a ``{room}`` (every join is announced to the room: one room of 10,000 would
+    measure 50 million "joined" frames, not idle peers)."""
     connections = []
     started = time.perf_counter()
-    for _ in range(peers):
-        connections.append((await join(url))[0])
+    for first in range(0, peers, IDLE_JOINS_AT_ONCE):
+        batch = min(IDLE_JOINS_AT_ONCE, peers - first)
+        urls = [url.replace("{room}", str((first + n) % rooms)) for n in range(batch)]
+        connections += [c for c, _ in await asyncio.gather(*(join(u) for u in urls))]
     print(json.dumps({"scenario": "idle", "peers": peers, "ready": True,
                       "seconds": round(time.perf_counter() - started, 3)}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -222,6 +230,7 @@ def main() -> None:
     parser.add_argument("--max-messages", type=int, default=200_000)
     parser.add_argument("--peers", type=int, default=200)
     parser.add_argument("--rate", type=float, default=1000.0, help="paced: messages/s in all")
+    parser.add_argument("--rooms", type=int, default=1, help="idle: rooms to spread over ({room} in --url)")
     parser.add_argument("--protocol", choices=["membrane", "peerjs"], default="membrane")
     args = parser.parse_args()
     global PROTOCOL
@@ -236,7 +245,7 @@ def main() -> None:
     elif args.scenario == "join":
         result = join_storm(args.url, args.peers)
     else:
-        result = idle(args.url, args.peers)
+        result = idle(args.url, args.peers, args.rooms)
     print(json.dumps(asyncio.run(result)), flush=True)
 
 

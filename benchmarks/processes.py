@@ -147,14 +147,23 @@ def loadgen(*args: str, timeout: float = 300) -> dict[str, Any]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def node_loadgen(scenario: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """Run ``benchmarks/loadgen.mjs`` (Node) in its own process; return its JSON result."""
+    out = subprocess.run(["node", str(REPO / "benchmarks" / "loadgen.mjs"), scenario, *args],
+                         cwd=REPO, check=True, capture_output=True, text=True,
+                         timeout=timeout).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 class IdlePeers:
     """Hold N idle peers from a load-generator process while we measure memory."""
 
     def __init__(self, url: str, peers: int, timeout: float = 600,
-                 protocol: str = "membrane") -> None:
+                 protocol: str = "membrane", rooms: int = 1) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.loadgen", "idle", "--url", url,
-             "--peers", str(peers), "--protocol", protocol], cwd=REPO, stdin=subprocess.PIPE,
+             "--peers", str(peers), "--rooms", str(rooms), "--protocol", protocol],
+            cwd=REPO, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.ready = json.loads(self.process.stdout.readline())

@@ -8,6 +8,7 @@ errors itself), hands messages to the peer's actor, and writes the frames actors
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import uuid
@@ -80,7 +81,8 @@ class Connection:
     peer_id: str
     room_name: str
     answer: asyncio.Future[PeerAccepted | PeerRefused]
-    outbox: asyncio.Queue[bytes | Close] = field(default_factory=asyncio.Queue)
+    #: Frames (and a last Close) waiting to be written, in order.
+    outbox: collections.deque[bytes | Close] = field(default_factory=collections.deque)
     peer: Address = None
     room: Address = None
     idle_timeout: float | None = None
@@ -90,9 +92,16 @@ class Connection:
     max_queued_bytes: int = 0
     #: Called once when the client falls that far behind (the gateway cuts it off).
     on_slow_reader: Callable[[Connection], None] | None = None
+    #: Starts the task that writes the outbox (the gateway's), once the socket is open.
+    start_writer: Callable[[Connection], None] | None = None
     socket: ServerConnection | None = None
+    #: The handshake is done: frames may be written.
+    open: bool = False
     sent_binary: bool = False
+    #: Writes the outbox while there is something in it, then ends: an idle peer costs no task.
     writer: asyncio.Task[None] | None = None
+    #: When the client last sent a frame (event loop time), for the idle timeout.
+    last_seen: float = 0.0
     #: The actors end (or ended) this peer's actor themselves. The gateway then must not tell
     #: it to exit: in the multi-process mode a send to an actor that just exited blocks the
     #: bridge's sender for seconds, and every other message with it.
@@ -108,12 +117,17 @@ class Connection:
             if self.on_slow_reader is not None:
                 self.on_slow_reader(self)
             return
-        self.outbox.put_nowait(frame)
+        self._queue(frame)
 
     def close(self, code: int, reason: str) -> None:
         if not self.closing:
             self.closing = True
-            self.outbox.put_nowait(Close(code, reason))
+            self._queue(Close(code, reason))
+
+    def _queue(self, item: bytes | Close) -> None:
+        self.outbox.append(item)
+        if self.open and self.writer is None and self.start_writer is not None:
+            self.start_writer(self)
 
 
 class Gateway:
@@ -130,7 +144,8 @@ class Gateway:
         self.connections: dict[int, Connection] = {}
         self._by_socket: dict[ServerConnection, Connection] = {}
         self._conn_ids = itertools.count(1)
-        self._reapers: set[asyncio.Task[None]] = set()
+        self._reapers: set[asyncio.Task[None]] = set()  # slow readers' closing handshakes
+        self._all_reaped = asyncio.Event()
         self._closed_rooms: dict[str, RoomClosed] = {}
         # A Peer that keeps the default on_receive forwards every message unchanged, so the
         # gateway sends client messages straight to the room: one actor hop fewer (each hop
@@ -166,6 +181,12 @@ class Gateway:
         await self.server.wait_closed()
         if self._reapers:
             await asyncio.wait(self._reapers, timeout=5)
+        if self._by_socket:  # connection-lost callbacks still to run
+            self._all_reaped.clear()
+            try:
+                await asyncio.wait_for(self._all_reaped.wait(), 5)
+            except asyncio.TimeoutError:
+                log.warning("%d connections were not reaped in time", len(self._by_socket))
         try:
             await self.bridge.ask(self.bridge.supervisor, UnregisterGateway(), timeout=5)
         except Exception:
@@ -225,7 +246,8 @@ class Gateway:
         conn = Connection(conn_id, auth.peer_id, room_name,
                           asyncio.get_running_loop().create_future(),
                           max_queued_bytes=self.config.max_outbound_bytes,
-                          on_slow_reader=self._cut_off, socket=socket)
+                          on_slow_reader=self._cut_off, start_writer=self._start_writer,
+                          socket=socket)
         self.connections[conn_id] = conn
         self.bridge.tell(self.bridge.supervisor, ConnectPeer(
             conn_id, room_name, auth, self.config.peer_class, self.config.peer_options,
@@ -243,9 +265,10 @@ class Gateway:
         self.metrics.peers.inc()
         log_event(log, logging.INFO, "peer_connected", peer_id=conn.peer_id, room=room_name,
                   remote=_host(socket))
-        reaper = asyncio.create_task(self._reap(socket, conn))
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
+        # Reap the peer once the TCP connection is gone, however it went (the handshake may
+        # still fail, and then _handle never runs). A callback on websockets' own future, not
+        # a task waiting on wait_closed(): an idle connection then costs no task for it.
+        socket.connection_lost_waiter.add_done_callback(lambda _: self._reap(socket, conn))
         return None
 
     def _serve_file(self, socket: ServerConnection, request: Request) -> Response:
@@ -260,10 +283,11 @@ class Gateway:
                            ("Cache-Control", "no-cache")])
         return Response(200, "OK", headers, body)
 
-    async def _reap(self, socket: ServerConnection, conn: Connection) -> None:
-        """Once the TCP connection is gone, however it went, end the peer's actor."""
-        await socket.wait_closed()
+    def _reap(self, socket: ServerConnection, conn: Connection) -> None:
+        """The TCP connection is gone: end the peer's actor (its room sees it leave)."""
         self._by_socket.pop(socket, None)
+        if not self._by_socket:
+            self._all_reaped.set()
         self._end_peer(conn)
         self.metrics.peers.dec()
         if socket.close_code == CLOSE_TOO_BIG and socket.close_rcvd is None:
@@ -288,8 +312,7 @@ class Gateway:
                   room=conn.room_name, queued_bytes=conn.queued_bytes,
                   limit=conn.max_queued_bytes)
         self.metrics.refused("slow_reader")
-        while not conn.outbox.empty():
-            conn.outbox.get_nowait()
+        conn.outbox.clear()
         conn.queued_bytes = 0
         if conn.writer is not None:
             conn.writer.cancel()  # it may wait for the client to read; it never will
@@ -306,32 +329,44 @@ class Gateway:
         if conn is None:  # not a connection this gateway accepted: cannot happen
             await socket.close(1011, "unknown connection")
             return
-        writer = conn.writer = asyncio.create_task(self._write(socket, conn))
+        conn.open = True
+        if conn.outbox:
+            self._start_writer(conn)
         idle_timeout = conn.idle_timeout or self.config.idle_timeout
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(idle_timeout) as deadline:
-                async for data in socket:
-                    deadline.reschedule(loop.time() + idle_timeout)
-                    if conn.closing:
-                        continue  # cut off, kicked or leaving: what it still says is dropped
-                    if isinstance(data, bytes):  # ignored; said once, not once per frame
-                        if not conn.sent_binary:
-                            conn.sent_binary = True
-                            log_event(log, logging.INFO, "peer_binary_frames_ignored",
-                                      peer_id=conn.peer_id, room=conn.room_name)
-                        continue
-                    self._receive_text(conn, data)
-        except TimeoutError:
+        conn.last_seen = loop.time()
+
+        def check_idle() -> None:
+            """One timer per idle period, not one reset per frame: re-armed from the last
+            frame while the client talks, fired when it went quiet for a whole period."""
+            nonlocal idle_timer
+            if loop.time() - conn.last_seen < idle_timeout:
+                idle_timer = loop.call_at(conn.last_seen + idle_timeout, check_idle)
+                return
             log_event(log, logging.INFO, "peer_idle_timeout", peer_id=conn.peer_id,
                       room=conn.room_name, seconds=idle_timeout)
             self.metrics.refused("idle_timeout")
             conn.close(CLOSE_NORMAL, "idle timeout")
-            await writer
+
+        idle_timer = loop.call_at(conn.last_seen + idle_timeout, check_idle)
+        try:
+            async for data in socket:
+                conn.last_seen = loop.time()
+                if conn.closing:
+                    continue  # cut off, kicked or leaving: what it still says is dropped
+                if isinstance(data, bytes):  # ignored; said once, not once per frame
+                    if not conn.sent_binary:
+                        conn.sent_binary = True
+                        log_event(log, logging.INFO, "peer_binary_frames_ignored",
+                                  peer_id=conn.peer_id, room=conn.room_name)
+                    continue
+                self._receive_text(conn, data)
         except ConnectionClosed:
             pass
         finally:
-            writer.cancel()
+            idle_timer.cancel()
+            if conn.writer is not None:
+                conn.writer.cancel()
 
     def _receive_text(self, conn: Connection, text: str) -> None:
         if text == protocol.PING:
@@ -350,11 +385,15 @@ class Gateway:
         else:
             self.bridge.tell(conn.peer, ClientMessage(message))
 
+    def _start_writer(self, conn: Connection) -> None:
+        assert conn.socket is not None
+        conn.writer = asyncio.create_task(self._write(conn.socket, conn))
+
     async def _write(self, socket: ServerConnection, conn: Connection) -> None:
-        """Write the outbox in order; a Close entry ends the connection."""
+        """Write the outbox in order until it is empty; a Close entry ends the connection."""
         try:
-            while True:
-                item = await conn.outbox.get()
+            while conn.outbox:
+                item = conn.outbox.popleft()
                 if isinstance(item, Close):
                     await socket.close(item.code, item.reason)
                     return
@@ -362,6 +401,8 @@ class Gateway:
                 await socket.send(item, text=True)
         except ConnectionClosed:
             pass
+        finally:
+            conn.writer = None
 
     # -- messages from the actors ------------------------------------------------------------
 
