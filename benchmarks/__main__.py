@@ -166,40 +166,60 @@ def measure(name: str, quick: bool) -> Result:
     return result
 
 
-#: What the numbers mean, and why the missed goals are missed (profiled in this repository:
-#: py-spy of the multi-process gateway, per-process CPU shares during the 4-room run).
-NOTES = [
-    "## Read with care",
-    "",
-    "- Runs on this 2-core machine vary by tens of percent; compare ratios within one run. "
-    "Server, load generator and (multiproc) room processes share the two cores.",
-    "- Against membrane-rtc and the relay the Node load generator uses well under a core (its "
-    "share is in the table), so those forwarding figures are the servers' own. Against PeerJS "
-    "it is near a whole core: PeerJS (Node) and the generator (Node) fill both cores, so "
-    "PeerJS's throughput here is a floor. The Python client row shows what an asyncio "
-    "client can drive: it, not the server, is the limit there (the previous version of this "
-    "page measured with it alone and understated every server).",
-    "- The rooms scenario offers a fixed rate; \"delivered/s\" counts every copy received (a "
-    "message to \"all\" reaches 5 room-mates), \"lost\" what never arrived within 10 s.",
-    "- Multi-process: every message crosses two process boundaries (gateway -> room -> "
-    "gateway), each a Thespian TCP send the receiver acknowledges. Profiled during the 4-room "
-    "run, the gateway process used ~0.85 of a core (websocket I/O, Thespian sends and "
-    "receives), each room process ~0.2, the load generator ~0.2: the two cores are full at "
-    "~4,000 msg/s, about 0.4 ms of CPU per message. Spreading the traffic over more rooms, or "
-    "sending from several gateway threads at once (tried with 3, each with its own Thespian "
-    "handle and a share of the rooms: no gain, within the noise), does not raise it on 2 cores; "
-    "more cores would, since rooms are separate processes. The goal of 5,000/s is missed on this machine "
-    "for that reason.",
-    "- Embedded vs PeerJS: the goal (>= 1.0x) is missed by the language, not the framework. "
-    "Per 1,000 messages the bare Python relay - websockets and a dict, nothing else - already "
-    "spends about twice PeerJS's CPU, and embedded membrane-rtc spends about 10% more than the "
-    "relay (it is at ~0.9x the relay's throughput). Profiles of the embedded server show the "
-    "time in websockets' frame handling and the event loop's socket writes, which the relay "
-    "pays too; closing the rest of the gap would mean leaving Python for the per-frame work.",
-    "- Idle peers: the multi-process mode spends a process per peer (~5 MB), so it is measured "
-    "with 200; the others hold 10,000 at once (the full run; --quick uses fewer).",
-    "",
-]
+def notes(results: dict[str, Result]) -> list[str]:
+    """What the numbers mean, and why missed goals are missed, from this run's own figures
+    (the analyses behind them: py-spy profiles and per-process CPU shares, docs/performance.md
+    history in git)."""
+    many = {name: r.figures["many"] for name, r in results.items()}
+    lines = [
+        "## Read with care",
+        "",
+        "- Runs on this 2-core machine vary by tens of percent; compare ratios within one run. "
+        "Server, load generator and (multiproc) room processes share the two cores.",
+        "- The Node load generator's share of a core is in the table: well under one against "
+        "membrane-rtc, so those forwarding figures are the server's own. The Python client row "
+        "shows what an asyncio client can drive; there the client is the limit.",
+        "- The rooms scenario offers a fixed rate; \"delivered/s\" counts every copy received "
+        "(a message to \"all\" reaches 5 room-mates), \"lost\" what never arrived within 10 s.",
+    ]
+    if "PeerJS server" in many and many["PeerJS server"]["loadgen_cpu_share"] >= LOADGEN_SATURATED:
+        lines.append("- Against PeerJS the Node load generator needs about a whole core: PeerJS "
+                     "(Node) and the generator (Node) fill both cores, so PeerJS's throughput "
+                     "here is a floor.")
+    embedded = many["membrane-rtc embedded"]
+    if "PeerJS server" in many and "bare websockets relay" in many:
+        relay, peerjs = many["bare websockets relay"], many["PeerJS server"]
+        lines.append(
+            "- Embedded vs PeerJS (goal >= 1.0x): server CPU per 1,000 messages was "
+            f"{peerjs['cpu_ms_per_1k']} ms for PeerJS, {relay['cpu_ms_per_1k']} ms for the bare "
+            f"Python relay (websockets and a dict, nothing else) and {embedded['cpu_ms_per_1k']} "
+            "ms for embedded membrane-rtc. The relay is the Python floor: even with no framework "
+            f"at all Python spends {relay['cpu_ms_per_1k'] / peerjs['cpu_ms_per_1k']:.1f}x "
+            "PeerJS's CPU per message. A py-spy profile of the embedded server under this load "
+            "shows its event loop thread busy and the actor thread mostly waiting: the time goes "
+            "to websockets' frame parsing and writes (one send per frame per client), which the "
+            "relay pays too, plus what the relay does not do - a bridge hop to the actor thread "
+            "and back, a callback per message, limits and metrics. Reaching PeerJS would take "
+            "leaving Python for the per-frame work.")
+    if "membrane-rtc multiproc" in results:
+        lines.append(
+            "- Multi-process: every message crosses two process boundaries (gateway -> room -> "
+            "gateway), each a Thespian TCP send that the receiver acknowledges, and costs "
+            f"{many['membrane-rtc multiproc']['cpu_ms_per_1k']} ms of CPU per 1,000 here. "
+            "Profiled during a 4-room run, the gateway process used ~0.85 of a core, each room "
+            "process ~0.2 and the load generator ~0.2: the two cores are full. Spreading the "
+            "traffic over more rooms, or sending from several gateway threads at once (tried "
+            "with 3, each with its own Thespian handle and a share of the rooms: no gain, "
+            "within the noise), does not raise it on 2 cores; more cores would, since rooms are "
+            "separate processes. That is why the 5,000/s goal is missed on this machine.")
+    lines += [
+        "- Idle peers sit in rooms of 50. Each costs a websocket connection and its task in "
+        "the gateway, a peer actor and its room's bookkeeping; the bare relay holds only the "
+        "first two. The multi-process mode spends a process per peer (~5 MB), so it is "
+        "measured with 200.",
+        "",
+    ]
+    return lines
 
 
 #: Above this share of a core, a load generator may itself have been the limit.
@@ -289,7 +309,7 @@ def report(results: dict[str, Result], quick: bool) -> str:
         "",
         *goal_rows,
         "",
-        *NOTES,
+        *notes(results),
     ])
 
 

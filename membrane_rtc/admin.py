@@ -24,6 +24,8 @@ from .runtime.messages import (
     KickPeer,
     ListPeers,
     ListRooms,
+    ListHosts,
+    HostInfo,
     PeerInfo,
     Reply,
     Request,
@@ -152,6 +154,10 @@ class AdminClient:
 
     def list_rooms(self) -> list[RoomInfo]:
         return list(self.request(ListRooms()))
+
+    def list_hosts(self) -> list[HostInfo]:
+        """The room hosts and how many rooms each runs."""
+        return list(self.request(ListHosts()))
 
     def create_room(self, name: str, room_class: str = "actors.default:DefaultRoom",
                     options: Any = None) -> None:

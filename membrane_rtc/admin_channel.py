@@ -35,6 +35,8 @@ from .runtime.messages import (
     KickPeer,
     ListPeers,
     ListRooms,
+    ListHosts,
+    HostInfo,
     PeerInfo,
     Request,
     RestartRoom,
@@ -54,9 +56,11 @@ OPERATIONS: dict[str, type[Request]] = {
     "restart": RestartRoom,
     "peers": ListPeers,
     "kick": KickPeer,
+    "hosts": ListHosts,
 }
 #: What each operation's ``value`` decodes to on the client side.
-RESULT_TYPES: dict[str, Any] = {"list": list[RoomInfo], "peers": list[PeerInfo]}
+RESULT_TYPES: dict[str, Any] = {"list": list[RoomInfo], "peers": list[PeerInfo],
+                                "hosts": list[HostInfo]}
 
 #: Fields of every Request that belong to the actor plumbing, not to the operation.
 _ENVELOPE_FIELDS = ("request_id", "reply_to")

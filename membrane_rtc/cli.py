@@ -14,13 +14,13 @@ from typing import Any, Sequence
 
 from .admin import AdminClient, AdminError
 from . import config as defaults
-from .config import RoomConfig, ServerConfig
+from .config import ROLES, RoomConfig, ServerConfig
 from .logs import LOG_FORMATS, configure_logging
 from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
 from .room import Room
-from .runtime.bridge import ActorSystemError
-from .runtime.messages import RoomInfo
+from .runtime.bridge import ActorSystemError, convention_address
+from .runtime.messages import HostInfo, RoomInfo
 from .server import Server, ServerError
 
 log = logging.getLogger("membrane_rtc.cli")
@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="restarts of a crashing room allowed within --restart-window (default %(default)s)")
     serve.add_argument("--restart-window", type=float, default=5.0, metavar="S",
                        help="seconds of the restart budget (default %(default)s)")
+    hosts = serve.add_argument_group(
+        "several hosts", "Actor systems joined in a Thespian convention: one leader, room "
+        "hosts, gateways on any host (docs/howto/scale-out.md). Implies --actor-system multiproc.")
+    hosts.add_argument("--role", action="append", dest="roles", metavar="ROLE",
+                       choices=list(ROLES),
+                       help="leader (supervisor, registry, admin), rooms (runs rooms) or gateway "
+                            "(websockets); repeatable (default: all three, one process)")
+    hosts.add_argument("--convention", metavar="HOST:PORT",
+                       help="the leader's address and Thespian admin port (the leader gives its own)")
+    hosts.add_argument("--host-name", metavar="NAME",
+                       help="this room host's name in admin listings (default: machine:admin-port)")
     serve.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     serve.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                        help="one line per event, as text or JSON (default %(default)s)")
@@ -142,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("restart", "restart a room with a fresh on_init")]:
         operations.add_parser(name, help=text).add_argument("name")
     operations.add_parser("peers", help="list a room's peers").add_argument("name")
+    operations.add_parser("hosts", help="list the room hosts and their rooms")
     kick = operations.add_parser("kick", help="disconnect a peer")
     kick.add_argument("name")
     kick.add_argument("peer_id")
@@ -162,6 +174,18 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                  "join_burst", "max_outbound_bytes", "callback_timeout"):
         if getattr(args, flag) < 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 0")
+    roles = frozenset(args.roles or ROLES)
+    if args.convention is None and roles != set(ROLES):
+        raise UsageError("--role: a process without every role joins a convention: "
+                         "give --convention HOST:PORT")
+    if args.convention is not None:
+        try:
+            convention_address(args.convention)
+        except ValueError as exc:
+            raise UsageError(f"--convention: {exc}") from None
+        if "leader" in roles and args.admin_port is not None and \
+                convention_address(args.convention)[1] != args.admin_port:
+            raise UsageError("--convention: the leader's port is its own --admin-port")
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
         raise UsageError(f"--metrics-port: {args.metrics_port} is not a port number")
     if args.max_restarts < 0 or args.restart_window <= 0:
@@ -172,7 +196,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rooms=[RoomConfig(name, room_class, room_options) for name in names],
         peer_class=peer_class, peer_options=peer_options,
         max_message_bytes=args.max_message_bytes, idle_timeout=args.idle_timeout,
-        actor_system=args.actor_system, admin_port=args.admin_port, demo=args.demo,
+        actor_system="multiproc" if args.convention else args.actor_system,
+        admin_port=args.admin_port if args.admin_port is not None or "leader" not in roles
+        or args.convention is None else convention_address(args.convention)[1],
+        demo=args.demo, roles=roles, convention=args.convention, host_name=args.host_name,
         max_restarts=args.max_restarts, restart_window=args.restart_window,
         max_peers_per_room=args.max_peers_per_room, max_rooms=args.max_rooms,
         max_connections=args.max_connections, joins_per_second=args.joins_per_second,
@@ -195,12 +222,17 @@ async def run_server(config: ServerConfig) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    rooms = ", ".join(room.name for room in config.rooms)
-    print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor system: "
-          f"{config.actor_system}); Ctrl-C to stop", flush=True)
-    if config.demo:
-        print(f"demo page: http://{config.host}:{server.port}/?room={config.rooms[0].name} "
-              "(open it in two tabs)", flush=True)
+    rooms = ", ".join(room.name for room in config.rooms) if "leader" in config.roles \
+        else "the leader's"
+    if server.gateway is None:  # a leader or a room host without websockets
+        print(f"membrane-rtc serving as {' + '.join(sorted(config.roles))} in the convention at "
+              f"{config.convention} (room host {server.host_name}); Ctrl-C to stop", flush=True)
+    else:
+        print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor system: "
+              f"{config.actor_system}); Ctrl-C to stop", flush=True)
+        if config.demo:
+            print(f"demo page: http://{config.host}:{server.port}/?room={config.rooms[0].name} "
+                  "(open it in two tabs)", flush=True)
     if server.metrics_port is not None:
         print(f"metrics: http://{config.metrics_host}:{server.metrics_port}/metrics", flush=True)
     await stop.wait()
@@ -227,9 +259,11 @@ def _show(value: Any, as_json: bool) -> str:
     if not value:
         return "(none)"
     if isinstance(value[0], RoomInfo):
-        rows = [["NAME", "STATE", "PEERS", "RESTARTS", "PID", "CLASS", "LAST EXIT"]]
-        rows += [[r.name, r.state, str(r.peers), str(r.restarts), str(r.pid or "-"),
-                  r.room_class, r.reason or "-"] for r in value]
+        rows = [["NAME", "STATE", "PEERS", "RESTARTS", "HOST", "PID", "CLASS", "LAST EXIT"]]
+        rows += [[r.name, r.state, str(r.peers), str(r.restarts), r.host or "-",
+                  str(r.pid or "-"), r.room_class, r.reason or "-"] for r in value]
+    elif isinstance(value[0], HostInfo):
+        rows = [["HOST", "ROOMS"]] + [[h.host, str(h.rooms)] for h in value]
     else:
         rows = [["PEER ID", "REMOTE ADDRESS"]]
         rows += [[p.peer_id, p.remote_address or "-"] for p in value]
@@ -258,6 +292,8 @@ def run_admin(args: argparse.Namespace) -> str:
                 value = client.restart_room(args.name)
             elif args.operation == "peers":
                 value = client.list_peers(args.name)
+            elif args.operation == "hosts":
+                value = client.list_hosts()
             else:
                 value = client.kick_peer(args.name, args.peer_id)
         except (AdminError, SpecError) as exc:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RoomConfig", "ServerConfig"]
+__all__ = ["RoomConfig", "ServerConfig", "ROLES"]
+
+#: The roles a membrane-rtc process can play; see ``ServerConfig.roles``.
+ROLES = ("leader", "rooms", "gateway")
 
 #: Peers are closed after this long without a frame from the client (Membrane: 15 minutes).
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
@@ -81,6 +84,16 @@ class ServerConfig:
     allowed_origins: list[str] | None = None
     #: Seconds a user Room/Peer callback may run; past it, it is a crash. 0 = no limit.
     callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT
+    # -- several hosts (docs/howto/scale-out.md) -------------------------------------------
+    #: What this process does: "leader" (supervisor, registry, admin actor), "rooms" (runs
+    #: room actors), "gateway" (websockets). One process alone does all three.
+    roles: frozenset[str] = frozenset(ROLES)
+    #: The convention leader's ``HOST:PORT`` (its Thespian admin port): join a deployment of
+    #: several actor systems. Implies the multi-process actor system.
+    convention: str | None = None
+    #: This room host's name in the deployment (default: the machine's name and admin port).
+    host_name: str | None = None
+
     #: Serve Prometheus metrics on this port (127.0.0.1 unless metrics_host says otherwise).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"

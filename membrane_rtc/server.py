@@ -22,13 +22,18 @@ from .loading import load_class
 from .metrics import Metrics
 from .protocol import Message
 from .room import Room
-from .runtime.bridge import DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC, ActorBridge, ActorSystemError
+from .config import ROLES
+from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
+                             ActorBridge, ActorSystemError, convention_address)
+from .runtime.placement import capabilities_for, default_host_name
 from .runtime.messages import (
     Address,
     ConfigureSupervisor,
     CreateRoom,
     ForwardMessage,
+    HostInfo,
     KickPeer,
+    ListHosts,
     ListPeers,
     ListRooms,
     PeerInfo,
@@ -49,6 +54,10 @@ log = logging.getLogger("membrane_rtc.server")
 ForwardStatus = Literal["ok", "no_such_peer", "unknown_error"]
 
 
+def _ignore(message: Any) -> None:
+    """What a process without a gateway does with messages for gateways."""
+
+
 class ServerError(RuntimeError):
     """An operation the actors refused (the message says why: unknown room, name taken...)."""
 
@@ -57,12 +66,27 @@ class Server:
     """One membrane-rtc server: actor system + supervisor + gateway."""
 
     def __init__(self, config: ServerConfig | None = None) -> None:
-        self.config = config or ServerConfig()
+        self.config = config = config or ServerConfig()
         bases = {"embedded": EMBEDDED, "multiproc": MULTIPROC}
-        if self.config.actor_system not in bases:
+        if config.actor_system not in bases:
             raise ValueError(f"actor_system must be one of {sorted(bases)}")
-        self.bridge = ActorBridge(bases[self.config.actor_system],
-                                  admin_port=self.config.admin_port or DEFAULT_ADMIN_PORT)
+        self.roles = frozenset(config.roles)
+        if not self.roles or not self.roles <= set(ROLES):
+            raise ValueError(f"roles must be some of {ROLES}")
+        if config.convention is None and self.roles != set(ROLES):
+            raise ValueError("a process without every role joins a convention: set convention")
+        if config.convention is not None and config.actor_system != "multiproc":
+            raise ValueError("a convention needs actor_system='multiproc'")
+        admin_port = config.admin_port or DEFAULT_ADMIN_PORT
+        #: This process's room host name (when it runs rooms).
+        self.host_name = config.host_name or default_host_name(
+            admin_port if config.actor_system == "multiproc" else None)
+        capabilities = capabilities_for(set(self.roles), self.host_name)
+        if config.convention is not None:
+            capabilities[CONVENTION_ADDRESS] = convention_address(config.convention)
+        self.bridge = ActorBridge(bases[config.actor_system], admin_port=admin_port,
+                                  capabilities=capabilities,
+                                  attach=bool(self.roles & {"leader", "gateway"}))
         self.gateway: Gateway | None = None
         self.admin_channel: AdminChannel | None = None
         self.metrics = Metrics()
@@ -82,34 +106,40 @@ class Server:
         return f"ws://{self.config.host}:{self.port}{self.config.path_prefix.rstrip('/')}"
 
     async def start(self) -> None:
-        """Start the actors, create the configured rooms, then open the port."""
+        """Start the actors, create the configured rooms, then open the port (each as far as
+        this process's roles go)."""
         # Fail fast, before anything starts, on classes that cannot be loaded here.
         for room in self.config.rooms:
             load_class(room.room_class, Room)
         config = self.config
-        gateway = Gateway(self.bridge, config, self.metrics)
-        await self.bridge.start(gateway.on_actor_message)
+        gateway = Gateway(self.bridge, config, self.metrics) if "gateway" in self.roles else None
+        await self.bridge.start(gateway.on_actor_message if gateway else _ignore)
         try:
-            await self._ask(ConfigureSupervisor(
-                config.max_restarts, config.restart_window, config.max_rooms,
-                config.max_peers_per_room, config.callback_timeout), self.bridge.supervisor)
-            for room in self.config.rooms:
-                await self.create_room(room.name, room.room_class, room.options)
-            if self.config.admin and self.bridge.admin_port is None:
+            if "leader" in self.roles:
+                await self._ask(ConfigureSupervisor(
+                    config.max_restarts, config.restart_window, config.max_rooms,
+                    config.max_peers_per_room, config.callback_timeout,
+                    self.host_name if "rooms" in self.roles else None,
+                    config.convention is not None), self.bridge.supervisor)
+                for room in self.config.rooms:
+                    await self.create_room(room.name, room.room_class, room.options)
+            if self.config.admin and self.bridge.system_base == EMBEDDED:
                 self.admin_channel = AdminChannel(self.bridge, self.config.admin_port or 0)
                 await self.admin_channel.start()
-            await gateway.start()
+            if gateway is not None:
+                await gateway.start()
             if config.metrics_port is not None:
-                self.metrics.watch_rooms(self._rooms_for_metrics)
+                if "leader" in self.roles or gateway is not None:
+                    self.metrics.watch_rooms(self._rooms_for_metrics)
                 self.metrics_port = self.metrics.serve(config.metrics_port, config.metrics_host)
         except BaseException:
             self.metrics.stop()
-            if self.gateway is None and gateway.server is not None:
+            if self.gateway is None and gateway is not None and gateway.server is not None:
                 await gateway.stop()
             await self._stop_actors()
             raise
         self.gateway = gateway
-        if self.config.admin:
+        if self.config.admin and gateway is not None:
             if self.admin_channel is not None:
                 endpoint = AdminEndpoint("embedded", self.admin_channel.port, os.getpid(),
                                          self.admin_channel.token)
@@ -137,10 +167,11 @@ class Server:
         if self.admin_channel is not None:
             await self.admin_channel.stop()
             self.admin_channel = None
-        try:
-            await self._ask(StopAllRooms(), self.bridge.supervisor, timeout=10)
-        except ActorSystemError as exc:
-            log.error("rooms did not all stop: %s", exc)
+        if "leader" in self.roles:  # the rooms are the leader's to stop, wherever they run
+            try:
+                await self._ask(StopAllRooms(), self.bridge.supervisor, timeout=10)
+            except ActorSystemError as exc:
+                log.error("rooms did not all stop: %s", exc)
         await self.bridge.stop()
 
     def _rooms_for_metrics(self) -> list[RoomInfo]:
@@ -183,6 +214,10 @@ class Server:
     async def restart_room(self, name: str) -> None:
         """Stop a room and start it afresh under the same name; wait until it serves again."""
         await self._ask(RestartRoom(name))
+
+    async def list_hosts(self) -> list[HostInfo]:
+        """The room hosts and how many rooms each runs."""
+        return list((await self._ask(ListHosts())).value)
 
     async def list_rooms(self) -> list[RoomInfo]:
         """The registry: every room with its class, state, peers and restart count."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from thespian.actors import requireCapability
+
 from ..loading import SpecError, load_class
 from ..room import Room
 from .actor import MembraneActor
@@ -18,18 +20,21 @@ from .messages import (
     Address,
     CreateRoom,
     KickPeer,
+    ListHosts,
     ListPeers,
     ListRooms,
     Request,
     RestartRoom,
     StopRoom,
 )
+from .placement import LEADER
 from .supervisor import RoomSupervisor
 
 #: The operations the admin actor takes; anything else is refused with a clear error.
-OPERATIONS = (ListRooms, CreateRoom, StopRoom, RestartRoom, ListPeers, KickPeer)
+OPERATIONS = (ListRooms, CreateRoom, StopRoom, RestartRoom, ListPeers, KickPeer, ListHosts)
 
 
+@requireCapability(LEADER)
 class AdminActor(MembraneActor):
     """Relays operators' requests to the supervisor."""
 

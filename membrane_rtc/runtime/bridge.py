@@ -61,6 +61,16 @@ MULTIPROC = "multiprocTCPBase"
 DEFAULT_ADMIN_PORT = 1900
 #: Bound on every wait for the actor system itself (start-up, registration).
 STARTUP_TIMEOUT = 20.0
+#: Thespian's capability naming the convention leader's admin address.
+CONVENTION_ADDRESS = "Convention Address.IPv4"
+
+
+def convention_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` of a convention leader, as Thespian wants it."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"convention address must be HOST:PORT, not {text!r}")
+    return host, int(port)
 
 
 class ActorSystemError(RuntimeError):
@@ -117,7 +127,7 @@ class ActorBridge:
 
     def __init__(self, system_base: str = EMBEDDED, admin_port: int = DEFAULT_ADMIN_PORT,
                  capabilities: dict[str, Any] | None = None,
-                 poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
+                 poll_interval: float = DEFAULT_POLL_INTERVAL, attach: bool = True) -> None:
         if system_base not in (EMBEDDED, MULTIPROC):
             raise ValueError(f"unsupported actor system base {system_base!r}")
         self.system_base = system_base
@@ -125,6 +135,9 @@ class ActorBridge:
         if system_base == MULTIPROC:
             self.capabilities.setdefault("Admin Port", admin_port)
         self.poll_interval = poll_interval
+        #: Find the supervisor and admin actor (creating them on the leader) and register
+        #: as a gateway. A process that only hosts rooms does not: it just runs its system.
+        self.attach = attach
         #: The supervisor, the admin actor, and this gateway's own address as actors see it.
         self.supervisor: Address = None
         self.admin: Address = None
@@ -310,6 +323,14 @@ class ActorBridge:
             system = self._open()
         except BaseException as exc:
             self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
+            return
+        if not self.attach:  # a room host: its system runs; nothing else to do here
+            self._resolve(ready, None)
+            try:
+                while not self._take(None)[1]:
+                    pass
+            finally:
+                system.shutdown()
             return
         try:
             self._create_actors(system)

@@ -123,6 +123,10 @@ class ConfigureSupervisor(Request):
     max_rooms: int = 0
     max_peers_per_room: int = 0
     callback_timeout: float = 0
+    #: The leader's own room host name, when it runs rooms too (None: rooms only elsewhere).
+    local_host: str | None = None
+    #: Other actor systems may join (a Thespian convention): watch them come and go.
+    convention: bool = False
 
 
 @dataclass
@@ -141,6 +145,21 @@ class RoomInfo:
     restarts: int = 0
     reason: str | None = None
     pid: int | None = None
+    #: The room host it runs on.
+    host: str | None = None
+
+
+@dataclass
+class ListHosts(Request):
+    """The room hosts the supervisor knows of; answered with a list of :class:`HostInfo`."""
+
+
+@dataclass
+class HostInfo:
+    """One room host and how many rooms it runs."""
+
+    host: str
+    rooms: int
 
 
 @dataclass
@@ -200,6 +219,20 @@ class RoomOccupancy:
 
     name: str
     peers: int
+
+
+@dataclass
+class RoomPing:
+    """The supervisor's heartbeat to a room on another host (see the supervisor)."""
+
+    name: str
+
+
+@dataclass
+class RoomPong:
+    """A room's answer to :class:`RoomPing`."""
+
+    name: str
 
 
 @dataclass

@@ -38,12 +38,15 @@ from .messages import (
     PeerRefused,
     RoomCrashed,
     RoomOccupancy,
+    RoomPing,
+    RoomPong,
     RoomStarted,
     StartPeer,
     StartRoom,
     batch_of,
 )
 from .peer_actor import PeerActor, peer_channel
+from .placement import accepts_room
 from .watchdog import watchdog
 
 log = logging.getLogger("membrane_rtc.room")
@@ -81,6 +84,9 @@ _WHILE_DOWN = (ActorExitRequest, ChildActorExited, WakeupMessage, Sequenced)
 
 class RoomActor(MembraneActor):
     """Runs one user ``Room``; started by the supervisor with :class:`StartRoom`."""
+
+    #: Thespian places it on a room host (the one the supervisor chose, in a convention).
+    actorSystemCapabilityCheck = staticmethod(accepts_room)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -284,6 +290,9 @@ class RoomActor(MembraneActor):
     def _report_occupancy(self) -> None:
         assert self.state is not None
         self.send_ordered(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
+
+    def receiveMsg_RoomPing(self, message: RoomPing, sender: Address) -> None:
+        self.send(sender, RoomPong(self.name))
 
     def receiveMsg_ListPeers(self, message: ListPeers, sender: Address) -> None:
         assert self.state is not None

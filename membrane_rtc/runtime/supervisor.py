@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from thespian.actors import ChildActorExited
+from datetime import timedelta
+
+from thespian.actors import (ActorSystemConventionUpdate, ChildActorExited, WakeupMessage,
+                             requireCapability)
 
 from ..loading import class_spec
 from .actor import MembraneActor, address_key
@@ -25,7 +28,9 @@ from .messages import (
     CreateRoom,
     EndRoom,
     ForwardMessage,
+    HostInfo,
     KickPeer,
+    ListHosts,
     ListPeers,
     ListRooms,
     PeerRefused,
@@ -36,12 +41,15 @@ from .messages import (
     RoomCrashed,
     RoomInfo,
     RoomOccupancy,
+    RoomPing,
+    RoomPong,
     RoomStarted,
     StartRoom,
     StopAllRooms,
     StopRoom,
     UnregisterGateway,
 )
+from .placement import HOST, LEADER, ON_HOST, ROOMS, RoomHosts
 from .room_actor import RoomActor
 
 log = logging.getLogger("membrane_rtc.supervisor")
@@ -53,6 +61,14 @@ DEFAULT_RESTART_WINDOW = 5.0
 #: Details of "Room closed" for a room stopped on purpose (Elixir's exit reason ``:normal``).
 STOPPED_REASON = "normal"
 RESTARTED_REASON = "restarted by operator"
+#: The room host name of a supervisor that runs its rooms in its own system (one process).
+LOCAL_HOST = "local"
+#: In a convention, every room on another host is pinged this often (seconds); a host none of
+#: whose rooms answered for HOST_SILENCE plus the callback time limit is taken for lost.
+#: Thespian's own convention check-ins take minutes to notice a dead member (and more
+#: frequent ones made live members flap here), so the supervisor watches for itself.
+HEARTBEAT_INTERVAL = 1.0
+HOST_SILENCE = 3.0
 
 #: Room states in which it takes peers and messages.
 SERVING = ("starting", "running")
@@ -66,10 +82,12 @@ class RoomRecord:
     room_class: ClassRef
     options: Any
     address: Address = None
-    state: str = "starting"  # starting | running | stopping | restarting | failed
+    state: str = "starting"  # starting | running | stopping | restarting | failed | waiting
     peers: int = 0
     pid: int | None = None
     restarts: int = 0
+    host: str | None = None
+    last_heard: float = 0.0  # monotonic time of the room actor's last sign of life
     recent_restarts: list[float] = field(default_factory=list)
     exit_reason: str | None = None  # why the current actor is exiting, once known
     last_reason: str | None = None  # why the previous actor exited, for the listing
@@ -78,11 +96,16 @@ class RoomRecord:
 
     def info(self) -> RoomInfo:
         return RoomInfo(self.name, class_spec(self.room_class), self.state, self.peers,
-                        self.restarts, self.last_reason, self.pid)
+                        self.restarts, self.last_reason, self.pid, self.host)
 
 
+@requireCapability(LEADER)
 class RoomSupervisor(MembraneActor):
-    """Owns every room actor. Found by the global name ``SUPERVISOR_NAME``."""
+    """Owns every room actor. Found by the global name ``SUPERVISOR_NAME``.
+
+    Only the convention leader's actor system may run it: a gateway on another host that asks
+    its own system for the global name is forwarded to the leader's, which knows the name.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,6 +114,10 @@ class RoomSupervisor(MembraneActor):
         self.max_rooms = 0
         self.max_peers_per_room = 0
         self.callback_timeout = 0.0
+        # Until configured otherwise, rooms run in the supervisor's own actor system.
+        self.hosts = RoomHosts({LOCAL_HOST})
+        self.placed = False  # rooms go to named hosts (a convention), not just "anywhere"
+        self.local_host: str | None = None
         self.rooms: dict[str, RoomRecord] = {}
         self.gateways: dict[str, Address] = {}
         self.stop_all_waiting: list[tuple[Request, Address]] = []
@@ -102,7 +129,89 @@ class RoomSupervisor(MembraneActor):
         self.max_rooms = message.max_rooms
         self.max_peers_per_room = message.max_peers_per_room
         self.callback_timeout = message.callback_timeout
+        if message.convention:
+            self.placed = True
+            self.local_host = message.local_host
+            self.hosts = RoomHosts({message.local_host} if message.local_host else set())
+            self.notifyOnSystemRegistrationChanges(True)
+            self.wakeupAfter(timedelta(seconds=HEARTBEAT_INTERVAL), "heartbeat")
+        elif message.local_host:
+            self.hosts = RoomHosts({message.local_host})
         self.answer(message, sender)
+
+    # -- room hosts --------------------------------------------------------------------------
+
+    def receiveMsg_ActorSystemConventionUpdate(self, message: ActorSystemConventionUpdate,
+                                               sender: Address) -> None:
+        capabilities = message.remoteCapabilities or {}
+        host = capabilities.get(HOST)
+        if not capabilities.get(ROOMS) or not host:
+            return  # a gateway-only system: nothing to place there
+        if message.remoteAdded:
+            log.info("room host %s joined", host)
+            self.hosts.add(host)
+            for record in self.rooms.values():
+                if record.state == "waiting":
+                    self._spawn(record)
+        else:
+            log.warning("room host %s left the convention", host)
+            self.hosts.remove(host)
+            self._host_lost(host)
+
+    def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
+        if message.payload != "heartbeat":
+            return
+        now = time.monotonic()
+        silent_for = HOST_SILENCE + self.callback_timeout
+        by_host: dict[str, list[RoomRecord]] = {}
+        for record in self.rooms.values():
+            if record.address is not None and record.host not in (None, self.local_host) \
+                    and record.state in SERVING:
+                by_host.setdefault(record.host, []).append(record)  # type: ignore[arg-type]
+                self.send(record.address, RoomPing(record.name))
+        for host, records in by_host.items():
+            if all(now - record.last_heard > silent_for for record in records):
+                log.warning("room host %s: no room answered for %.0f s; taking it for lost",
+                            host, silent_for)
+                self.hosts.remove(host)
+                self._host_lost(host)
+        self.wakeupAfter(timedelta(seconds=HEARTBEAT_INTERVAL), "heartbeat")
+
+    def receiveMsg_RoomPong(self, message: RoomPong, sender: Address) -> None:
+        record = self._current(message.name, sender)
+        if record is not None:
+            record.last_heard = time.monotonic()
+
+    def _host_lost(self, host: str) -> None:
+        """Its rooms went with it, their peers too: tell the gateways (as for a crash, the
+        sockets close with "Room closed"), and start the rooms again elsewhere."""
+        reason = f"room host {host} lost"
+        for record in list(self.rooms.values()):
+            if record.host != host or record.address is None:
+                continue
+            for gateway in self.gateways.values():
+                self.send(gateway, RoomClosed(record.name, record.address, reason, True))
+            record.address = None
+            record.last_reason = reason
+            if record.state == "stopping":
+                del self.rooms[record.name]
+                self._answer_waiting(record, None)
+                self._check_all_stopped()
+            else:
+                record.restarts += 1
+                self._spawn(record)
+
+    def receiveMsg_ListHosts(self, message: ListHosts, sender: Address) -> None:
+        counts = self._rooms_per_host()
+        self.answer(message, sender, [HostInfo(host, counts.get(host, 0))
+                                      for host in sorted(self.hosts.hosts)])
+
+    def _rooms_per_host(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record in self.rooms.values():
+            if record.host is not None and record.address is not None:
+                counts[record.host] = counts.get(record.host, 0) + 1
+        return counts
 
     # -- gateways ----------------------------------------------------------------------------
 
@@ -161,7 +270,18 @@ class RoomSupervisor(MembraneActor):
         self._spawn(record)
 
     def _spawn(self, record: RoomRecord) -> None:
-        record.address = self.createActor(RoomActor)
+        host = self.hosts.least_loaded(self._rooms_per_host())
+        if host is None:
+            # No room host (yet): Thespian would wait forever for one. Wait here instead,
+            # visibly; a host joining starts it.
+            log.warning("room %s waits for a room host", record.name)
+            record.state, record.host, record.address, record.pid = "waiting", None, None, None
+            self._answer_waiting(record, None)  # created (or restarted): it starts on a host
+            return
+        record.host = host
+        record.last_heard = time.monotonic()  # starting counts as a sign of life
+        record.address = self.createActor(
+            RoomActor, targetActorRequirements={ON_HOST: host} if self.placed else None)
         record.state = "starting"
         record.exit_reason = None
         record.peers = 0
@@ -221,6 +341,12 @@ class RoomSupervisor(MembraneActor):
 
     def _end(self, record: RoomRecord, state: str, reason: str) -> None:
         """Ask a room's actor to exit; ChildActorExited finishes the job."""
+        if record.address is None:  # waiting for a host: nothing runs
+            if state == "stopping":
+                del self.rooms[record.name]
+                self._answer_waiting(record, None)
+                self._check_all_stopped()
+            return
         if record.state in ("stopping", "restarting"):  # already on its way out
             if state == "stopping":  # a stop overrides a pending restart
                 record.state, record.exit_reason = state, reason

@@ -45,11 +45,15 @@ class ServeProcess:
         return self.process.pid
 
     @classmethod
-    async def start(cls, *args: str, cwd: Path = REPO, timeout: float = 20) -> "ServeProcess":
+    async def start(cls, *args: str, cwd: Path = REPO, timeout: float = 20,
+                    ready: str | None = None) -> "ServeProcess":
+        """Start ``membrane-rtc serve ARGS``; return once it serves (its URL line, or a line
+        containing ``ready`` for a process without a gateway)."""
         process = await asyncio.create_subprocess_exec(
             str(CONSOLE_SCRIPT), "serve", *args, cwd=cwd,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True)  # its own process group: a test may kill -9 it whole
         served = cls(process)
         assert process.stdout is not None
         while True:
@@ -61,6 +65,8 @@ class ServeProcess:
             served.stdout.append(line)
             if match := URL.search(line):
                 served.url = match.group(1)
+                return served
+            if ready is not None and ready in line:
                 return served
 
     async def signal_and_wait(self, signum: int = signal.SIGINT, timeout: float = 20) -> int:

@@ -1,0 +1,161 @@
+"""Several hosts: three real actor systems joined in a Thespian convention on loopback ports.
+
+A leader with a gateway, a room host, and a room host with a gateway - each a
+``membrane-rtc serve`` process with its own multi-process actor system. Rooms are placed on
+the least loaded host, peers on two gateways talk in one room, and when a room host is
+``kill -9``'d its rooms come back on the other host while the rest is untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from .conftest import free_port, record_actor_group, wait_until_no_process_in
+from .support.client import Client
+from .support.process import ServeProcess, run_cli
+from .test_supervision import until
+
+CALLBACK_TIMEOUT = "1"  # a room host is taken for lost after 3 s + this of silence
+
+
+def listening_pid(port: int) -> int:
+    """The process listening on 127.0.0.1:``port`` (a Thespian admin: its own process group)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                inodes.add(fields[9])
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes:
+                    return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+class Deployment:
+    """Three hosts' processes; ``admin`` runs ``membrane-rtc admin`` against the leader."""
+
+    def __init__(self) -> None:
+        self.ports = {"leader": free_port(), "hostB": free_port(), "hostC": free_port()}
+        self.convention = f"127.0.0.1:{self.ports['leader']}"
+        self.processes: dict[str, ServeProcess] = {}
+        self.groups: set[int] = set()
+
+    async def start(self, name: str, *roles: str, ready: str | None = None) -> ServeProcess:
+        args = [arg for role in roles for arg in ("--role", role)]
+        args += ["--convention", self.convention, "--admin-port", str(self.ports[name]),
+                 "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT]
+        if "gateway" in roles:
+            args += ["--port", "0"]
+        process = await ServeProcess.start(*args, ready=ready)
+        self.processes[name] = process
+        admin = listening_pid(self.ports[name])  # its actor system's admin: a group of its own
+        record_actor_group(admin)
+        self.groups.add(os.getpgid(admin))
+        return process
+
+    async def admin(self, *args: str) -> Any:
+        status, out, err = await run_cli("admin", "--admin-port", str(self.ports["leader"]),
+                                         "--json", *args)
+        assert status == 0, err
+        return json.loads(out)
+
+    async def rooms(self) -> dict[str, dict[str, Any]]:
+        return {room["name"]: room for room in await self.admin("list")}
+
+    async def room_running_on(self, name: str, host: str) -> dict[str, Any] | None:
+        room = (await self.rooms()).get(name)
+        return room if room and room["state"] == "running" and room["host"] == host else None
+
+    async def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            await process.stop()
+        for group in self.groups:  # no actor process outlives its host's server
+            await wait_until_no_process_in(group, timeout=30)
+
+
+@pytest.fixture
+async def deployment() -> AsyncIterator[Deployment]:
+    hosts = Deployment()
+    try:
+        yield hosts
+    finally:
+        await hosts.stop()
+
+
+async def exchange(a: Client, b: Client) -> None:
+    """Offer one way, answer the other: the signaling of a call."""
+    await a.send("offer", {"sdp": "v=0 offer"}, [b.peer_id])
+    assert (await skip_joins(b))["from"] == a.peer_id
+    await b.send("answer", {"sdp": "v=0 answer"}, [a.peer_id])
+    assert (await skip_joins(a))["from"] == b.peer_id
+
+
+async def skip_joins(client: Client) -> dict[str, Any]:
+    while (frame := await client.recv(timeout=10))["event"] in ("joined", "left"):
+        pass
+    return frame
+
+
+async def test_rooms_spread_over_hosts_and_survive_the_loss_of_one(deployment: Deployment) -> None:
+    leader = await deployment.start("leader", "leader", "gateway")
+    await deployment.start("hostB", "rooms", ready="serving as")
+    await deployment.admin("create", "first")
+    first = await until(lambda: deployment.room_running_on("first", "hostB"), timeout=30)
+    host_c = await deployment.start("hostC", "rooms", "gateway")
+
+    async def both_hosts() -> bool:
+        return {h["host"] for h in await deployment.admin("hosts")} == {"hostB", "hostC"}
+
+    await until(both_hosts, timeout=30)
+    await deployment.admin("create", "second")  # the least loaded host: hostC
+    second = await until(lambda: deployment.room_running_on("second", "hostC"), timeout=30)
+    assert os.getpgid(first["pid"]) != os.getpgid(second["pid"])  # two actor systems
+
+    # Peers through two different gateways, in one room, then in the other.
+    a = await Client.connect(f"{leader.url}/first")
+    b = await Client.connect(f"{host_c.url}/first")
+    await exchange(a, b)
+    c = await Client.connect(f"{leader.url}/second")
+    d = await Client.connect(f"{host_c.url}/second")
+    await exchange(c, d)
+
+    # hostB dies whole: its serve process and its actor system.
+    os.killpg(os.getpgid(first["pid"]), signal.SIGKILL)
+    os.killpg(deployment.processes["hostB"].pid, signal.SIGKILL)
+    for peer in (a, b):
+        frame = await peer.recv_event("error", timeout=30)
+        assert frame["data"] == {"description": "Room closed",
+                                 "details": "room host hostB lost"}
+        assert await peer.closed() == 1000
+    back = await until(lambda: deployment.room_running_on("first", "hostC"), timeout=30)
+    assert back["restarts"] == 1 and back["reason"] == "room host hostB lost"
+
+    # The other room never noticed; the moved one serves both gateways again.
+    assert (await deployment.rooms())["second"]["pid"] == second["pid"]
+    await exchange(d, c)
+    a = await Client.connect(f"{leader.url}/first")
+    b = await Client.connect(f"{host_c.url}/first")
+    await exchange(b, a)
+    assert [h["host"] for h in await deployment.admin("hosts")] == ["hostC"]
+
+
+async def test_a_convention_member_without_the_leader_is_refused_clearly() -> None:
+    """Roles without every role need a convention; a bad address is one clear line."""
+    status, _, err = await run_cli("serve", "--role", "rooms")
+    assert status == 2 and "give --convention HOST:PORT" in err
+    status, _, err = await run_cli("serve", "--role", "rooms", "--convention", "nowhere")
+    assert status == 2 and "HOST:PORT" in err
