@@ -222,6 +222,54 @@ def notes(results: dict[str, Result]) -> list[str]:
     return lines
 
 
+#: The several-hosts measure: this many rooms, spread over one room host, then over two.
+HOST_ROOMS = 4
+
+
+def measure_hosts(quick: bool) -> dict[int, dict[str, Any]]:
+    """Aggregate forwarding with one and with two room hosts (each its own actor system,
+    here on one machine), through the leader's gateway, rooms spread by the supervisor."""
+    results = {}
+    for hosts in (1, 2):
+        ports = [free_port() for _ in range(hosts + 1)]
+        convention = f"127.0.0.1:{ports[0]}"
+        common = ["--convention", convention, "--callback-timeout", "5"]
+        leader = Served("--role", "leader", "--role", "gateway", "--admin-port", str(ports[0]),
+                        "--room", "none", *common).__enter__()
+        room_hosts = []
+        try:
+            for n, port in enumerate(ports[1:], start=1):
+                room_hosts.append(Served("--role", "rooms", "--admin-port", str(port),
+                                         "--host-name", f"host{n}", *common,
+                                         ready="serving as").__enter__())
+            deadline = time.monotonic() + 30
+            while len(leader.admin("hosts", admin_port=ports[0])) < hosts:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("room hosts did not join in time")
+                time.sleep(0.2)
+            for r in range(HOST_ROOMS):
+                leader.admin("create", f"h{r}", admin_port=ports[0])
+            while any(room["state"] != "running"
+                      for room in leader.admin("list", admin_port=ports[0])
+                      if room["name"].startswith("h")):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("rooms did not start in time")
+                time.sleep(0.2)
+            base = leader.url
+            result = node_loadgen(
+                "forward", "--url", ",".join(f"{base}/h{r}" for r in range(HOST_ROOMS)),
+                "--pairs", "20", "--inflight", "4", "--seconds", "2" if quick else "8")
+            result["placement"] = sorted(
+                {room["host"] for room in leader.admin("list", admin_port=ports[0])
+                 if room["name"].startswith("h")})
+            results[hosts] = result
+        finally:  # the leader first: it stops the rooms, wherever they run
+            leader.__exit__(None, None, None)
+            for host in room_hosts:
+                host.__exit__(None, None, None)
+    return results
+
+
 #: Above this share of a core, a load generator may itself have been the limit.
 LOADGEN_SATURATED = 0.9
 
@@ -313,6 +361,33 @@ def report(results: dict[str, Result], quick: bool) -> str:
     ])
 
 
+def hosts_report(results: dict[int, dict[str, Any]]) -> str:
+    """The several-hosts section of docs/performance.md."""
+    rows = ["| room hosts | rooms on | forwarded msg/s (20x4 over "
+            f"{HOST_ROOMS} rooms) | round trip p50 / p99 ms |", "|---|---|---|---|"]
+    for hosts, result in results.items():
+        rows.append(f"| {hosts} | {', '.join(result['placement'])} | "
+                    f"{result['messages_per_s']} | {result['p50_ms']} / {result['p99_ms']} |")
+    ratio = results[2]["messages_per_s"] / results[1]["messages_per_s"]
+    return "\n".join([
+        "",
+        "## Several hosts (a Thespian convention)",
+        "",
+        "A leader with the gateway, and one then two room hosts, each `membrane-rtc serve` with "
+        "an actor system of its own (`--role`, `--convention`), all on this one machine; "
+        f"{HOST_ROOMS} rooms spread by the supervisor over the room hosts; the Node load "
+        "generator through the leader's gateway.",
+        "",
+        *rows,
+        "",
+        f"Two room hosts give {ratio:.2f}x one here. On one 2-core machine the hosts share the "
+        "cores with the gateway, which carries every message twice across processes; on "
+        "separate machines each room host brings its own cores, and the gateways (any number, "
+        "on any host) their own.",
+        "",
+    ])
+
+
 def plot(results: dict[str, Result], path: Path) -> bool:
     """Bar charts of throughput and CPU cost per target, if matplotlib is installed."""
     try:
@@ -350,7 +425,7 @@ def main() -> None:
         parser.error("the benchmarks need node and npm (PeerJS server, the Node load generator)")
     install_peerjs()
     results = {name: measure(name, args.quick) for name in args.targets}
-    text = report(results, args.quick)
+    text = report(results, args.quick) + hosts_report(measure_hosts(args.quick))
     picture = Path(args.output).with_suffix(".png")
     if plot(results, picture):
         text += f"\n![Throughput and CPU cost per target]({picture.name})\n"

@@ -31,9 +31,10 @@ def free_port() -> int:
 class Served:
     """``membrane-rtc serve`` in a subprocess; use as a context manager (always stopped)."""
 
-    def __init__(self, *args: str, timeout: float = 30) -> None:
+    def __init__(self, *args: str, timeout: float = 30, ready: str | None = None) -> None:
         self.args = args
         self.timeout = timeout
+        self.ready = ready  # a line that says a server without a gateway is up
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -50,6 +51,8 @@ class Served:
             if match := SERVE_URL.search(line):
                 self.url = match.group(1)
                 return self
+            if self.ready is not None and self.ready in line:
+                return self
         raise RuntimeError("server did not start in time")
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -65,9 +68,11 @@ class Served:
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1].split("/")[0])
 
-    def admin(self, *args: str) -> Any:
-        out = subprocess.run([sys.executable, "-m", "membrane_rtc.cli", "admin", "--port",
-                              str(self.port), "--json", *args], cwd=REPO, check=True,
+    def admin(self, *args: str, admin_port: int | None = None) -> Any:
+        """``membrane-rtc admin --json ARGS`` against this server (or a leader's admin port)."""
+        where = ["--admin-port", str(admin_port)] if admin_port else ["--port", str(self.port)]
+        out = subprocess.run([sys.executable, "-m", "membrane_rtc.cli", "admin", *where,
+                              "--json", *args], cwd=REPO, check=True,
                              capture_output=True, text=True, timeout=self.timeout).stdout
         return json.loads(out)
 
