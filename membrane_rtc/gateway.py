@@ -144,7 +144,7 @@ class Gateway:
         self.connections: dict[int, Connection] = {}
         self._by_socket: dict[ServerConnection, Connection] = {}
         self._conn_ids = itertools.count(1)
-        self._reapers: set[asyncio.Task[None]] = set()  # slow readers' closing handshakes
+        self._closers: set[asyncio.Task[None]] = set()  # slow readers' closing handshakes
         self._all_reaped = asyncio.Event()
         self._closed_rooms: dict[str, RoomClosed] = {}
         # A Peer that keeps the default on_receive forwards every message unchanged, so the
@@ -179,8 +179,8 @@ class Gateway:
             conn.peer_ending = True  # the rooms end their peers as they stop
         self.server.close(close_connections=True)
         await self.server.wait_closed()
-        if self._reapers:
-            await asyncio.wait(self._reapers, timeout=5)
+        if self._closers:
+            await asyncio.wait(self._closers, timeout=5)
         if self._by_socket:  # connection-lost callbacks still to run
             self._all_reaped.clear()
             try:
@@ -318,8 +318,8 @@ class Gateway:
             conn.writer.cancel()  # it may wait for the client to read; it never will
         if conn.socket is not None:
             closer = asyncio.create_task(conn.socket.close(CLOSE_SLOW_READER, "slow reader"))
-            self._reapers.add(closer)
-            closer.add_done_callback(self._reapers.discard)
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
         self._end_peer(conn)
 
     # -- after the upgrade -------------------------------------------------------------------

@@ -186,8 +186,11 @@ def test_the_systemd_unit_runs_a_valid_serve_command() -> None:
     assert config.metrics_port == 9100 and config.host == "127.0.0.1"
 
 
-def test_the_operator_commands_shown_parse() -> None:
-    for command in console_commands("howto/operate.md"):
-        words = shlex.split(command)
-        assert words[0] == "membrane-rtc"
-        build_parser().parse_args(words[1:])  # argparse exits on a bad one
+def test_the_operator_and_scale_out_commands_shown_are_valid() -> None:
+    for page in ("howto/operate.md", "howto/scale-out.md", "howto/multiproc.md"):
+        for command in console_commands(page):
+            words = [w for w in shlex.split(command) if not re.match(r"^[A-Z_]+=", w)]
+            assert words[0] == "membrane-rtc", command
+            args = build_parser().parse_args(words[1:])  # argparse exits on a bad one
+            if args.command == "serve":
+                config_from_args(args)  # and the serve flags make sense together
