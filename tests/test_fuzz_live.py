@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import websockets
 
 from .support.client import Client
 from .support.process import ServeProcess

@@ -95,14 +95,23 @@ async def test_allowed_origins_refuse_others_with_403(start_server: ServerFactor
     await talk(good, no_origin)
 
 
-async def test_a_busy_python_callback_is_stopped_by_the_time_limit(start_server: ServerFactory) -> None:
-    """Embedded: every room shares one thread, so the limit is what keeps the others going."""
-    server = await start_server({"hangs": (HANGING, None), "other": (DEFAULT, None)},
-                                callback_timeout=0.5)
+#: A room whose callbacks hang on request, next to an ordinary one.
+HANGING_AND_OTHER = {"hangs": (HANGING, None), "other": (DEFAULT, None)}
+
+
+async def hung_and_a_pair(server: Any) -> tuple[Client, Client, Client]:
+    """A client in the hanging room, and two that talk in the other one."""
     hung = await Client.connect(f"{server.url}/hangs")
     a = await Client.connect(f"{server.url}/other")
     b = await Client.connect(f"{server.url}/other")
     await a.recv_event("joined")
+    return hung, a, b
+
+
+async def test_a_busy_python_callback_is_stopped_by_the_time_limit(start_server: ServerFactory) -> None:
+    """Embedded: every room shares one thread, so the limit is what keeps the others going."""
+    server = await start_server(HANGING_AND_OTHER, callback_timeout=0.5)
+    hung, a, b = await hung_and_a_pair(server)
     await hung.send("spin", to="all")
     await expect_room_closed(hung, "on_forward raised TimeoutError: no answer within 0.5 s")
     await talk(a, b)
@@ -120,12 +129,8 @@ async def _room_running_again(server: Any, name: str) -> bool:
 async def test_a_callback_blocked_in_c_ends_its_room_process(start_multiproc_server: ServerFactory) -> None:
     """Multi-process: a callback stuck in time.sleep cannot be interrupted, so the watchdog
     ends that room's process; the supervisor restarts it and other rooms go on meanwhile."""
-    server = await start_multiproc_server({"hangs": (HANGING, None), "other": (DEFAULT, None)},
-                                          callback_timeout=0.5)
-    hung = await Client.connect(f"{server.url}/hangs")
-    a = await Client.connect(f"{server.url}/other")
-    b = await Client.connect(f"{server.url}/other")
-    await a.recv_event("joined")
+    server = await start_multiproc_server(HANGING_AND_OTHER, callback_timeout=0.5)
+    hung, a, b = await hung_and_a_pair(server)
     await hung.send("sleep", to="all")
     for round_ in range(5):  # the other room serves while the hung one is stuck
         await talk(a, b, f"offer-{round_}")

@@ -8,7 +8,6 @@ the least loaded host, peers on two gateways talk in one room, and when a room h
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
