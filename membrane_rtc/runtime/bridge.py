@@ -36,6 +36,7 @@ from thespian.actors import ActorSystem
 from .actor import address_key
 from .admin_actor import AdminActor
 from .ordering import OrderedReceiver, OrderedSender, Sequenced
+from .placement import capabilities_for, default_host_name
 from .messages import (
     ADMIN_NAME,
     SUPERVISOR_NAME,
@@ -131,7 +132,9 @@ class ActorBridge:
         if system_base not in (EMBEDDED, MULTIPROC):
             raise ValueError(f"unsupported actor system base {system_base!r}")
         self.system_base = system_base
-        self.capabilities = dict(capabilities or {})
+        # By default one system plays every role (the embedded and multi-process modes).
+        self.capabilities = dict(capabilities if capabilities is not None else
+                                 capabilities_for({"leader", "rooms"}, default_host_name(None)))
         if system_base == MULTIPROC:
             self.capabilities.setdefault("Admin Port", admin_port)
         self.poll_interval = poll_interval
