@@ -181,6 +181,10 @@ def notes(results: dict[str, Result]) -> list[str]:
         "shows what an asyncio client can drive; there the client is the limit.",
         "- The rooms scenario offers a fixed rate; \"delivered/s\" counts every copy received "
         "(a message to \"all\" reaches 5 room-mates), \"lost\" what never arrived within 10 s.",
+        "- Joins: membrane-rtc tells every member of the room about each newcomer (`joined`, as "
+        "Membrane does), so 100 sequential joins into one room cost about 50 frames each; the "
+        "relay and PeerJS announce nothing. A profile of the join storm shows the gateway busy "
+        "writing those frames.",
     ]
     if "PeerJS server" in many and many["PeerJS server"]["loadgen_cpu_share"] >= LOADGEN_SATURATED:
         lines.append("- Against PeerJS the Node load generator needs about a whole core: PeerJS "
