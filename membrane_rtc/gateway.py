@@ -41,6 +41,8 @@ from .runtime.messages import (
     ConnectPeer,
     Deliver,
     ForwardMessage,
+    GatewayPing,
+    GatewayPong,
     JOIN_REFUSED,
     PeerAccepted,
     PeerRefused,
@@ -437,6 +439,8 @@ class Gateway:
             closed = self._closed_rooms.get(address_key(message.room))
             if closed is not None:  # the room went down meanwhile
                 self._room_closed(conn, closed)
+        elif isinstance(message, GatewayPing):
+            self.bridge.tell(self.bridge.supervisor, GatewayPong(self.bridge.address))
         elif isinstance(message, PeerRefused):
             conn = self.connections.get(message.conn_id)
             if conn is not None and not conn.answer.done():

@@ -86,7 +86,8 @@ class Server:
             capabilities[CONVENTION_ADDRESS] = convention_address(config.convention)
         self.bridge = ActorBridge(bases[config.actor_system], admin_port=admin_port,
                                   capabilities=capabilities,
-                                  attach=bool(self.roles & {"leader", "gateway"}))
+                                  attach=bool(self.roles & {"leader", "gateway"}),
+                                  holds_sockets="gateway" in self.roles)
         self.gateway: Gateway | None = None
         self.admin_channel: AdminChannel | None = None
         self.metrics = Metrics()

@@ -48,7 +48,7 @@ class Deployment:
     """Three hosts' processes; ``admin`` runs ``membrane-rtc admin`` against the leader."""
 
     def __init__(self) -> None:
-        self.ports = {"leader": free_port(), "hostB": free_port(), "hostC": free_port()}
+        self.ports = {name: free_port() for name in ("leader", "hostB", "hostC", "gatewayD")}
         self.convention = f"127.0.0.1:{self.ports['leader']}"
         self.processes: dict[str, ServeProcess] = {}
         self.groups: set[int] = set()
@@ -150,6 +150,27 @@ async def test_rooms_spread_over_hosts_and_survive_the_loss_of_one(deployment: D
     b = await Client.connect(f"{host_c.url}/first")
     await exchange(b, a)
     assert [h["host"] for h in await deployment.admin("hosts")] == ["hostC"]
+
+
+async def test_a_lost_gateway_takes_only_its_own_peers_away(deployment: Deployment) -> None:
+    """A gateway host dies: its peers leave their rooms (as if their sockets had closed);
+    the room and the peers on other gateways go on."""
+    leader = await deployment.start("leader", "leader", "gateway")
+    await deployment.start("hostB", "rooms", ready="serving as")
+    await deployment.admin("create", "call")
+    room = await until(lambda: deployment.room_running_on("call", "hostB"), timeout=30)
+    gateway_d = await deployment.start("gatewayD", "gateway")
+    here = await Client.connect(f"{leader.url}/call")
+    there = await Client.connect(f"{gateway_d.url}/call")
+    await exchange(here, there)
+
+    os.killpg(os.getpgid(listening_pid(deployment.ports["gatewayD"])), signal.SIGKILL)
+    os.killpg(gateway_d.pid, signal.SIGKILL)
+    left = await here.recv_event("left", timeout=30)
+    assert left["data"]["peer_id"] == there.peer_id
+    assert (await deployment.rooms())["call"]["pid"] == room["pid"]  # the room went on
+    other = await Client.connect(f"{leader.url}/call")
+    await exchange(here, other)
 
 
 async def test_a_convention_member_without_the_leader_is_refused_clearly() -> None:

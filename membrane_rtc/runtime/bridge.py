@@ -128,7 +128,8 @@ class ActorBridge:
 
     def __init__(self, system_base: str = EMBEDDED, admin_port: int = DEFAULT_ADMIN_PORT,
                  capabilities: dict[str, Any] | None = None,
-                 poll_interval: float = DEFAULT_POLL_INTERVAL, attach: bool = True) -> None:
+                 poll_interval: float = DEFAULT_POLL_INTERVAL, attach: bool = True,
+                 holds_sockets: bool = True) -> None:
         if system_base not in (EMBEDDED, MULTIPROC):
             raise ValueError(f"unsupported actor system base {system_base!r}")
         self.system_base = system_base
@@ -141,6 +142,8 @@ class ActorBridge:
         #: Find the supervisor and admin actor (creating them on the leader) and register
         #: as a gateway. A process that only hosts rooms does not: it just runs its system.
         self.attach = attach
+        #: A gateway (the supervisor tells it of closed rooms) or only a leader's handle.
+        self.holds_sockets = holds_sockets
         #: The supervisor, the admin actor, and this gateway's own address as actors see it.
         self.supervisor: Address = None
         self.admin: Address = None
@@ -268,7 +271,9 @@ class ActorBridge:
 
     def _register(self, system: ActorSystem) -> None:
         """Learn this handle's address: the supervisor records it as a gateway and says it."""
-        reply = system.ask(self.supervisor, RegisterGateway(request_id=0), STARTUP_TIMEOUT)
+        reply = system.ask(self.supervisor, RegisterGateway(request_id=0,
+                                                            holds_sockets=self.holds_sockets),
+                           STARTUP_TIMEOUT)
         if not isinstance(reply, Reply) or reply.value is None:
             raise ActorSystemError(f"the supervisor did not answer (got {reply!r})")
         self.address = reply.value

@@ -62,7 +62,10 @@ def batch_of(messages: list[Any]) -> Any:
 @dataclass
 class RegisterGateway(Request):
     """A gateway announces itself (it is told when a room closes); the reply's ``value`` is the
-    gateway's address as actors see it."""
+    gateway's address as actors see it. A process without sockets (a leader alone) registers
+    only to learn that address: ``holds_sockets`` False."""
+
+    holds_sockets: bool = True
 
 
 @dataclass
@@ -233,6 +236,25 @@ class RoomPong:
     """A room's answer to :class:`RoomPing`."""
 
     name: str
+
+
+@dataclass
+class GatewayPing:
+    """The supervisor's heartbeat to the gateways, in a convention (see the supervisor)."""
+
+
+@dataclass
+class GatewayPong:
+    """A gateway's answer to :class:`GatewayPing`: ``gateway`` is its registered address."""
+
+    gateway: Address
+
+
+@dataclass
+class GatewayLost:
+    """Sent by the supervisor to every room: ``gateway`` is gone; end the peers behind it."""
+
+    gateway: Address
 
 
 @dataclass

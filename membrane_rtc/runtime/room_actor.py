@@ -29,6 +29,7 @@ from .messages import (
     Deliver,
     EndRoom,
     ForwardMessage,
+    GatewayLost,
     JOIN_REFUSED,
     JoinRoom,
     KickPeer,
@@ -290,6 +291,15 @@ class RoomActor(MembraneActor):
     def _report_occupancy(self) -> None:
         assert self.state is not None
         self.send_ordered(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
+
+    def receiveMsg_GatewayLost(self, message: GatewayLost, sender: Address) -> None:
+        """The gateway holding some members' sockets is gone: end their actors (the leave)."""
+        if self.state is None:
+            return
+        for endpoint in list(self.state.members.values()):
+            if endpoint.gateway == message.gateway:
+                self.send(endpoint.peer, ActorExitRequest())
+        self._outbox.pop(address_key(message.gateway), None)
 
     def receiveMsg_RoomPing(self, message: RoomPing, sender: Address) -> None:
         self.send(sender, RoomPong(self.name))

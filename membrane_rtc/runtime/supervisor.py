@@ -28,6 +28,9 @@ from .messages import (
     CreateRoom,
     EndRoom,
     ForwardMessage,
+    GatewayLost,
+    GatewayPing,
+    GatewayPong,
     HostInfo,
     KickPeer,
     ListHosts,
@@ -63,8 +66,9 @@ STOPPED_REASON = "normal"
 RESTARTED_REASON = "restarted by operator"
 #: The room host name of a supervisor that runs its rooms in its own system (one process).
 LOCAL_HOST = "local"
-#: In a convention, every room on another host is pinged this often (seconds); a host none of
-#: whose rooms answered for HOST_SILENCE plus the callback time limit is taken for lost.
+#: In a convention, every room on another host, and every gateway, is pinged this often
+#: (seconds); a host none of whose rooms answered for HOST_SILENCE plus the callback time
+#: limit is taken for lost, and so is a gateway silent for HOST_SILENCE.
 #: Thespian's own convention check-ins take minutes to notice a dead member (and more
 #: frequent ones made live members flap here), so the supervisor watches for itself.
 HEARTBEAT_INTERVAL = 1.0
@@ -120,6 +124,7 @@ class RoomSupervisor(MembraneActor):
         self.local_host: str | None = None
         self.rooms: dict[str, RoomRecord] = {}
         self.gateways: dict[str, Address] = {}
+        self.gateway_heard: dict[str, float] = {}  # monotonic time of each one's last pong
         self.stop_all_waiting: list[tuple[Request, Address]] = []
 
     def receiveMsg_ConfigureSupervisor(self, message: ConfigureSupervisor,
@@ -175,6 +180,7 @@ class RoomSupervisor(MembraneActor):
                             host, silent_for)
                 self.hosts.remove(host)
                 self._host_lost(host)
+        self._check_gateways(now)
         self.wakeupAfter(timedelta(seconds=HEARTBEAT_INTERVAL), "heartbeat")
 
     def receiveMsg_RoomPong(self, message: RoomPong, sender: Address) -> None:
@@ -217,12 +223,35 @@ class RoomSupervisor(MembraneActor):
 
     def receiveMsg_RegisterGateway(self, message: RegisterGateway, sender: Address) -> None:
         gateway = message.reply_to or sender
-        self.gateways[address_key(gateway)] = gateway
+        if message.holds_sockets:
+            self.gateways[address_key(gateway)] = gateway
+            self.gateway_heard[address_key(gateway)] = time.monotonic()
         self.answer(message, sender, gateway)
 
     def receiveMsg_UnregisterGateway(self, message: UnregisterGateway, sender: Address) -> None:
         self.gateways.pop(address_key(message.reply_to or sender), None)
+        self.gateway_heard.pop(address_key(message.reply_to or sender), None)
         self.answer(message, sender)
+
+    def receiveMsg_GatewayPong(self, message: GatewayPong, sender: Address) -> None:
+        key = address_key(message.gateway)
+        if key in self.gateways:
+            self.gateway_heard[key] = time.monotonic()
+
+    def _check_gateways(self, now: float) -> None:
+        """Ping the gateways; one silent too long is gone (its host died): the rooms end the
+        peers behind it, as if their sockets had closed."""
+        for key, gateway in list(self.gateways.items()):
+            if now - self.gateway_heard.get(key, now) > HOST_SILENCE:
+                log.warning("gateway %s: no answer for %.0f s; taking it for lost",
+                            key, HOST_SILENCE)
+                del self.gateways[key]
+                self.gateway_heard.pop(key, None)
+                for record in self.rooms.values():
+                    if record.address is not None and record.state in SERVING:
+                        self.send(record.address, GatewayLost(gateway))
+            else:
+                self.send(gateway, GatewayPing())
 
     def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
         record = self.rooms.get(message.room_name)
