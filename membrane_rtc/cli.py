@@ -190,6 +190,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise UsageError(f"--metrics-port: {args.metrics_port} is not a port number")
     if args.max_restarts < 0 or args.restart_window <= 0:
         raise UsageError("--max-restarts must be >= 0 and --restart-window positive")
+    admin_port = args.admin_port
+    if admin_port is None and args.convention is not None and "leader" in roles:
+        admin_port = convention_address(args.convention)[1]  # the convention is the leader's
     names = args.rooms or ["demo"]
     return ServerConfig(
         host=args.host, port=args.port, path_prefix="/" + args.path_prefix.strip("/"),
@@ -197,8 +200,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         peer_class=peer_class, peer_options=peer_options,
         max_message_bytes=args.max_message_bytes, idle_timeout=args.idle_timeout,
         actor_system="multiproc" if args.convention else args.actor_system,
-        admin_port=args.admin_port if args.admin_port is not None or "leader" not in roles
-        or args.convention is None else convention_address(args.convention)[1],
+        admin_port=admin_port,
         demo=args.demo, roles=roles, convention=args.convention, host_name=args.host_name,
         max_restarts=args.max_restarts, restart_window=args.restart_window,
         max_peers_per_room=args.max_peers_per_room, max_rooms=args.max_rooms,

@@ -12,19 +12,11 @@ import websockets
 from membrane_rtc import ServerError
 
 from .conftest import ServerFactory
-from .support.client import WAIT, Client, refused_status
+from .support.client import WAIT, Client, refusal, refused_status
 from .test_supervision import expect_room_closed, until
 
 HANGING = "tests.support.hanging:HangingRoom"
 DEFAULT = "actors.default:DefaultRoom"
-
-
-async def refusal(url: str, **kwargs: Any) -> websockets.InvalidStatus:
-    """Connect expecting an HTTP refusal; return it (status, headers)."""
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        connection = await asyncio.wait_for(websockets.connect(url, **kwargs), WAIT)
-        await connection.close()
-    return refused.value
 
 
 async def talk(a: Client, b: Client, event: str = "offer") -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
 from datetime import timedelta
+from typing import Any
 
 from thespian.actors import (ActorSystemConventionUpdate, ChildActorExited, WakeupMessage,
                              requireCapability)
@@ -189,23 +188,12 @@ class RoomSupervisor(MembraneActor):
             record.last_heard = time.monotonic()
 
     def _host_lost(self, host: str) -> None:
-        """Its rooms went with it, their peers too: tell the gateways (as for a crash, the
-        sockets close with "Room closed"), and start the rooms again elsewhere."""
-        reason = f"room host {host} lost"
+        """Its rooms went with it, their peers too: as after a crash their sockets close with
+        "Room closed", and the rooms start again elsewhere (not counted as crashes)."""
         for record in list(self.rooms.values()):
-            if record.host != host or record.address is None:
-                continue
-            for gateway in self.gateways.values():
-                self.send(gateway, RoomClosed(record.name, record.address, reason, True))
-            record.address = None
-            record.last_reason = reason
-            if record.state == "stopping":
-                del self.rooms[record.name]
-                self._answer_waiting(record, None)
-                self._check_all_stopped()
-            else:
-                record.restarts += 1
-                self._spawn(record)
+            if record.host == host and record.address is not None:
+                self._room_gone(record, record.address, f"room host {host} lost",
+                                peers_ended=True, crashed=False)
 
     def receiveMsg_ListHosts(self, message: ListHosts, sender: Address) -> None:
         counts = self._rooms_per_host()
@@ -419,11 +407,17 @@ class RoomSupervisor(MembraneActor):
             return
         # A room that crashed or was stopped said why and wound down; one that did not say
         # was killed (kill -9, out of memory...) and its peers' actors are orphans.
-        wound_down = record.exit_reason is not None
-        reason = record.exit_reason or "room actor exited"
+        self._room_gone(record, message.childAddress, record.exit_reason or "room actor exited",
+                        peers_ended=record.exit_reason is not None, crashed=True)
+
+    def _room_gone(self, record: RoomRecord, address: Address, reason: str,
+                   peers_ended: bool, crashed: bool) -> None:
+        """A room's actor is gone: its gateways close its sockets, then the room is deleted
+        (stopped on purpose), started again (restarted, or its host lost), or restarted within
+        its budget (``crashed``)."""
         record.last_reason = reason
         for gateway in self.gateways.values():
-            self.send(gateway, RoomClosed(record.name, message.childAddress, reason, wound_down))
+            self.send(gateway, RoomClosed(record.name, address, reason, peers_ended))
         record.address = None
         record.pid = None
         record.peers = 0
@@ -432,8 +426,8 @@ class RoomSupervisor(MembraneActor):
             del self.rooms[record.name]
             self._answer_waiting(record, None)
             self._check_all_stopped()
-        elif record.state == "restarting":
-            log.info("room %s restarting on request", record.name)
+        elif record.state == "restarting" or not crashed:
+            log.info("room %s starting again (%s)", record.name, reason)
             record.restarts += 1
             self._spawn(record)
         else:

@@ -62,11 +62,16 @@ class Client:
         await self.connection.close()
 
 
-async def refused_status(url: str) -> int:
-    """Connect expecting an HTTP refusal before the upgrade; return its status."""
+async def refusal(url: str, **kwargs: Any) -> websockets.InvalidStatus:
+    """Connect expecting an HTTP refusal before the upgrade; return it (status, headers)."""
     try:
-        connection = await asyncio.wait_for(websockets.connect(url), WAIT)
+        connection = await asyncio.wait_for(websockets.connect(url, **kwargs), WAIT)
     except websockets.InvalidStatus as exc:
-        return exc.response.status_code
+        return exc
     await connection.close()
     raise AssertionError(f"{url} was accepted")
+
+
+async def refused_status(url: str, **kwargs: Any) -> int:
+    """Connect expecting an HTTP refusal before the upgrade; return its status."""
+    return (await refusal(url, **kwargs)).response.status_code
