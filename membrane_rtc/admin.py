@@ -84,18 +84,20 @@ class _ChannelTransport:
 class _ThespianTransport:
     """Multi-process servers: join the actor system on its admin port, ask the admin actor."""
 
-    def __init__(self, admin_port: int, timeout: float) -> None:
+    def __init__(self, admin_port: int, timeout: float, address: str | None = None) -> None:
         self.timeout = timeout
         from thespian.actors import ActorSystem
 
         from .runtime.admin_actor import AdminActor
-        from .runtime.bridge import loopback_actor_addresses, port_in_use
+        from .runtime.bridge import port_in_use
+        from .runtime.transport import advertise
 
+        # The admin listens on the address the server's actors advertise (127.0.0.1 by default).
+        address = advertise(address)
         # Never start a system by accident: ActorSystem() on a free port would create one.
-        if not port_in_use(admin_port):
-            raise AdminError(f"no multi-process server on admin port {admin_port}")
+        if not port_in_use(admin_port, address):
+            raise AdminError(f"no multi-process server on admin port {admin_port} ({address})")
 
-        loopback_actor_addresses()
         self.system = ActorSystem("multiprocTCPBase", {"Admin Port": admin_port},
                                   transientUnique=True)
         self.admin = self.system.createActor(AdminActor, globalName=ADMIN_NAME)
@@ -126,7 +128,7 @@ class AdminClient:
         except FileNotFoundError:
             raise AdminError(f"no membrane-rtc server on port {port} (no state file)") from None
         if endpoint.mode == "multiproc":
-            return cls(_ThespianTransport(endpoint.admin_port, timeout))
+            return cls(_ThespianTransport(endpoint.admin_port, timeout, endpoint.actor_address))
         if not endpoint.token:
             raise AdminError("the state file has no admin token")
         return cls(_ChannelTransport(endpoint.admin_port, endpoint.token, timeout))

@@ -26,6 +26,7 @@ from .config import ROLES
 from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
                              ActorBridge, ActorSystemError, convention_address)
 from .runtime.placement import capabilities_for, default_host_name
+from .runtime.transport import ACTOR_ADDRESS_VARIABLE
 from .runtime.messages import (
     Address,
     ConfigureSupervisor,
@@ -146,7 +147,8 @@ class Server:
                                          self.admin_channel.token)
             else:
                 assert self.bridge.admin_port is not None
-                endpoint = AdminEndpoint("multiproc", self.bridge.admin_port, os.getpid())
+                endpoint = AdminEndpoint("multiproc", self.bridge.admin_port, os.getpid(),
+                                         actor_address=os.environ.get(ACTOR_ADDRESS_VARIABLE))
             write_endpoint(self.port, endpoint)
 
     async def stop(self) -> None:

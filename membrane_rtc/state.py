@@ -25,6 +25,8 @@ class AdminEndpoint:
     admin_port: int
     pid: int
     token: str | None = None
+    #: multiproc: the IP address the actor system listens on (its admin port's address).
+    actor_address: str | None = None
 
 
 def state_dir() -> Path:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
-from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from membrane_rtc import RoomConfig, Server, ServerConfig
 from membrane_rtc.runtime.bridge import ActorSystemError
 
+from .support.procfs import live_processes_in_group, wait_until_no_process_in
 from .support.recording import RECORD
 
 ServerFactory = Callable[..., Awaitable[Server]]
@@ -50,34 +49,6 @@ def _sweep_actor_systems() -> Iterator[None]:
 def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Servers started by tests (and their subprocesses) write state files here, not in ~."""
     os.environ["MEMBRANE_RTC_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-
-
-def live_processes_in_group(group: int) -> set[int]:
-    """Live processes of a process group (zombies, already dead, are not counted).
-
-    Thespian's multi-process admin daemonizes into a process group of its own, and every actor
-    process of the system is forked below it: that group is the actor system.
-    """
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == group:
-            found.add(int(entry.name))
-    return found
-
-
-async def wait_until_no_process_in(group: int, timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while live := live_processes_in_group(group):
-        if loop.time() > deadline:
-            raise AssertionError(f"actor processes left behind: {sorted(live)}")
-        await asyncio.sleep(0.1)
 
 
 def free_port() -> int:

@@ -7,7 +7,8 @@ import os
 
 from membrane_rtc import Server
 
-from .conftest import ServerFactory, live_processes_in_group, wait_until_no_process_in
+from .conftest import ServerFactory
+from .support.procfs import live_processes_in_group, wait_until_no_process_in
 from .support.client import Client
 from .test_supervision import room_info, until
 

@@ -16,7 +16,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from .conftest import free_port, record_actor_group, wait_until_no_process_in
+from .conftest import free_port, record_actor_group
+from .support.procfs import wait_until_no_process_in
 from .support.client import Client
 from .support.process import ServeProcess, run_cli
 from .test_supervision import until
@@ -132,9 +133,10 @@ async def test_rooms_spread_over_hosts_and_survive_the_loss_of_one(deployment: D
     d = await Client.connect(f"{host_c.url}/second")
     await exchange(c, d)
 
-    # hostB dies whole: its serve process and its actor system.
-    os.killpg(os.getpgid(first["pid"]), signal.SIGKILL)
-    os.killpg(deployment.processes["hostB"].pid, signal.SIGKILL)
+    # hostB's serve process dies (kill -9): its actor system goes with it (the lifeline),
+    # and the leader takes the host for lost.
+    os.kill(deployment.processes["hostB"].pid, signal.SIGKILL)
+    await wait_until_no_process_in(os.getpgid(first["pid"]), timeout=10)
     for peer in (a, b):
         frame = await peer.recv_event("error", timeout=30)
         assert frame["data"] == {"description": "Room closed",
@@ -164,8 +166,9 @@ async def test_a_lost_gateway_takes_only_its_own_peers_away(deployment: Deployme
     there = await Client.connect(f"{gateway_d.url}/call")
     await exchange(here, there)
 
-    os.killpg(os.getpgid(listening_pid(deployment.ports["gatewayD"])), signal.SIGKILL)
-    os.killpg(gateway_d.pid, signal.SIGKILL)
+    gateway_d_actors = os.getpgid(listening_pid(deployment.ports["gatewayD"]))
+    os.kill(gateway_d.pid, signal.SIGKILL)  # its actor system follows it
+    await wait_until_no_process_in(gateway_d_actors, timeout=10)
     left = await here.recv_event("left", timeout=30)
     assert left["data"]["peer_id"] == there.peer_id
     assert (await deployment.rooms())["call"]["pid"] == room["pid"]  # the room went on

@@ -35,6 +35,7 @@ from thespian.actors import ActorSystem
 
 from .actor import address_key
 from .admin_actor import AdminActor
+from .lifeline import Lifeline, WatchServer
 from .ordering import OrderedReceiver, OrderedSender, Sequenced
 from .placement import capabilities_for, default_host_name
 from .messages import (
@@ -47,6 +48,7 @@ from .messages import (
     batch_of,
 )
 from .supervisor import RoomSupervisor
+from .transport import advertise
 
 log = logging.getLogger("membrane_rtc.bridge")
 
@@ -78,21 +80,11 @@ class ActorSystemError(RuntimeError):
     """The actor system could not be started or did not answer in time."""
 
 
-def loopback_actor_addresses() -> None:
-    """Unless told otherwise, multi-process actors advertise and use 127.0.0.1.
-
-    Thespian otherwise picks the machine's outward-facing IP for every actor address; on one
-    machine that keeps actor traffic on the loopback interface, and a multi-host deployment
-    sets ``THESPIAN_BASE_IPADDR`` to the host's address (inherited by every actor process).
-    """
-    os.environ.setdefault("THESPIAN_BASE_IPADDR", "127.0.0.1")
-
-
-def port_in_use(port: int) -> bool:
-    """Whether something listens on 127.0.0.1:``port`` (e.g. a Thespian admin)."""
+def port_in_use(port: int, address: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``address:port`` (e.g. a Thespian admin)."""
     with socket.socket() as probe:
         probe.settimeout(1)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+        return probe.connect_ex((address, port)) == 0
 
 
 def _batched(items: list[tuple[Address, Any]], order: OrderedSender) -> list[tuple[Address, Any]]:
@@ -129,7 +121,7 @@ class ActorBridge:
     def __init__(self, system_base: str = EMBEDDED, admin_port: int = DEFAULT_ADMIN_PORT,
                  capabilities: dict[str, Any] | None = None,
                  poll_interval: float = DEFAULT_POLL_INTERVAL, attach: bool = True,
-                 holds_sockets: bool = True) -> None:
+                 holds_sockets: bool = True, actor_address: str | None = None) -> None:
         if system_base not in (EMBEDDED, MULTIPROC):
             raise ValueError(f"unsupported actor system base {system_base!r}")
         self.system_base = system_base
@@ -139,6 +131,8 @@ class ActorBridge:
         if system_base == MULTIPROC:
             self.capabilities.setdefault("Admin Port", admin_port)
         self.poll_interval = poll_interval
+        #: multiproc: the IP address actors advertise and listen on (default 127.0.0.1).
+        self.actor_address = actor_address
         #: Find the supervisor and admin actor (creating them on the leader) and register
         #: as a gateway. A process that only hosts rooms does not: it just runs its system.
         self.attach = attach
@@ -261,7 +255,7 @@ class ActorBridge:
     def _open(self) -> ActorSystem:
         """A handle on the actor system; the first one in the process starts it."""
         if self.system_base == MULTIPROC:
-            loopback_actor_addresses()
+            advertise(self.actor_address)
         return ActorSystem(self.system_base, self.capabilities, transientUnique=True,
                            logDefs=False if self.system_base == EMBEDDED else None)
 
@@ -331,6 +325,13 @@ class ActorBridge:
             system = self._open()
         except BaseException as exc:
             self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
+            return
+        try:
+            # This process's death, however it comes, ends the actor system (no orphans).
+            system.tell(system.createActor(Lifeline), WatchServer(os.getpid()))
+        except BaseException as exc:
+            system.shutdown()
+            self._resolve(ready, ActorSystemError(f"cannot start the lifeline: {exc}"))
             return
         if not self.attach:  # a room host: its system runs; nothing else to do here
             self._resolve(ready, None)

@@ -1,0 +1,42 @@
+"""The multi-process actor system listens on the address it advertises only (loopback here)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from membrane_rtc.runtime.transport import ACTOR_ADDRESS_VARIABLE
+
+from .conftest import free_port, record_actor_group
+from .support.process import ServeProcess, run_cli
+from .support.procfs import listening_addresses, live_processes_in_group
+
+
+async def test_nothing_of_a_one_machine_multiproc_server_listens_beyond_loopback() -> None:
+    """Every socket the server and its actor system (admin, logger, supervisor, rooms)
+    listen on is bound to 127.0.0.1: Thespian would bind them all to 0.0.0.0, and they
+    accept pickles."""
+    assert ACTOR_ADDRESS_VARIABLE not in os.environ  # the default is what is tested
+    admin_port = free_port()
+    server = await ServeProcess.start("--port", "0", "--actor-system", "multiproc",
+                                      "--admin-port", str(admin_port),
+                                      "--room", "a", "--room", "b")
+    try:
+        port = server.url.split(":")[2].split("/")[0]
+        status, out, err = await run_cli("admin", "--port", port, "--json", "list")
+        assert status == 0, err
+        rooms = json.loads(out)
+        assert len(rooms) == 2
+        group = os.getpgid(rooms[0]["pid"])
+        record_actor_group(rooms[0]["pid"])
+        actor_system = live_processes_in_group(group)
+        # The admin, its logger, the supervisor, the admin actor, the lifeline, two rooms.
+        assert len(actor_system) >= 6, actor_system
+        listening = listening_addresses(actor_system | {server.pid})
+        ports = {p for _, p in listening}
+        assert admin_port in ports and int(port) in ports
+        assert {room["pid"] for room in rooms} <= actor_system
+        assert len(listening) >= len(actor_system)  # every actor process has its socket
+        assert {host for host, _ in listening} == {"127.0.0.1"}, listening
+    finally:
+        assert await server.signal_and_wait() == 0
