@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from thespian.actors import ActorExitRequest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -25,40 +24,17 @@ from websockets.http11 import Request, Response
 
 from . import protocol
 from .config import ServerConfig
+from .connections import Runtime
 from .limits import JoinRateLimiter
 from .loading import load_class
 from .logs import log_event
 from .metrics import STATUS_REASONS, Metrics
 from .peer import Peer, PeerRequest
+from .protocol import CloseCode
 from .room import AuthData
-from .runtime.bridge import ActorBridge
-from .runtime.actor import address_key
-from .runtime.messages import (
-    Address,
-    Batch,
-    ClientMessage,
-    ClosePeer,
-    ConnectPeer,
-    Deliver,
-    ForwardMessage,
-    GatewayPing,
-    GatewayPong,
-    JOIN_REFUSED,
-    PeerAccepted,
-    PeerRefused,
-    RoomClosed,
-    UnregisterGateway,
-)
 
 log = logging.getLogger("membrane_rtc.gateway")
 
-CLOSE_NORMAL = 1000
-#: Close code for a client too slow to read what it is sent (policy violation).
-CLOSE_SLOW_READER = 1008
-#: Close code websockets uses for a frame over the size limit.
-CLOSE_TOO_BIG = 1009
-#: How many closed rooms the gateway remembers (see RoomClosed handling).
-CLOSED_ROOMS_REMEMBERED = 256
 _PONG = protocol.PONG.encode()
 
 
@@ -76,17 +52,24 @@ class Close:
 
 
 @dataclass
+class Refusal:
+    """The runtime's answer to a connection it refuses: an HTTP status and why."""
+
+    status: int
+    reason: str
+
+
+@dataclass
 class Connection:
-    """Gateway-side state of one client: its socket's outbox and the actors behind it."""
+    """Gateway-side state of one client: its socket and its outbox."""
 
     conn_id: int
     peer_id: str
     room_name: str
-    answer: asyncio.Future[PeerAccepted | PeerRefused]
+    #: The runtime's answer: None (accepted, upgrade) or a Refusal.
+    answer: asyncio.Future[Refusal | None]
     #: Frames (and a last Close) waiting to be written, in order.
     outbox: collections.deque[bytes | Close] = field(default_factory=collections.deque)
-    peer: Address = None
-    room: Address = None
     idle_timeout: float | None = None
     closing: bool = False
     #: Bytes in the outbox; past ``max_queued_bytes`` the client is a slow reader.
@@ -104,10 +87,6 @@ class Connection:
     writer: asyncio.Task[None] | None = None
     #: When the client last sent a frame (event loop time), for the idle timeout.
     last_seen: float = 0.0
-    #: The actors end (or ended) this peer's actor themselves. The gateway then must not tell
-    #: it to exit: in the multi-process mode a send to an actor that just exited blocks the
-    #: bridge's sender for seconds, and every other message with it.
-    peer_ending: bool = False
 
     def send(self, frame: bytes) -> None:
         """Queue a frame; a client that has too much waiting is marked a slow reader."""
@@ -133,11 +112,12 @@ class Connection:
 
 
 class Gateway:
-    """Serves ``ws://host:port/<prefix>/<room>`` for the actor system behind ``bridge``."""
+    """Serves ``ws://host:port/<prefix>/<room>`` for the rooms behind ``runtime``; implements
+    :class:`~membrane_rtc.connections.ConnectionEvents` for it."""
 
-    def __init__(self, bridge: ActorBridge, config: ServerConfig,
+    def __init__(self, runtime: Runtime, config: ServerConfig,
                  metrics: Metrics | None = None) -> None:
-        self.bridge = bridge
+        self.runtime = runtime
         self.config = config
         self.metrics = metrics or Metrics()
         self.metrics.watch_queues(lambda: [c.queued_bytes for c in self.connections.values()])
@@ -148,12 +128,6 @@ class Gateway:
         self._conn_ids = itertools.count(1)
         self._closers: set[asyncio.Task[None]] = set()  # slow readers' closing handshakes
         self._all_reaped = asyncio.Event()
-        self._closed_rooms: dict[str, RoomClosed] = {}
-        # A Peer that keeps the default on_receive forwards every message unchanged, so the
-        # gateway sends client messages straight to the room: one actor hop fewer (each hop
-        # costs about a millisecond between processes). The peer actor still runs on_init and
-        # on_terminate, and its end is still the leave.
-        self.direct_to_room = self.peer_class.on_receive is Peer.on_receive
         self.server: Server | None = None
 
     @property
@@ -163,10 +137,11 @@ class Gateway:
         return bound_port(self.server)
 
     async def start(self) -> None:
-        """Start listening (the bridge has registered this gateway with the supervisor)."""
+        """Start listening (the runtime behind it is ready)."""
         self.server = await serve(
             self._handle, self.config.host, self.config.port,
             process_request=self._process_request,
+            process_response=self._process_response,
             max_size=self.config.max_message_bytes,
             # Membrane clients and browsers do not negotiate permessage-deflate for
             # signaling; compression would cost CPU on every small frame.
@@ -177,8 +152,6 @@ class Gateway:
         """Stop accepting, close every socket with 1001 and wait for the peers to be gone."""
         if self.server is None:
             return
-        for conn in self.connections.values():
-            conn.peer_ending = True  # the rooms end their peers as they stop
         self.server.close(close_connections=True)
         await self.server.wait_closed()
         if self._closers:
@@ -189,10 +162,7 @@ class Gateway:
                 await asyncio.wait_for(self._all_reaped.wait(), 5)
             except asyncio.TimeoutError:
                 log.warning("%d connections were not reaped in time", len(self._by_socket))
-        try:
-            await self.bridge.ask(self.bridge.supervisor, UnregisterGateway(), timeout=5)
-        except Exception:
-            log.warning("supervisor did not answer the gateway's goodbye")
+        await self.runtime.detach()
         self.server = None
 
     # -- before the upgrade ------------------------------------------------------------------
@@ -251,15 +221,13 @@ class Gateway:
                           on_slow_reader=self._cut_off, start_writer=self._start_writer,
                           socket=socket)
         self.connections[conn_id] = conn
-        self.bridge.tell(self.bridge.supervisor, ConnectPeer(
-            conn_id, room_name, auth, self.config.peer_class, self.config.peer_options,
-            self.bridge.address))
+        self.runtime.connect(conn_id, room_name, auth)
         try:
             answer = await asyncio.wait_for(conn.answer, self.config.connect_timeout)
         except asyncio.TimeoutError:
-            answer = PeerRefused(conn_id, 503, "the actor system did not answer in time")
-        if isinstance(answer, PeerRefused):
-            del self.connections[conn_id]
+            answer = Refusal(503, "the actor system did not answer in time")
+        if answer is not None:
+            self._forget(conn)
             return self._refuse(socket, request, answer.status, answer.reason,
                                 peer_id=conn.peer_id, room=room_name)
         self._by_socket[socket] = conn
@@ -267,11 +235,13 @@ class Gateway:
         self.metrics.peers.inc()
         log_event(log, logging.INFO, "peer_connected", peer_id=conn.peer_id, room=room_name,
                   remote=_host(socket))
-        # Reap the peer once the TCP connection is gone, however it went (the handshake may
-        # still fail, and then _handle never runs). A callback on websockets' own future, not
-        # a task waiting on wait_closed(): an idle connection then costs no task for it.
-        socket.connection_lost_waiter.add_done_callback(lambda _: self._reap(socket, conn))
         return None
+
+    def _process_response(self, socket: ServerConnection, request: Request,
+                          response: Response) -> None:
+        """An accepted peer whose handshake still failed never reaches ``_handle``: reap it."""
+        if response.status_code != 101 and socket in self._by_socket:
+            self._reap(socket, self._by_socket[socket])
 
     def _serve_file(self, socket: ServerConnection, request: Request) -> Response:
         """Plain HTTP: the JS client at ``/client.js`` and, with ``demo``, the demo page at
@@ -286,26 +256,24 @@ class Gateway:
         return Response(200, "OK", headers, body)
 
     def _reap(self, socket: ServerConnection, conn: Connection) -> None:
-        """The TCP connection is gone: end the peer's actor (its room sees it leave)."""
-        self._by_socket.pop(socket, None)
+        """The connection is over: its peer leaves its room. Once per connection."""
+        if self._by_socket.pop(socket, None) is None:
+            return
         if not self._by_socket:
             self._all_reaped.set()
-        self._end_peer(conn)
+        self._forget(conn)
         self.metrics.peers.dec()
-        if socket.close_code == CLOSE_TOO_BIG and socket.close_rcvd is None:
+        sent = socket.protocol.close_sent
+        if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
             self.metrics.refused("frame_too_big")  # websockets closed it: a frame over max_size
         log_event(log, logging.INFO, "peer_disconnected", peer_id=conn.peer_id,
                   room=conn.room_name, code=socket.close_code, reason=socket.close_reason)
 
-    def _end_peer(self, conn: Connection) -> None:
-        """The client is gone (or cut off): its peer's actor ends, which is the room's leave."""
-        if self.connections.pop(conn.conn_id, None) is None:
-            return  # ended already
-        # A peer of a room that was kill -9'd is an orphan nobody else reaches: end it here.
-        if not conn.peer_ending:
-            self.bridge.tell(conn.peer, ActorExitRequest())
-        if not self.direct_to_room:
-            self.bridge.forget(conn.peer)
+    def _forget(self, conn: Connection) -> None:
+        """The gateway no longer holds this connection (gone, cut off or refused): tell the
+        runtime, once; its peer leaves its room."""
+        if self.connections.pop(conn.conn_id, None) is not None:
+            self.runtime.disconnected(conn.conn_id)
 
     def _cut_off(self, conn: Connection) -> None:
         """A slow reader: drop what waits for it, close with 1008, and let its room see it
@@ -319,10 +287,11 @@ class Gateway:
         if conn.writer is not None:
             conn.writer.cancel()  # it may wait for the client to read; it never will
         if conn.socket is not None:
-            closer = asyncio.create_task(conn.socket.close(CLOSE_SLOW_READER, "slow reader"))
+            closer = asyncio.create_task(conn.socket.close(CloseCode.POLICY_VIOLATION,
+                                                           "slow reader"))
             self._closers.add(closer)
             closer.add_done_callback(self._closers.discard)
-        self._end_peer(conn)
+        self._forget(conn)
 
     # -- after the upgrade -------------------------------------------------------------------
 
@@ -348,7 +317,7 @@ class Gateway:
             log_event(log, logging.INFO, "peer_idle_timeout", peer_id=conn.peer_id,
                       room=conn.room_name, seconds=idle_timeout)
             self.metrics.refused("idle_timeout")
-            conn.close(CLOSE_NORMAL, "idle timeout")
+            conn.close(CloseCode.NORMAL, "idle timeout")
 
         idle_timer = loop.call_at(conn.last_seen + idle_timeout, check_idle)
         try:
@@ -369,6 +338,7 @@ class Gateway:
             idle_timer.cancel()
             if conn.writer is not None:
                 conn.writer.cancel()
+            self._reap(socket, conn)
 
     def _receive_text(self, conn: Connection, text: str) -> None:
         if text == protocol.PING:
@@ -382,10 +352,7 @@ class Gateway:
             conn.send(protocol.encode(exc.to_message(conn.peer_id)))
             return
         self.metrics.messages_received.inc()
-        if self.direct_to_room:
-            self.bridge.tell(conn.room, ForwardMessage(message))
-        else:
-            self.bridge.tell(conn.peer, ClientMessage(message))
+        self.runtime.receive(conn.conn_id, message)
 
     def _start_writer(self, conn: Connection) -> None:
         assert conn.socket is not None
@@ -406,62 +373,35 @@ class Gateway:
         finally:
             conn.writer = None
 
-    # -- messages from the actors ------------------------------------------------------------
+    # -- what the runtime tells the gateway (connections.ConnectionEvents) -------------------
 
-    def on_actor_message(self, message: Any) -> None:
-        """Called on the event loop for every message the actors send the gateway."""
-        if isinstance(message, Batch):
-            for each in message.messages:
-                self.on_actor_message(each)
-        elif isinstance(message, Deliver):
-            self.metrics.messages_forwarded.inc(len(message.frames))
-            for conn_id, frame in message.frames:
-                conn = self.connections.get(conn_id)
-                if conn is not None:
-                    conn.send(frame)
-        elif isinstance(message, ClosePeer):
-            conn = self.connections.get(message.conn_id)
+    def accept(self, conn_id: int, idle_timeout: float | None) -> None:
+        conn = self.connections.get(conn_id)
+        if conn is not None and not conn.answer.done():
+            conn.idle_timeout = idle_timeout
+            conn.answer.set_result(None)
+
+    def refuse(self, conn_id: int, status: int, reason: str) -> None:
+        conn = self.connections.get(conn_id)
+        if conn is not None and not conn.answer.done():
+            conn.answer.set_result(Refusal(status, reason))
+
+    def deliver(self, frames: list[tuple[int, bytes]]) -> None:
+        self.metrics.messages_forwarded.inc(len(frames))
+        for conn_id, frame in frames:
+            conn = self.connections.get(conn_id)
             if conn is not None:
-                conn.peer_ending = True  # whoever sent ClosePeer ends the peer's actor too
-                if message.reason == JOIN_REFUSED:
-                    self.metrics.refused("join_refused")
-                    log_event(log, logging.INFO, "peer_join_refused", peer_id=conn.peer_id,
-                              room=conn.room_name)
-                conn.close(message.code, message.reason)
-        elif isinstance(message, PeerAccepted):
-            conn = self.connections.get(message.conn_id)
-            if conn is None or conn.answer.done():  # the client gave up meanwhile
-                self.bridge.tell(message.peer, ActorExitRequest())
-                return
-            conn.peer, conn.room = message.peer, message.room
-            conn.idle_timeout = message.idle_timeout
-            conn.answer.set_result(message)
-            closed = self._closed_rooms.get(address_key(message.room))
-            if closed is not None:  # the room went down meanwhile
-                self._room_closed(conn, closed)
-        elif isinstance(message, GatewayPing):
-            self.bridge.tell(self.bridge.supervisor, GatewayPong(self.bridge.address))
-        elif isinstance(message, PeerRefused):
-            conn = self.connections.get(message.conn_id)
-            if conn is not None and not conn.answer.done():
-                conn.answer.set_result(message)
-        elif isinstance(message, RoomClosed):
-            # Remembered for a while: a PeerAccepted from that room may still be on its way.
-            self._closed_rooms[address_key(message.room)] = message
-            while len(self._closed_rooms) > CLOSED_ROOMS_REMEMBERED:
-                del self._closed_rooms[next(iter(self._closed_rooms))]
-            for conn in list(self.connections.values()):
-                if conn.room is not None and conn.room == message.room:
-                    self._room_closed(conn, message)
-        else:
-            log.warning("unexpected message from the actors: %r", message)
+                conn.send(frame)
 
-
-    def _room_closed(self, conn: Connection, closed: RoomClosed) -> None:
-        conn.peer_ending = closed.peers_ended
-        notice = protocol.error(protocol.ROOM_CLOSED, closed.reason, to=conn.peer_id)
-        conn.send(protocol.encode(notice))
-        conn.close(CLOSE_NORMAL, "room closed")
+    def close(self, conn_id: int, code: int, reason: str, refusal: str | None = None) -> None:
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        if refusal is not None:
+            self.metrics.refused(refusal)
+            log_event(log, logging.INFO, f"peer_{refusal}", peer_id=conn.peer_id,
+                      room=conn.room_name)
+        conn.close(code, reason)
 
 
 def _host(socket: ServerConnection) -> str:

@@ -7,6 +7,7 @@ server-to-client frame is a JSON object with the four keys ``event``, ``data``, 
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any, Literal, Union
 
 import msgspec
@@ -31,6 +32,7 @@ __all__ = [
     "COULD_NOT_JOIN_ROOM",
     "ROOM_CLOSED",
     "NO_SUCH_PEER",
+    "CloseCode",
 ]
 
 #: The ``to`` value that addresses every peer of the room but the sender.
@@ -46,6 +48,23 @@ INVALID_MESSAGE = "Invalid message"
 COULD_NOT_JOIN_ROOM = "Could not join room"
 ROOM_CLOSED = "Room closed"
 NO_SUCH_PEER = "No such peer"
+
+
+
+class CloseCode(IntEnum):
+    """The websocket close codes the server sends (RFC 6455, section 7.4.1)."""
+
+    #: Closed on purpose: left, kicked, idle, room closed, join refused.
+    NORMAL = 1000
+    #: The server is shutting down.
+    GOING_AWAY = 1001
+    #: A client too slow to read what it is sent (its outbound queue passed the limit).
+    POLICY_VIOLATION = 1008
+    #: A frame over the size limit.
+    MESSAGE_TOO_BIG = 1009
+    #: The server failed this connection (a ``Peer`` callback raised).
+    INTERNAL_ERROR = 1011
+
 
 Addressees = Union[list[str], Literal["all"], None]
 

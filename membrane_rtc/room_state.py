@@ -14,14 +14,13 @@ from typing import Any, Callable, Generic, Literal, TypeVar
 from . import protocol
 from .protocol import ALL, Message
 from .room import AuthData, JoinRefused, Room
-from .runtime.watchdog import CallbackTimeout
 
 __all__ = ["RoomState", "Delivery", "ForwardResult", "RoomCallbackError"]
 
 #: Whatever the adapter uses to reach a peer (an actor address, a test list, ...).
 Endpoint = TypeVar("Endpoint")
 #: Runs a callback under a time limit: ``limit(callback_name, seconds)`` (the runtime's
-#: watchdog); it makes the callback raise CallbackTimeout when it runs too long.
+#: watchdog); a callback that runs too long is interrupted and the ``with`` raises TimeoutError.
 TimeLimit = Callable[[str, float], AbstractContextManager[Any]]
 #: The refusal of a peer that would pass the room's peer limit (Membrane's capped example's).
 ROOM_IS_FULL = "room_is_full"
@@ -85,9 +84,6 @@ class RoomState(Generic[Endpoint]):
                 return function(*args)
         except JoinRefused:
             raise
-        except CallbackTimeout:
-            raise RoomCallbackError(callback, TimeoutError(
-                f"no answer within {self.callback_timeout:g} s")) from None
         except Exception as exc:
             raise RoomCallbackError(callback, exc) from exc
 

@@ -25,6 +25,7 @@ from .room import Room
 from .config import ROLES
 from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
                              ActorBridge, ActorSystemError, convention_address)
+from .runtime.gateway_link import ActorRuntime
 from .runtime.placement import capabilities_for, default_host_name
 from .runtime.transport import ACTOR_ADDRESS_VARIABLE
 from .runtime.messages import (
@@ -114,8 +115,12 @@ class Server:
         for room in self.config.rooms:
             load_class(room.room_class, Room)
         config = self.config
-        gateway = Gateway(self.bridge, config, self.metrics) if "gateway" in self.roles else None
-        await self.bridge.start(gateway.on_actor_message if gateway else _ignore)
+        gateway = None
+        if "gateway" in self.roles:
+            runtime = ActorRuntime(self.bridge, config.peer_class, config.peer_options)
+            gateway = Gateway(runtime, config, self.metrics)
+            runtime.attach(gateway)
+        await self.bridge.start(runtime.on_actor_message if gateway else _ignore)
         try:
             if "leader" in self.roles:
                 await self._ask(ConfigureSupervisor(

@@ -296,8 +296,9 @@ async def test_callbacks_run_in_order_with_their_arguments(start_server: ServerF
 
 
 async def test_peer_on_receive_may_drop_and_a_crashing_peer_only_closes_itself(
-        start_server: ServerFactory) -> None:
-    server = await start_server(peer_class=RECORDING_PEER)
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode(peer_class=RECORDING_PEER)
+    pid = (await server.list_rooms())[0].pid
     alice = await Client.connect(f"{server.url}/demo")
     bob = await Client.connect(f"{server.url}/demo")
     await alice.recv_event("joined")
@@ -310,6 +311,8 @@ async def test_peer_on_receive_may_drop_and_a_crashing_peer_only_closes_itself(
     await alice.recv_event("joined")
     await carol.send("still", "here", [alice.peer_id])
     assert (await alice.recv_event("still"))["data"] == "here"
+    [room] = await server.list_rooms()
+    assert (room.pid, room.restarts) == (pid, 0)  # the room never went down
 
 
 async def test_room_on_forward_may_change_a_message(start_server: ServerFactory) -> None:

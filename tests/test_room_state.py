@@ -192,8 +192,6 @@ def test_max_peers_refuses_before_on_join_is_asked() -> None:
 def test_the_time_limit_wraps_every_callback_and_a_timeout_is_a_crash() -> None:
     from contextlib import contextmanager
 
-    from membrane_rtc.runtime.watchdog import CallbackTimeout
-
     seen: list[tuple[str, float]] = []
     armed: list[bool] = []
 
@@ -201,8 +199,8 @@ def test_the_time_limit_wraps_every_callback_and_a_timeout_is_a_crash() -> None:
     def limit(callback: str, seconds: float):
         seen.append((callback, seconds))
         yield
-        if armed:
-            raise CallbackTimeout()
+        if armed:  # what the runtime's watchdog raises for an interrupted callback
+            raise TimeoutError(f"no answer within {seconds:g} s")
 
     state: RoomState[str] = RoomState(Room(), "r", callback_timeout=2.5, time_limit=limit)
     state.start(None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from membrane_rtc.runtime.transport import ACTOR_ADDRESS_VARIABLE
 
 from .conftest import free_port, record_actor_group
@@ -12,11 +14,12 @@ from .support.process import ServeProcess, run_cli
 from .support.procfs import listening_addresses, live_processes_in_group
 
 
-async def test_nothing_of_a_one_machine_multiproc_server_listens_beyond_loopback() -> None:
+async def test_nothing_of_a_one_machine_multiproc_server_listens_beyond_loopback(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Every socket the server and its actor system (admin, logger, supervisor, rooms)
     listen on is bound to 127.0.0.1: Thespian would bind them all to 0.0.0.0, and they
     accept pickles."""
-    assert ACTOR_ADDRESS_VARIABLE not in os.environ  # the default is what is tested
+    monkeypatch.delenv(ACTOR_ADDRESS_VARIABLE, raising=False)  # the default is what is tested
     admin_port = free_port()
     server = await ServeProcess.start("--port", "0", "--actor-system", "multiproc",
                                       "--admin-port", str(admin_port),

@@ -177,9 +177,9 @@ class PeerInfo:
 class ConnectPeer:
     """A client wants to join room ``room_name``; the supervisor passes it to the room.
 
-    The room creates the peer's actor, which runs ``Peer.on_init``: refused, it answers the
-    gateway :class:`PeerRefused`; accepted, it asks the room to join (:class:`JoinRoom`) and the
-    room answers the gateway :class:`PeerAccepted`.
+    The room runs ``Peer.on_init`` (refused: it answers the gateway :class:`PeerRefused`),
+    then ``Room.on_join``, and answers the gateway :class:`PeerAccepted` followed by the frames
+    that say whether the peer joined.
     """
 
     conn_id: int
@@ -267,59 +267,45 @@ class RoomCrashed:
 
 @dataclass
 class RoomClosed:
-    """Told to every gateway: the room actor at ``room`` is gone; close its peers' sockets.
-
-    ``peers_ended``: the room wound down and ended its peers' actors itself; if not (it was
-    killed), they are orphans and the gateway ends them.
-    """
+    """Told to every gateway: the room actor at ``room`` is gone (its peers with it); close its
+    peers' sockets, telling them ``"Room closed"`` with ``reason``."""
 
     name: str
     room: Address
     reason: str
-    peers_ended: bool = True
-
-
-# --- room <-> peer ---------------------------------------------------------------------------
-
-@dataclass
-class StartPeer:
-    """Sent by the room to a new peer actor: run ``Peer.on_init``."""
-
-    conn_id: int
-    auth: AuthData
-    room_name: str
-    peer_class: ClassRef
-    peer_options: Any
-    gateway: Address
-    room: Address
-    callback_timeout: float = 0
-
-
-@dataclass
-class JoinRoom:
-    """Sent by an authenticated peer actor to its room: run ``Room.on_join``, then answer the
-    gateway with :class:`PeerAccepted`."""
-
-    auth: AuthData
-    conn_id: int
-    gateway: Address
-    idle_timeout: float | None = None
 
 
 @dataclass
 class ForwardMessage(Request):
-    """Forward ``message`` to its addressees.
+    """Forward ``message`` to its addressees, as a room does a peer's (no ``Peer`` callback).
 
-    Peers send it to their room directly. From outside (the Python / admin
-    ``forward_message``) it goes to the supervisor with ``room_name`` and a ``request_id``; the
-    room answers ``reply_to`` with ``Reply(value="ok" | "no_such_peer" | "unknown_error")``.
+    From outside (the Python / admin ``forward_message``) it goes to the supervisor with
+    ``room_name`` and a ``request_id``; the room answers ``reply_to`` with
+    ``Reply(value="ok" | "no_such_peer" | "unknown_error")``.
     """
 
     message: Message
     room_name: str | None = None
 
 
-# --- peer / room -> gateway ------------------------------------------------------------------
+# --- gateway -> room -------------------------------------------------------------------------
+
+@dataclass
+class ClientMessage:
+    """A decoded message from a client (``from`` set by the gateway to its peer id): through
+    ``Peer.on_receive``, then the room's forwarding."""
+
+    message: Message
+
+
+@dataclass
+class PeerDisconnected:
+    """The client of peer ``peer_id`` is gone: ``Peer.on_terminate``, then the room's leave."""
+
+    peer_id: str
+
+
+# --- room -> gateway -------------------------------------------------------------------------
 
 @dataclass
 class PeerAccepted:
@@ -328,7 +314,6 @@ class PeerAccepted:
 
     conn_id: int
     peer_id: str
-    peer: Address
     room: Address
     idle_timeout: float | None = None
 
@@ -349,23 +334,15 @@ class Deliver:
     frames: list[tuple[int, bytes]]
 
 
-#: ``ClosePeer.reason`` when a room refused the join (the client got "Could not join room").
-JOIN_REFUSED = "could not join room"
-
-
 @dataclass
 class ClosePeer:
-    """Close a connection with a websocket close code (after the frames sent before it)."""
+    """Close a connection with a websocket close code (after the frames sent before it).
+
+    The room has let the peer go already. ``refusal`` names a refusal to count and log (one
+    of the metrics' reasons, e.g. ``join_refused``).
+    """
 
     conn_id: int
     code: int = 1000
     reason: str = ""
-
-
-# --- gateway -> peer -------------------------------------------------------------------------
-
-@dataclass
-class ClientMessage:
-    """A decoded message from the client (``from`` already set by the gateway)."""
-
-    message: Message
+    refusal: str | None = None

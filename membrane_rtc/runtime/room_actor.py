@@ -1,9 +1,10 @@
 """The room actor: a thin Thespian adapter around :class:`~membrane_rtc.room_state.RoomState`.
 
-It creates one peer actor (its child) per connection, so Thespian's ``ChildActorExited`` tells
-it of every peer's death - a closed socket, a crash, a ``kill -9`` - and treats it as a leave.
-An exception in a user ``Room`` callback crashes the room on purpose: it tells the supervisor
-why, runs ``on_terminate`` and exits, instead of letting Thespian swallow the error.
+It also hosts its peers: each connection's ``Peer`` runs here as a
+:class:`~membrane_rtc.peer_state.PeerState`, a Python object, not an actor or a process. A
+``Peer`` callback that raises ends that peer only. An exception in a user ``Room`` callback
+crashes the room on purpose: it tells the supervisor why, ends its peers, runs ``on_terminate``
+and exits, instead of letting Thespian swallow the error.
 """
 
 from __future__ import annotations
@@ -11,30 +12,33 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
+from thespian.actors import ActorExitRequest
 
 from .. import protocol
 from ..loading import load_class
+from ..peer import Peer, PeerContext
+from ..peer_state import PeerCallbackError, PeerState
+from ..protocol import CloseCode
 from ..room import JoinRefused, Room
 from ..room_state import Delivery, RoomCallbackError, RoomState
 from .actor import MembraneActor, address_key
 from .ordering import Sequenced
 from .messages import (
     Address,
+    Batch,
+    ClientMessage,
     ClosePeer,
     ConnectPeer,
     Deliver,
     EndRoom,
     ForwardMessage,
     GatewayLost,
-    JOIN_REFUSED,
-    JoinRoom,
     KickPeer,
     ListPeers,
     PeerAccepted,
+    PeerDisconnected,
     PeerInfo,
     PeerRefused,
     RoomCrashed,
@@ -42,30 +46,31 @@ from .messages import (
     RoomPing,
     RoomPong,
     RoomStarted,
-    StartPeer,
     StartRoom,
     batch_of,
 )
-from .peer_actor import PeerActor, peer_channel
 from .placement import accepts_room
 from .watchdog import watchdog
 
 log = logging.getLogger("membrane_rtc.room")
 
-#: Close code sent when a peer's actor ended without its socket closing first.
-PEER_ENDED = 1011
-#: Close code for a peer an operator kicked.
-KICKED = 1000
+#: What a client whose ``Peer.on_init`` refused it is told (HTTP 401); the exception's text
+#: stays in the server's log.
+UNAUTHORIZED = "unauthorized"
+
+
+#: What a room going down still handles (envelopes: to answer a ConnectPeer inside with 404).
+_WHILE_DOWN = (ActorExitRequest, Batch, Sequenced)
 
 
 @dataclass(frozen=True)
 class PeerEndpoint:
-    """How the room reaches one member: its actor, and the gateway connection behind it."""
+    """One member: the gateway connection behind it, and its ``Peer``."""
 
-    peer: Address
     gateway: Address
     conn_id: int
     peer_id: str
+    peer: PeerState
     remote_address: str | None = None
 
 
@@ -77,14 +82,8 @@ def _remote_address(metadata: Any) -> str | None:
     return None
 
 
-#: Bound on how long a room going down waits for its peers' actors to end.
-WIND_DOWN_TIMEOUT = 5.0
-#: What a room going down still handles (Sequenced: to unwrap, and drop, what is inside).
-_WHILE_DOWN = (ActorExitRequest, ChildActorExited, WakeupMessage, Sequenced)
-
-
 class RoomActor(MembraneActor):
-    """Runs one user ``Room``; started by the supervisor with :class:`StartRoom`."""
+    """Runs one user ``Room`` and its peers; started by the supervisor with :class:`StartRoom`."""
 
     #: Thespian places it on a room host (the one the supervisor chose, in a convention).
     actorSystemCapabilityCheck = staticmethod(accepts_room)
@@ -94,10 +93,9 @@ class RoomActor(MembraneActor):
         self.name = ""
         self.supervisor: Address = None
         self.state: RoomState[PeerEndpoint] | None = None
-        self.down = False  # crashed or stopping: only exit and child notices matter now
+        self.callback_timeout = 0.0
+        self.down = False  # crashed or stopping: only the exit matters now
         self.terminated = False
-        self.exiting = False
-        self.children: list[Address] = []  # peer actors alive, joined or not
         # Messages for gateways, per gateway, in order; sent when the current message (or the
         # whole Batch it came in) is handled: many frames per send between processes.
         self._outbox: dict[str, tuple[Address, list[Any], list[tuple[int, bytes]]]] = {}
@@ -138,7 +136,8 @@ class RoomActor(MembraneActor):
         for gateway, messages, frames in outbox.values():
             if frames:
                 messages.append(Deliver(frames))
-            self.send_ordered(gateway, batch_of(messages))
+            if messages:
+                self.send_ordered(gateway, batch_of(messages))
 
     def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
         """Encode each message once and queue its frame for every recipient's gateway."""
@@ -152,6 +151,7 @@ class RoomActor(MembraneActor):
     def receiveMsg_StartRoom(self, message: StartRoom, sender: Address) -> None:
         self.supervisor = sender
         self.name = message.name
+        self.callback_timeout = message.callback_timeout
         try:
             room = load_class(message.room_class, Room)()
         except Exception as exc:
@@ -170,7 +170,7 @@ class RoomActor(MembraneActor):
         self.send_ordered(sender, RoomStarted(message.name, os.getpid()))
 
     def receiveMsg_ActorExitRequest(self, message: ActorExitRequest, sender: Address) -> None:
-        self.down = True
+        """Exiting (asked to, or the actor system shuts down): peers first, then the room."""
         self._terminate()
 
     def _crash(self, reason: str) -> None:
@@ -185,42 +185,22 @@ class RoomActor(MembraneActor):
         self._wind_down()
 
     def _wind_down(self) -> None:
-        """End every peer child and wait (bounded) for them, then run ``on_terminate`` and exit.
-
-        Children that outlive their room are orphans: in the multi-process bases they try to
-        report to a dead parent, and the actor system's own shutdown then waits for them.
-        So they go first: an ``on_terminate`` that hangs until the watchdog ends this process
-        leaves nothing behind.
-        """
-        if self.down:
-            return
-        self.down = True
-        for child in self.children:
-            self.send(child, ActorExitRequest())
-        if self.children:
-            self.wakeupAfter(timedelta(seconds=WIND_DOWN_TIMEOUT), "wind-down")
-        else:
-            self._finish()
-
-    def _finish(self) -> None:
-        """The peers are gone (or will not go): ``on_terminate``, then exit."""
-        self._terminate()
-        self._exit()
-
-    def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
-        if self.down and message.payload == "wind-down" and not self.exiting:
-            log.warning("room %s: %d peers did not end in time", self.name, len(self.children))
-            self._finish()
-
-    def _exit(self) -> None:
-        if not self.exiting:
-            self.exiting = True
+        """End every peer (``Peer.on_terminate``), run ``on_terminate``, exit. The supervisor
+        then tells the gateways, which close the sockets with "Room closed"."""
+        if not self.down:
+            self.down = True
+            self._terminate()
             self.send(self.myAddress, ActorExitRequest())
 
     def _terminate(self) -> None:
+        """Peers end before their room: an ``on_terminate`` that hangs until the watchdog ends
+        this process then leaves no peer without its own ``on_terminate``."""
+        self.down = True
         if self.state is None or self.terminated:
             return
         self.terminated = True
+        for endpoint in self.state.members.values():
+            self._end_peer(endpoint.peer)
         try:
             self.state.terminate()
         except RoomCallbackError as exc:
@@ -228,59 +208,61 @@ class RoomActor(MembraneActor):
 
     # -- peers -------------------------------------------------------------------------------
 
-    def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
-        peer = self.createActor(PeerActor)
-        self.children.append(peer)
-        self.send(peer, StartPeer(message.conn_id, message.auth, self.name, message.peer_class,
-                                  message.peer_options, message.gateway, self.myAddress,
-                                  self.state.callback_timeout if self.state else 0))
-
-    def receiveMsg_JoinRoom(self, message: JoinRoom, sender: Address) -> None:
-        """The peer's ``on_init`` accepted the client: run ``on_join``, then let the gateway
-        upgrade the connection. The room answers, not the peer, so that once the gateway
-        hears ``PeerAccepted`` the peer is a member and may send straight to the room."""
-        assert self.state is not None
-        peer_id = message.auth.peer_id
-        endpoint = PeerEndpoint(sender, message.gateway, message.conn_id, peer_id,
-                                _remote_address(message.auth.metadata))
-        accepted = PeerAccepted(message.conn_id, peer_id, sender, self.myAddress,
-                                message.idle_timeout)
+    @staticmethod
+    def _end_peer(peer: PeerState) -> None:
         try:
-            deliveries = self.state.join(message.auth, endpoint)
+            peer.terminate()
+        except PeerCallbackError as exc:
+            log.error("peer %s: %s", peer.context.peer_id, exc)
+
+    def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
+        """Run ``Peer.on_init`` (refused: HTTP 401), then ``Room.on_join``; then the gateway
+        may upgrade the connection and the frames that follow say whether the peer joined."""
+        assert self.state is not None
+        auth, gateway, conn_id = message.auth, message.gateway, message.conn_id
+        try:
+            peer = PeerState(load_class(message.peer_class, Peer)(),
+                             PeerContext(auth.peer_id, self.name), self.callback_timeout,
+                             watchdog.limit)
+        except Exception as exc:
+            log.error("cannot create peer: %s: %s", type(exc).__name__, exc)
+            self.send(gateway, PeerRefused(conn_id, 500, "cannot create peer"))
+            return
+        try:
+            peer.init(auth, message.peer_options)
+        except PeerCallbackError as exc:
+            log.info("peer %s refused by %s", auth.peer_id, exc)
+            self.send(gateway, PeerRefused(conn_id, 401, UNAUTHORIZED))
+            return
+        endpoint = PeerEndpoint(gateway, conn_id, auth.peer_id, peer,
+                                _remote_address(auth.metadata))
+        accepted = PeerAccepted(conn_id, auth.peer_id, self.myAddress, peer.idle_timeout)
+        try:
+            deliveries = self.state.join(auth, endpoint)
         except JoinRefused as refusal:
-            log.info("room %s refused peer %s: %r", self.name, peer_id, refusal.reason)
-            notice = protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason, to=peer_id)
-            self._queue(message.gateway, control=accepted)
-            self._queue(message.gateway, [(message.conn_id, protocol.encode(notice))])
-            self._queue(message.gateway, control=ClosePeer(message.conn_id, 1000, JOIN_REFUSED))
-            self.send(sender, ActorExitRequest())
+            log.info("room %s refused peer %s: %r", self.name, auth.peer_id, refusal.reason)
+            notice = protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason,
+                                    to=auth.peer_id)
+            self._queue(gateway, control=accepted)
+            self._queue(gateway, [(conn_id, protocol.encode(notice))])
+            self._queue(gateway, control=ClosePeer(conn_id, CloseCode.NORMAL,
+                                                   "could not join room", "join_refused"))
+            self._end_peer(peer)
             return
         except RoomCallbackError as exc:
             # Upgrade it anyway: the room's crash then closes it with "Room closed".
-            self._queue(message.gateway, control=accepted)
+            self._queue(gateway, control=accepted)
+            self._end_peer(peer)
             self._crash(exc.reason)
             return
-        self._queue(message.gateway, control=accepted)
+        self._queue(gateway, control=accepted)
         self._ship(deliveries)
         self._report_occupancy()
 
-    def receiveMsg_ChildActorExited(self, message: ChildActorExited, sender: Address) -> None:
-        # Addresses compare with == only (see the supervisor): scans, once per peer exit.
-        self.children = [c for c in self.children if c != message.childAddress]
-        if self.down:
-            if not self.children:
-                self._finish()
-            return
-        if self.state is None:
-            return
-        endpoint = next((e for e in self.state.members.values()
-                         if e.peer == message.childAddress), None)
-        if endpoint is None:  # a peer that never joined (refused, or its client gave up)
-            return
-        # If the socket is still open (the actor crashed or was killed), close it.
-        self._queue(endpoint.gateway, control=ClosePeer(endpoint.conn_id, PEER_ENDED,
-                                                        "peer ended"))
-        self.ordered_in.forget(peer_channel(endpoint.peer_id))
+    def _leave(self, endpoint: PeerEndpoint) -> None:
+        """A member is gone: ``Peer.on_terminate``, then ``on_leave`` and ``left``."""
+        assert self.state is not None
+        self._end_peer(endpoint.peer)
         try:
             self._ship(self.state.leave(endpoint.peer_id))
         except RoomCallbackError as exc:
@@ -288,18 +270,29 @@ class RoomActor(MembraneActor):
             return
         self._report_occupancy()
 
+    def _close(self, endpoint: PeerEndpoint, code: int, reason: str) -> None:
+        """The room lets a member go: its socket closes, and it leaves."""
+        self._queue(endpoint.gateway, control=ClosePeer(endpoint.conn_id, code, reason))
+        self._leave(endpoint)
+
+    def receiveMsg_PeerDisconnected(self, message: PeerDisconnected, sender: Address) -> None:
+        endpoint = self.state.members.get(message.peer_id) if self.state else None
+        if endpoint is not None:  # else it left already (kicked, crashed, refused)
+            self._leave(endpoint)
+
     def _report_occupancy(self) -> None:
         assert self.state is not None
-        self.send_ordered(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
+        if not self.down:
+            self.send_ordered(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
 
     def receiveMsg_GatewayLost(self, message: GatewayLost, sender: Address) -> None:
-        """The gateway holding some members' sockets is gone: end their actors (the leave)."""
+        """The gateway holding some members' sockets is gone: they leave."""
         if self.state is None:
             return
         for endpoint in list(self.state.members.values()):
-            if endpoint.gateway == message.gateway:
-                self.send(endpoint.peer, ActorExitRequest())
-        self._outbox.pop(address_key(message.gateway), None)
+            if endpoint.gateway == message.gateway and not self.down:
+                self._leave(endpoint)
+        self._outbox.pop(address_key(message.gateway), None)  # nobody left to read it
 
     def receiveMsg_RoomPing(self, message: RoomPing, sender: Address) -> None:
         self.send(sender, RoomPong(self.name))
@@ -316,21 +309,39 @@ class RoomActor(MembraneActor):
             self.answer(message, sender, error=f"no peer {message.peer_id!r} in room {self.name!r}")
             return
         log.info("room %s: kicking peer %s", self.name, message.peer_id)
-        self._queue(endpoint.gateway, control=ClosePeer(endpoint.conn_id, KICKED, "kicked"))
-        self.send(endpoint.peer, ActorExitRequest())  # its exit is the leave
+        self._close(endpoint, CloseCode.NORMAL, "kicked")
         self.answer(message, sender)
 
     # -- messages ----------------------------------------------------------------------------
 
+    def receiveMsg_ClientMessage(self, message: ClientMessage, sender: Address) -> None:
+        """A client's message: its ``Peer.on_receive`` (which raising ends that peer only),
+        then the room's forwarding."""
+        assert self.state is not None
+        endpoint = self.state.members.get(message.message.from_ or "")
+        if endpoint is None:
+            return  # it left meanwhile
+        try:
+            outgoing = endpoint.peer.receive(message.message)
+        except PeerCallbackError as exc:
+            log.error("peer %s: %s; closing it", endpoint.peer_id, exc)
+            self._close(endpoint, CloseCode.INTERNAL_ERROR, "internal error")
+            return
+        if outgoing is not None:
+            self._forward(outgoing)
+
     def receiveMsg_ForwardMessage(self, message: ForwardMessage, sender: Address) -> None:
+        status = self._forward(message.message)
+        if message.request_id is not None:
+            self.answer(message, sender, status)
+
+    def _forward(self, message: protocol.Message) -> str:
+        """Route one message; ``ok``, ``no_such_peer``, or ``unknown_error`` (the room crashed)."""
         assert self.state is not None
         try:
-            result = self.state.forward(message.message)
+            result = self.state.forward(message)
         except RoomCallbackError as exc:
-            if message.request_id is not None:
-                self.answer(message, sender, "unknown_error")
             self._crash(exc.reason)
-            return
+            return "unknown_error"
         self._ship(result.deliveries)
-        if message.request_id is not None:
-            self.answer(message, sender, result.status)
+        return result.status

@@ -192,8 +192,7 @@ class RoomSupervisor(MembraneActor):
         "Room closed", and the rooms start again elsewhere (not counted as crashes)."""
         for record in list(self.rooms.values()):
             if record.host == host and record.address is not None:
-                self._room_gone(record, record.address, f"room host {host} lost",
-                                peers_ended=True, crashed=False)
+                self._room_gone(record, record.address, f"room host {host} lost", crashed=False)
 
     def receiveMsg_ListHosts(self, message: ListHosts, sender: Address) -> None:
         counts = self._rooms_per_host()
@@ -405,19 +404,19 @@ class RoomSupervisor(MembraneActor):
                        if r.address is not None and r.address == message.childAddress), None)
         if record is None:
             return
-        # A room that crashed or was stopped said why and wound down; one that did not say
-        # was killed (kill -9, out of memory...) and its peers' actors are orphans.
+        # A room that crashed or was stopped said why; one that did not say was killed
+        # (kill -9, out of memory...).
         self._room_gone(record, message.childAddress, record.exit_reason or "room actor exited",
-                        peers_ended=record.exit_reason is not None, crashed=True)
+                        crashed=True)
 
     def _room_gone(self, record: RoomRecord, address: Address, reason: str,
-                   peers_ended: bool, crashed: bool) -> None:
+                   crashed: bool) -> None:
         """A room's actor is gone: its gateways close its sockets, then the room is deleted
         (stopped on purpose), started again (restarted, or its host lost), or restarted within
         its budget (``crashed``)."""
         record.last_reason = reason
         for gateway in self.gateways.values():
-            self.send(gateway, RoomClosed(record.name, address, reason, peers_ended))
+            self.send(gateway, RoomClosed(record.name, address, reason))
         record.address = None
         record.pid = None
         record.peers = 0

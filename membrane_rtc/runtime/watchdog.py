@@ -65,7 +65,11 @@ class Watchdog:
 
     @contextmanager
     def limit(self, callback: str, timeout: float) -> Iterator[None]:
-        """Run the ``with`` body under a time limit of ``timeout`` seconds (0: none)."""
+        """Run the ``with`` body under a time limit of ``timeout`` seconds (0: none).
+
+        A body interrupted past its limit leaves the ``with`` as a TimeoutError, an ordinary
+        exception for the caller (inside the body it was a BaseException nothing could catch).
+        """
         if timeout <= 0:
             yield
             return
@@ -78,6 +82,8 @@ class Watchdog:
                 self._thread.start()
         try:
             yield
+        except CallbackTimeout:
+            raise TimeoutError(f"no answer within {timeout:g} s") from None
         finally:
             with self._lock:
                 self._running.pop(thread_id, None)

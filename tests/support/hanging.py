@@ -34,8 +34,14 @@ class HangingRoom(Room):
 
 
 class HangingPeer(Peer):
-    """``on_init`` hangs (spins) when the client passes ``?hang=1``."""
+    """``on_init`` hangs (spins) when the client passes ``?hang=1``; ``on_receive`` hangs
+    (spins) on a message whose event is ``spin``."""
 
     def on_init(self, context: PeerContext, auth: AuthData, options: Any) -> None:
         if auth.credentials.get("hang"):
             hang("spin")
+
+    def on_receive(self, message: Message, context: PeerContext) -> Message | None:
+        if message.event == "spin":
+            hang("spin")
+        return message

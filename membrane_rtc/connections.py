@@ -1,0 +1,54 @@
+"""The seam between the gateway (sockets) and the runtime (actors): two small interfaces.
+
+The gateway knows connections, HTTP and frames; the runtime knows rooms, peers and actors. They
+meet here and nowhere else, so either side can be tested against a fake of the other, the way
+``websockets`` tests its I/O adapters over its sans-I/O core.
+
+Every connection is a ``conn_id`` the gateway chose. For each it calls :meth:`Runtime.connect`
+once and, once it no longer holds that connection (refused, closed, cut off), exactly one
+:meth:`Runtime.disconnected`. The runtime answers each ``connect`` with one
+:meth:`ConnectionEvents.accept` or :meth:`ConnectionEvents.refuse`, then sends frames and may
+close the connection. All calls happen on the gateway's event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .protocol import Message
+from .room import AuthData
+
+__all__ = ["Runtime", "ConnectionEvents"]
+
+
+class Runtime(Protocol):
+    """What the gateway asks of the runtime."""
+
+    def connect(self, conn_id: int, room_name: str, auth: AuthData) -> None:
+        """A client asks to join ``room_name`` as ``auth.peer_id`` (its upgrade waits)."""
+
+    def receive(self, conn_id: int, message: Message) -> None:
+        """A decoded client message (``from`` already set to the client's peer id)."""
+
+    def disconnected(self, conn_id: int) -> None:
+        """The gateway no longer holds this connection: the peer leaves its room."""
+
+    async def detach(self) -> None:
+        """The gateway is stopping: it takes no more connections."""
+
+
+class ConnectionEvents(Protocol):
+    """What the runtime tells the gateway; the gateway implements it."""
+
+    def accept(self, conn_id: int, idle_timeout: float | None) -> None:
+        """Upgrade the connection (``idle_timeout``: the peer's own, None for the server's)."""
+
+    def refuse(self, conn_id: int, status: int, reason: str) -> None:
+        """Answer the upgrade request with HTTP ``status`` instead."""
+
+    def deliver(self, frames: list[tuple[int, bytes]]) -> None:
+        """Write each encoded frame to its connection, in order."""
+
+    def close(self, conn_id: int, code: int, reason: str, refusal: str | None = None) -> None:
+        """Close the connection after the frames delivered before; ``refusal`` names a refusal
+        to count and log (e.g. ``join_refused``)."""

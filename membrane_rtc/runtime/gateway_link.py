@@ -1,0 +1,145 @@
+"""The runtime side of the gateway seam (:mod:`membrane_rtc.connections`), over the actors.
+
+:class:`ActorRuntime` turns the gateway's calls into actor messages sent through the
+:class:`~.bridge.ActorBridge`, and the actors' messages to the gateway back into
+:class:`~membrane_rtc.connections.ConnectionEvents` calls. It keeps what that takes and the
+gateway need not know: which room actor holds each connection, which rooms have closed, and the
+supervisor's heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .. import protocol
+from ..connections import ConnectionEvents
+from ..protocol import CloseCode
+from ..room import AuthData
+from .actor import address_key
+from .bridge import ActorBridge
+from .messages import (
+    Address,
+    Batch,
+    ClassRef,
+    ClientMessage,
+    ClosePeer,
+    ConnectPeer,
+    Deliver,
+    GatewayPing,
+    GatewayPong,
+    PeerAccepted,
+    PeerDisconnected,
+    PeerRefused,
+    RoomClosed,
+    UnregisterGateway,
+)
+
+__all__ = ["ActorRuntime"]
+
+log = logging.getLogger("membrane_rtc.gateway")
+
+#: How many closed rooms are remembered (a PeerAccepted from one may still be on its way).
+CLOSED_ROOMS_REMEMBERED = 256
+
+
+@dataclass
+class _Member:
+    """A connection whose peer joined: where its messages go."""
+
+    peer_id: str
+    room: Address
+
+
+class ActorRuntime:
+    """Implements :class:`~membrane_rtc.connections.Runtime` for one gateway."""
+
+    def __init__(self, bridge: ActorBridge, peer_class: ClassRef, peer_options: Any) -> None:
+        self.bridge = bridge
+        self.peer_class = peer_class
+        self.peer_options = peer_options
+        self.events: ConnectionEvents | None = None
+        self._connecting: dict[int, str] = {}  # conn_id -> peer id, until accepted or refused
+        self._members: dict[int, _Member] = {}
+        self._closed_rooms: dict[str, RoomClosed] = {}
+
+    def attach(self, events: ConnectionEvents) -> None:
+        """The gateway the actors' answers go to."""
+        self.events = events
+
+    # -- the gateway's calls -----------------------------------------------------------------
+
+    def connect(self, conn_id: int, room_name: str, auth: AuthData) -> None:
+        self._connecting[conn_id] = auth.peer_id
+        self.bridge.tell(self.bridge.supervisor, ConnectPeer(
+            conn_id, room_name, auth, self.peer_class, self.peer_options, self.bridge.address))
+
+    def receive(self, conn_id: int, message: protocol.Message) -> None:
+        member = self._members.get(conn_id)
+        if member is not None:
+            self.bridge.tell(member.room, ClientMessage(message))
+
+    def disconnected(self, conn_id: int) -> None:
+        self._connecting.pop(conn_id, None)  # an accept still on its way is answered below
+        member = self._members.pop(conn_id, None)
+        if member is not None:
+            self.bridge.tell(member.room, PeerDisconnected(member.peer_id))
+
+    async def detach(self) -> None:
+        try:
+            await self.bridge.ask(self.bridge.supervisor, UnregisterGateway(), timeout=5)
+        except Exception:
+            log.warning("supervisor did not answer the gateway's goodbye")
+
+    # -- the actors' messages ----------------------------------------------------------------
+
+    def on_actor_message(self, message: Any) -> None:
+        """Called on the event loop for every message the actors send this gateway."""
+        assert self.events is not None, "no gateway attached"
+        if isinstance(message, Batch):
+            for each in message.messages:
+                self.on_actor_message(each)
+        elif isinstance(message, Deliver):
+            self.events.deliver(message.frames)
+        elif isinstance(message, ClosePeer):
+            self._members.pop(message.conn_id, None)  # the room has let it go already
+            self.events.close(message.conn_id, message.code, message.reason, message.refusal)
+        elif isinstance(message, PeerAccepted):
+            self._accepted(message)
+        elif isinstance(message, PeerRefused):
+            if self._connecting.pop(message.conn_id, None) is not None:
+                self.events.refuse(message.conn_id, message.status, message.reason)
+        elif isinstance(message, RoomClosed):
+            self._room_closed(message)
+        elif isinstance(message, GatewayPing):
+            self.bridge.tell(self.bridge.supervisor, GatewayPong(self.bridge.address))
+        else:
+            log.warning("unexpected message from the actors: %r", message)
+
+    def _accepted(self, message: PeerAccepted) -> None:
+        assert self.events is not None
+        if self._connecting.pop(message.conn_id, None) is None:  # the client gave up meanwhile
+            self.bridge.tell(message.room, PeerDisconnected(message.peer_id))
+            return
+        self._members[message.conn_id] = _Member(message.peer_id, message.room)
+        self.events.accept(message.conn_id, message.idle_timeout)
+        closed = self._closed_rooms.get(address_key(message.room))
+        if closed is not None:  # the room went down meanwhile
+            self._close_room_member(message.conn_id, closed)
+
+    def _room_closed(self, closed: RoomClosed) -> None:
+        self._closed_rooms[address_key(closed.room)] = closed
+        while len(self._closed_rooms) > CLOSED_ROOMS_REMEMBERED:
+            del self._closed_rooms[next(iter(self._closed_rooms))]
+        for conn_id, member in list(self._members.items()):
+            if member.room == closed.room:
+                self._close_room_member(conn_id, closed)
+
+    def _close_room_member(self, conn_id: int, closed: RoomClosed) -> None:
+        """Its room is gone, its peer with it: "Room closed", then the socket closes."""
+        assert self.events is not None
+        member = self._members.pop(conn_id)
+        notice = protocol.error(protocol.ROOM_CLOSED, closed.reason, to=member.peer_id)
+        self.events.deliver([(conn_id, protocol.encode(notice))])
+        self.events.close(conn_id, CloseCode.NORMAL, "room closed")
