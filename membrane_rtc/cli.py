@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not serve the demo page at / (the JS client stays at /client.js)")
     serve.add_argument("--actor-system", choices=["embedded", "multiproc"], default="embedded",
                        help="embedded: one process (Thespian simpleSystemBase); multiproc: every "
-                            "room and peer its own OS process (multiprocTCPBase)")
+                            "room its own OS process, its peers inside it (multiprocTCPBase)")
     serve.add_argument("--admin-port", type=int, default=None, metavar="N",
                        help="multiproc: Thespian's admin port (default 1900); embedded: the "
                             "loopback admin channel's port (default: any free one)")

@@ -55,7 +55,7 @@ class ServerConfig:
     #: How long a connecting client may wait for the actors to accept or refuse it.
     connect_timeout: float = 10.0
     #: "embedded" (Thespian simpleSystemBase, one process) or "multiproc" (multiprocTCPBase:
-    #: every room and peer its own OS process).
+    #: every room its own OS process, hosting its peers).
     actor_system: str = "embedded"
     #: multiproc: Thespian's admin port. embedded: the loopback admin channel's port (0 = any).
     admin_port: int | None = None

@@ -2,7 +2,8 @@
 
 Per connection: ``Peer.parse_request`` runs before the upgrade (HTTP 400 when it raises), the
 actors answer 404 / 401 or accept, then the gateway decodes client frames (answering protocol
-errors itself), hands messages to the peer's actor, and writes the frames actors send back.
+errors itself), hands messages to the runtime, and writes the frames the rooms send back. It
+reaches the actors only through :mod:`membrane_rtc.connections`.
 """
 
 from __future__ import annotations

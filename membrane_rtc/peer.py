@@ -1,7 +1,8 @@
 """The ``Peer`` behaviour: one instance per websocket connection.
 
 ``parse_request`` runs in the gateway before the upgrade (it only reads the HTTP request); the
-other callbacks run in the peer's actor. Every callback is optional.
+other callbacks run in its room's actor (its process, in the multi-process mode), one
+instance per connection. Every callback is optional.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
-"""The multi-process actor system listens on the address it advertises only (loopback here)."""
+"""The adaptations of Thespian's TCP transport: it listens on the address it advertises only
+(loopback here), and the gateway's sends to several actors overlap."""
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import pytest
+from thespian.actors import Actor, ActorSystem
 
-from membrane_rtc.runtime.transport import ACTOR_ADDRESS_VARIABLE
+from membrane_rtc.runtime.transport import ACTOR_ADDRESS_VARIABLE, advertise, tell_all
 
 from .conftest import free_port, record_actor_group
 from .support.process import ServeProcess, run_cli
@@ -43,3 +46,26 @@ async def test_nothing_of_a_one_machine_multiproc_server_listens_beyond_loopback
         assert {host for host, _ in listening} == {"127.0.0.1"}, listening
     finally:
         assert await server.signal_and_wait() == 0
+
+
+class Echo(Actor):
+    """Answers every message with (its own address, the message)."""
+
+    def receiveMessage(self, message: Any, sender: Any) -> None:
+        if isinstance(message, str):
+            self.send(sender, (self.myAddress, message))
+
+
+def test_tell_all_sends_to_several_actors_in_one_round() -> None:
+    advertise()
+    system = ActorSystem("multiprocTCPBase", {"Admin Port": free_port()}, transientUnique=True)
+    try:
+        actors = [system.createActor(Echo) for _ in range(3)]
+        # One message per actor and round, as the bridge sends (it batches per actor).
+        sends = [(actor, f"m{i}") for i, actor in enumerate(actors)]
+        assert tell_all(system, sends) == []
+        answers = [system.listen(5) for _ in sends]
+        for i, actor in enumerate(actors):  # each actor got its own
+            assert [t for a, t in answers if a == actor] == [f"m{i}"]
+    finally:
+        system.shutdown()

@@ -1,4 +1,4 @@
-"""The Thespian side: supervisor, room and peer actors, their messages, and the asyncio bridge.
+"""The Thespian side: supervisor and room actors (hosting peers), their messages, the bridge.
 
 Actors here hold no sockets; they only react to the messages in :mod:`.messages`.
 """

@@ -48,12 +48,11 @@ from .messages import (
     batch_of,
 )
 from .supervisor import RoomSupervisor
-from .transport import advertise
+from .transport import advertise, tell_all
 
 log = logging.getLogger("membrane_rtc.bridge")
 
 _STOP = object()
-_FORGET = object()
 
 #: How long the embedded actor thread waits for work before it lets Thespian timers fire.
 DEFAULT_POLL_INTERVAL = 0.02
@@ -100,11 +99,7 @@ def _batched(items: list[tuple[Address, Any]], order: OrderedSender) -> list[tup
 
     for target, message in items:
         key = address_key(target)
-        if message is _FORGET:
-            if key in pending:
-                flush(key)
-            order.forget(key)
-        elif type(message).__module__.startswith("thespian."):
+        if type(message).__module__.startswith("thespian."):
             if key in pending:
                 flush(key)
             sends.append((target, message))
@@ -185,10 +180,6 @@ class ActorBridge:
     def tell(self, target: Address, message: Any) -> None:
         """Send a message to an actor. Thread-safe, never blocks."""
         self._inbox.put((target, message))
-
-    def forget(self, target: Address) -> None:
-        """``target`` is gone (a peer's actor): drop what the bridge kept for ordering to it."""
-        self._inbox.put((target, _FORGET))
 
     async def ask(self, target: Address, request: Request, timeout: float = 10.0) -> Reply:
         """Send a request and wait for its :class:`Reply`; raise ActorSystemError on timeout."""
@@ -290,6 +281,10 @@ class ActorBridge:
                 return _batched(items, self._ordered_out), stopping
 
     def _tell_all(self, system: ActorSystem, sends: list[tuple[Address, Any]]) -> None:
+        if self.system_base == MULTIPROC and len(sends) > 1:
+            for target, message in tell_all(system, sends):
+                log.error("cannot deliver %s to %s", type(message).__name__, target)
+            return
         for target, message in sends:
             try:
                 system.tell(target, message)

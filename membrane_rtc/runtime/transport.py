@@ -1,4 +1,6 @@
-"""Where the multi-process actor system listens: the one address it advertises, nothing more.
+"""Adaptations of Thespian's TCP transport (the multi-process mode), kept in one place.
+
+Where it listens: the one address it advertises, nothing more.
 
 Thespian's TCP transport advertises one IP address per actor (``THESPIAN_BASE_IPADDR``) but
 binds every actor socket - the admin port, the supervisor, each room - to all interfaces, and
@@ -8,16 +10,20 @@ Thespian would bind on every interface binds the address it advertises instead.
 
 Actor processes are forked from the server process, so the adaptation, made before the actor
 system starts, holds in every one of them.
+
+How the gateway sends: :func:`tell_all` overlaps sends to several actors.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from thespian.system.transport.IPBase import IPActorAddress, thisSystem
 
-__all__ = ["ACTOR_ADDRESS_VARIABLE", "DEFAULT_ACTOR_ADDRESS", "advertise", "bind_advertised_only"]
+__all__ = ["ACTOR_ADDRESS_VARIABLE", "DEFAULT_ACTOR_ADDRESS", "advertise", "bind_advertised_only",
+           "tell_all"]
 
 #: Thespian's environment variable for the IP address actors advertise (and now bind).
 ACTOR_ADDRESS_VARIABLE = "THESPIAN_BASE_IPADDR"
@@ -51,3 +57,27 @@ def advertise(address: str | None = None) -> str:
     thisSystem.add_local_addr(chosen)  # Thespian read the variable once, at its import
     bind_advertised_only()
     return chosen
+
+
+#: Bound on one round of sends, as Thespian bounds one ``tell``.
+SEND_ROUND_TIMEOUT = 10.0
+
+
+def tell_all(system: Any, sends: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Send every ``(address, message)`` of a multi-process ``ActorSystem`` handle at once;
+    return the sends that failed.
+
+    ``ActorSystem.tell`` sends one message and waits for the receiver's acknowledgement before
+    it returns, so a gateway sending to four rooms waited for each in turn. Here every
+    transmit is scheduled first, then the handle's transport runs until all are acknowledged:
+    sends to different actors overlap. (Thespian's external handle has no public call for
+    this; these are the two steps its own ``tell`` takes.)
+    """
+    base = system._systemBase
+    watches = [(base._tx_to_actor(target, message), (target, message))
+               for target, message in sends]
+    deadline = time.monotonic() + SEND_ROUND_TIMEOUT
+    while base._run_transport(max(0.0, deadline - time.monotonic()), txonly=True):
+        if time.monotonic() >= deadline:
+            break
+    return [send for watch, send in watches if watch.failed]
