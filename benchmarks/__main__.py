@@ -281,7 +281,7 @@ LOADGEN_SATURATED = 0.9
 
 
 def goals(results: dict[str, Result]) -> list[tuple[str, str, bool]]:
-    """DESIGN/issue goals as ratios measured in this run: (goal, measured, met)."""
+    """The project's performance goals, as measured in this run: (goal, measured, met)."""
     rate = {name: r.figures["many"]["messages_per_s"] for name, r in results.items()}
     embedded = rate["membrane-rtc embedded"]
     rows = []

@@ -9,18 +9,23 @@ from .peer import BadRequest, Peer, PeerContext, PeerRequest
 from .protocol import ALL, Message
 from .room import AuthData, JoinRefused, Room
 from .server import Server, ServerError
+from .supervision import HostInfo, PeerInfo, RoomInfo, RoomStatus
 
 __all__ = [
     "ALL",
     "AuthData",
     "BadRequest",
+    "HostInfo",
     "JoinRefused",
     "Message",
     "Peer",
     "PeerContext",
+    "PeerInfo",
     "PeerRequest",
     "Room",
     "RoomConfig",
+    "RoomInfo",
+    "RoomStatus",
     "Server",
     "ServerConfig",
     "ServerError",

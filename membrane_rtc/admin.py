@@ -25,14 +25,12 @@ from .runtime.messages import (
     ListPeers,
     ListRooms,
     ListHosts,
-    HostInfo,
-    PeerInfo,
     Reply,
     Request,
     RestartRoom,
-    RoomInfo,
     StopRoom,
 )
+from .supervision import HostInfo, PeerInfo, RoomInfo
 from .state import read_endpoint
 
 __all__ = ["AdminClient", "AdminError"]

@@ -36,13 +36,12 @@ from .runtime.messages import (
     ListPeers,
     ListRooms,
     ListHosts,
-    HostInfo,
-    PeerInfo,
     Request,
     RestartRoom,
-    RoomInfo,
     StopRoom,
 )
+
+from .supervision import HostInfo, PeerInfo, RoomInfo
 
 __all__ = ["OPERATIONS", "RESULT_TYPES", "AdminChannel", "encode_request", "decode_request"]
 

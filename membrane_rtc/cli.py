@@ -20,8 +20,8 @@ from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
 from .room import Room
 from .runtime.bridge import ActorSystemError, convention_address
-from .runtime.messages import HostInfo, RoomInfo
 from .server import Server, ServerError
+from .supervision import HostInfo, RoomInfo
 
 log = logging.getLogger("membrane_rtc.cli")
 
@@ -110,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-port", type=int, default=None, metavar="N",
                        help="multiproc: Thespian's admin port (default 1900); embedded: the "
                             "loopback admin channel's port (default: any free one)")
-    serve.add_argument("--max-restarts", type=int, default=3, metavar="N",
+    serve.add_argument("--max-restarts", type=int, default=defaults.DEFAULT_MAX_RESTARTS, metavar="N",
                        help="restarts of a crashing room allowed within --restart-window (default %(default)s)")
-    serve.add_argument("--restart-window", type=float, default=5.0, metavar="S",
+    serve.add_argument("--restart-window", type=float, default=defaults.DEFAULT_RESTART_WINDOW, metavar="S",
                        help="seconds of the restart budget (default %(default)s)")
     hosts = serve.add_argument_group(
         "several hosts", "Actor systems joined in a Thespian convention: one leader, room "

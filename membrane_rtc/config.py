@@ -1,4 +1,4 @@
-"""Server settings, with the defaults of DESIGN.md; the CLI and the Python API both fill this."""
+"""Server settings and their defaults, written once; the CLI and the Python API both fill this."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ DEFAULT_JOIN_BURST = 40
 DEFAULT_MAX_OUTBOUND_BYTES = 1024 * 1024
 #: Longest a user callback may run before it counts as a crash (hung callbacks).
 DEFAULT_CALLBACK_TIMEOUT = 5.0
+#: A room's restart budget, Elixir's supervisor defaults: 3 restarts within 5 seconds.
+DEFAULT_MAX_RESTARTS = 3
+DEFAULT_RESTART_WINDOW = 5.0
 
 
 @dataclass
@@ -63,10 +66,10 @@ class ServerConfig:
     #: and the state file that tells local operators how to reach it.
     admin: bool = True
     #: Restart budget of each room: at most this many restarts within the window (seconds).
-    max_restarts: int = 3
-    restart_window: float = 5.0
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    restart_window: float = DEFAULT_RESTART_WINDOW
 
-    # -- limits (DESIGN.md section 6); each refusal gets a clear answer and a log line ------
+    # -- limits (docs/reference/configuration.md); each refusal: a clear answer, a log line --
     #: Peers per room ("Could not join room", details "room_is_full"); 0 = no limit.
     max_peers_per_room: int = DEFAULT_MAX_PEERS_PER_ROOM
     #: Rooms per server (create_room raises ServerError); 0 = no limit.

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .runtime.messages import RoomInfo
+from .supervision import RoomInfo, RoomStatus
 
 __all__ = ["Metrics", "REFUSALS"]
 
@@ -59,8 +59,8 @@ class _RoomsCollector(Collector):
         counts: dict[str, int] = {}
         for room in rooms:
             counts[room.state] = counts.get(room.state, 0) + 1
-        for state in ("starting", "running", "stopping", "restarting", "failed"):
-            by_state.add_metric([state], counts.get(state, 0))
+        for state in RoomStatus:
+            by_state.add_metric([state.value], counts.get(state, 0))
         peers = GaugeMetricFamily("membrane_rtc_room_peers", "Peers joined, per room",
                                   labels=["room"])
         restarts = CounterMetricFamily(

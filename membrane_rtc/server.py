@@ -33,20 +33,18 @@ from .runtime.messages import (
     ConfigureSupervisor,
     CreateRoom,
     ForwardMessage,
-    HostInfo,
     KickPeer,
     ListHosts,
     ListPeers,
     ListRooms,
-    PeerInfo,
     Reply,
     Request,
     RestartRoom,
-    RoomInfo,
     StopAllRooms,
     StopRoom,
 )
 
+from .supervision import HostInfo, PeerInfo, RoomInfo
 from .state import AdminEndpoint, remove_endpoint, write_endpoint
 
 __all__ = ["Server", "ServerError"]

@@ -1,6 +1,6 @@
 """Live-socket fuzzing: 100,000 random and malformed frames against a running server while two
 well-behaved peers keep talking. The server stays up, every bad frame gets the answer of
-DESIGN.md section 3, in order, and the good peers lose nothing.
+docs/reference/protocol.md, in order, and the good peers lose nothing.
 
 Answers come down two paths, each in order: the gateway answers a frame's form at once
 (``pong``, "Invalid JSON", "Invalid message"); the room answers what it routes (the message
@@ -79,7 +79,7 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
 
 
 def fuzz_frame(rng: random.Random, own_id: str) -> tuple[str | bytes, Expect]:
-    """One bad (or tricky) frame and the answer DESIGN.md gives it."""
+    """One bad (or tricky) frame and the answer docs/reference/protocol.md gives it."""
     invalid_message = Expect("error", "Invalid message")
     kind = rng.randrange(10)
     if kind == 0:  # a message cut short

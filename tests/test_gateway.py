@@ -1,4 +1,4 @@
-"""DESIGN section 3 row by row, over real websocket connections to an in-process server."""
+"""docs/reference/protocol.md row by row, over real websocket connections to an in-process server."""
 
 from __future__ import annotations
 

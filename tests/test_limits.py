@@ -1,4 +1,4 @@
-"""Every limit of DESIGN.md section 6: its clear answer, and nobody else disturbed."""
+"""Every limit of docs/reference/configuration.md: its clear answer, and nobody else disturbed."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Where rooms go: the capabilities of each role and the least-loaded choice, without actors."""
+"""Where rooms go: the capabilities of each role, without actors."""
 
-from membrane_rtc.runtime.placement import (HOST, LEADER, ON_HOST, ROOMS, RoomHosts,
-                                            accepts_room, capabilities_for)
+from membrane_rtc.runtime.placement import (HOST, LEADER, ON_HOST, ROOMS, accepts_room,
+                                            capabilities_for)
 
 
 def test_roles_become_capabilities() -> None:
@@ -16,14 +16,3 @@ def test_a_room_goes_to_a_room_host_and_to_the_one_named() -> None:
     assert accepts_room(host, {}) and accepts_room(host, {ON_HOST: "h2"})
     assert not accepts_room(host, {ON_HOST: "h3"})
     assert not accepts_room(capabilities_for({"leader", "gateway"}, "h1"), {})
-
-
-def test_the_least_loaded_host_is_chosen_and_ties_are_stable() -> None:
-    hosts = RoomHosts()
-    assert hosts.least_loaded({}) is None  # no host: the room waits
-    hosts.add("b")
-    hosts.add("a")
-    assert hosts.least_loaded({}) == "a"
-    assert hosts.least_loaded({"a": 2, "b": 1}) == "b"
-    hosts.remove("b")
-    assert hosts.least_loaded({"a": 2, "b": 0}) == "a"

@@ -1,6 +1,6 @@
 """Property tests of the decoder (hypothesis): anything in gives a message or the protocol's
 own error, never another exception; and what it accepts agrees with an oracle written from
-DESIGN.md section 3, independent of msgspec."""
+docs/reference/protocol.md, independent of msgspec."""
 
 from __future__ import annotations
 

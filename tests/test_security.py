@@ -1,4 +1,4 @@
-"""Security properties of DESIGN.md sections 3-6 not covered elsewhere: unguessable peer ids,
+"""Security properties of the protocol and limits (docs/reference/) not covered elsewhere: unguessable peer ids,
 rooms sealed from each other, operator channels on loopback behind a token.
 
 (``from`` cannot be spoofed: test_gateway and the property tests; no peer reaches a peer of

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from membrane_rtc import Server, ServerError
-from membrane_rtc.runtime.messages import RoomInfo
+from membrane_rtc import RoomInfo
 
 from .conftest import ServerFactory, record_actor_group
 from .support.client import Client, refused_status

@@ -98,12 +98,12 @@ class RestartRoom(Request):
 
 @dataclass
 class ListRooms(Request):
-    """Ask for the registry: a list of :class:`RoomInfo`."""
+    """Ask for the registry: a list of :class:`~membrane_rtc.supervision.RoomInfo`."""
 
 
 @dataclass
 class ListPeers(Request):
-    """Ask a room for its peers: a list of :class:`PeerInfo`."""
+    """Ask a room for its peers: a list of :class:`~membrane_rtc.supervision.PeerInfo`."""
 
     room: str
 
@@ -138,39 +138,8 @@ class StopAllRooms(Request):
 
 
 @dataclass
-class RoomInfo:
-    """One row of the registry."""
-
-    name: str
-    room_class: str
-    state: str  # starting | running | stopping | restarting | failed
-    peers: int = 0
-    restarts: int = 0
-    reason: str | None = None
-    pid: int | None = None
-    #: The room host it runs on.
-    host: str | None = None
-
-
-@dataclass
 class ListHosts(Request):
-    """The room hosts the supervisor knows of; answered with a list of :class:`HostInfo`."""
-
-
-@dataclass
-class HostInfo:
-    """One room host and how many rooms it runs."""
-
-    host: str
-    rooms: int
-
-
-@dataclass
-class PeerInfo:
-    """One peer of a room."""
-
-    peer_id: str
-    remote_address: str | None = None
+    """The room hosts the supervisor knows of; answered with a list of :class:`~membrane_rtc.supervision.HostInfo`."""
 
 
 @dataclass

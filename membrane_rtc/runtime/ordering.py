@@ -4,8 +4,9 @@ Thespian's TCP transport keeps up to 20 sends in flight per actor, so two messag
 to another can arrive swapped under load (seen here: a room's occupancy reports; it would be the
 frames for a peer). Capping it at one send in flight keeps order, but one slow send - to an actor
 that just exited - then stalls everything behind it for seconds. So instead each sender numbers
-what it sends each receiver, and each receiver holds back what arrives early: the order DESIGN.md
-promises (one sender, one addressee) holds on every base, without head-of-line blocking.
+what it sends each receiver, and each receiver holds back what arrives early: the order the
+protocol promises (one sender, one addressee: docs/reference/protocol.md) holds on every base,
+without head-of-line blocking.
 
 Pure bookkeeping, no I/O: the actors and the bridge wrap and unwrap.
 """

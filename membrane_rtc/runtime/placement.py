@@ -11,7 +11,6 @@ convention when the local system does not fit.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
 from typing import Any
 
 #: Capability of the system that holds the supervisor and the admin actor (one per deployment).
@@ -45,23 +44,3 @@ def accepts_room(capabilities: dict[str, Any], requirements: dict[str, Any]) -> 
         return False
     wanted = (requirements or {}).get(ON_HOST)
     return wanted is None or capabilities.get(HOST) == wanted
-
-
-@dataclass
-class RoomHosts:
-    """The room hosts the supervisor knows of, and the choice of the least loaded one."""
-
-    hosts: set[str] = field(default_factory=set)
-
-    def add(self, host: str) -> None:
-        self.hosts.add(host)
-
-    def remove(self, host: str) -> None:
-        self.hosts.discard(host)
-
-    def least_loaded(self, rooms_per_host: dict[str, int]) -> str | None:
-        """The host with the fewest rooms (ties: by name, so the choice is stable); None when
-        there is no room host at all."""
-        if not self.hosts:
-            return None
-        return min(sorted(self.hosts), key=lambda host: rooms_per_host.get(host, 0))

@@ -23,6 +23,7 @@ from ..peer_state import PeerCallbackError, PeerState
 from ..protocol import CloseCode
 from ..room import JoinRefused, Room
 from ..room_state import Delivery, RoomCallbackError, RoomState
+from ..supervision import PeerInfo
 from .actor import MembraneActor, address_key
 from .ordering import Sequenced
 from .messages import (
@@ -39,7 +40,6 @@ from .messages import (
     ListPeers,
     PeerAccepted,
     PeerDisconnected,
-    PeerInfo,
     PeerRefused,
     RoomCrashed,
     RoomOccupancy,
