@@ -2,13 +2,7 @@
 
 from membrane_rtc.limits import JoinRateLimiter
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from .support.clock import FakeClock as Clock
 
 
 def test_a_burst_then_the_rate_per_address() -> None:

@@ -5,13 +5,7 @@ from __future__ import annotations
 from membrane_rtc.supervision import (AfterExit, Liveness, Registry, RestartBudget, RoomHosts,
                                       RoomStatus)
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .support.clock import FakeClock
 
 
 def test_a_restart_budget_allows_n_within_the_window_then_refills() -> None:
