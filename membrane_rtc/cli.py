@@ -14,12 +14,12 @@ from typing import Any, Sequence
 
 from .admin import AdminClient, AdminError
 from . import config as defaults
-from .config import ROLES, RoomConfig, ServerConfig
+from .config import ROLES, ConfigError, RoomConfig, ServerConfig, convention_address
 from .logs import LOG_FORMATS, configure_logging
 from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
 from .room import Room
-from .runtime.bridge import ActorSystemError, convention_address
+from .runtime.bridge import ActorSystemError
 from .server import Server, ServerError
 from .supervision import HostInfo, RoomInfo
 
@@ -49,8 +49,8 @@ def _json_option(text: str, flag: str) -> Any:
 def _class_option(spec: str, base: type, flag: str) -> str:
     """Check a SPEC loads now (clear error instead of a traceback later); keep it a string so
     actors in other processes can load it too."""
-    spec = absolute_spec(spec)
     try:
+        spec = absolute_spec(spec)
         load_class(spec, base)
     except SpecError as exc:
         raise UsageError(f"{flag}: {exc}") from None
@@ -166,35 +166,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     peer_class = _class_option(args.peer_class, Peer, "--peer-class")
     room_options = _json_option(args.room_options, "--room-options")
     peer_options = _json_option(args.peer_options, "--peer-options")
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port: {args.port} is not a port number")
-    if args.max_message_bytes <= 0 or args.idle_timeout <= 0:
-        raise UsageError("--max-message-bytes and --idle-timeout must be positive")
-    for flag in ("max_peers_per_room", "max_rooms", "max_connections", "joins_per_second",
-                 "join_burst", "max_outbound_bytes", "callback_timeout"):
-        if getattr(args, flag) < 0:
-            raise UsageError(f"--{flag.replace('_', '-')} must be >= 0")
     roles = frozenset(args.roles or ROLES)
-    if args.convention is None and roles != set(ROLES):
-        raise UsageError("--role: a process without every role joins a convention: "
-                         "give --convention HOST:PORT")
-    if args.convention is not None:
-        try:
-            convention_address(args.convention)
-        except ValueError as exc:
-            raise UsageError(f"--convention: {exc}") from None
-        if "leader" in roles and args.admin_port is not None and \
-                convention_address(args.convention)[1] != args.admin_port:
-            raise UsageError("--convention: the leader's port is its own --admin-port")
-    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
-        raise UsageError(f"--metrics-port: {args.metrics_port} is not a port number")
-    if args.max_restarts < 0 or args.restart_window <= 0:
-        raise UsageError("--max-restarts must be >= 0 and --restart-window positive")
     admin_port = args.admin_port
     if admin_port is None and args.convention is not None and "leader" in roles:
-        admin_port = convention_address(args.convention)[1]  # the convention is the leader's
+        try:  # the convention is the leader's own admin port
+            admin_port = convention_address(args.convention)[1]
+        except ValueError:
+            pass  # validate() says what is wrong with it
     names = args.rooms or ["demo"]
-    return ServerConfig(
+    config = ServerConfig(
         host=args.host, port=args.port, path_prefix="/" + args.path_prefix.strip("/"),
         rooms=[RoomConfig(name, room_class, room_options) for name in names],
         peer_class=peer_class, peer_options=peer_options,
@@ -209,6 +189,16 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
         metrics_port=args.metrics_port,
     )
+    try:
+        config.validate()
+    except ConfigError as exc:
+        raise UsageError(f"--{_FLAG_OF.get(exc.field, exc.field.replace('_', '-'))}: "
+                         f"{exc.problem}") from None
+    return config
+
+
+#: Settings whose flag is not simply the field's name with dashes.
+_FLAG_OF = {"roles": "role"}
 
 
 async def run_server(config: ServerConfig) -> None:

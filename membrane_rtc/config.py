@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RoomConfig", "ServerConfig", "ROLES"]
+__all__ = ["RoomConfig", "ServerConfig", "ConfigError", "ROLES", "ACTOR_SYSTEMS"]
 
 #: The roles a membrane-rtc process can play; see ``ServerConfig.roles``.
 ROLES = ("leader", "rooms", "gateway")
+#: The actor-system modes; see ``ServerConfig.actor_system``.
+ACTOR_SYSTEMS = ("embedded", "multiproc")
 
 #: Peers are closed after this long without a frame from the client (Membrane: 15 minutes).
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
@@ -30,6 +32,23 @@ DEFAULT_CALLBACK_TIMEOUT = 5.0
 #: A room's restart budget, Elixir's supervisor defaults: 3 restarts within 5 seconds.
 DEFAULT_MAX_RESTARTS = 3
 DEFAULT_RESTART_WINDOW = 5.0
+
+
+class ConfigError(ValueError):
+    """A setting out of its range; ``field`` names it (the CLI shows it as its flag)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def convention_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` of a convention leader, as Thespian wants it."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"convention address must be HOST:PORT, not {text!r}")
+    return host, int(port)
 
 
 @dataclass
@@ -101,3 +120,36 @@ class ServerConfig:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
 
+
+    def validate(self) -> None:
+        """Check every setting's range and how they fit together, once for the CLI and for
+        ``Server(...)``; raise :class:`ConfigError` naming the first one that is wrong."""
+        for name in ("port", "metrics_port", "admin_port"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 65535:
+                raise ConfigError(name, f"{value} is not a port number")
+        for name in ("max_message_bytes", "idle_timeout", "connect_timeout", "restart_window"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, "must be positive")
+        for name in ("max_peers_per_room", "max_rooms", "max_connections", "joins_per_second",
+                     "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, "must be >= 0 (0: no limit)")
+        if self.actor_system not in ACTOR_SYSTEMS:
+            raise ConfigError("actor_system", f"must be one of {', '.join(ACTOR_SYSTEMS)}")
+        roles = frozenset(self.roles)
+        if not roles or not roles <= set(ROLES):
+            raise ConfigError("roles", f"must be some of {', '.join(ROLES)}")
+        if self.convention is None:
+            if roles != set(ROLES):
+                raise ConfigError("roles", "a process without every role joins a convention: "
+                                           "give --convention HOST:PORT (convention=)")
+            return
+        try:
+            leader_port = convention_address(self.convention)[1]
+        except ValueError as exc:
+            raise ConfigError("convention", str(exc)) from None
+        if self.actor_system != "multiproc":
+            raise ConfigError("convention", "a convention needs the multiproc actor system")
+        if "leader" in roles and self.admin_port is not None and self.admin_port != leader_port:
+            raise ConfigError("convention", "the leader's port is its own admin port")

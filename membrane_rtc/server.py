@@ -16,15 +16,14 @@ import os
 from typing import Any, Literal
 
 from .admin_channel import AdminChannel
-from .config import RoomConfig, ServerConfig
+from .config import RoomConfig, ServerConfig, convention_address
 from .gateway import Gateway
 from .loading import load_class
 from .metrics import Metrics
 from .protocol import Message
 from .room import Room
-from .config import ROLES
 from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
-                             ActorBridge, ActorSystemError, convention_address)
+                             ActorBridge, ActorSystemError)
 from .runtime.gateway_link import ActorRuntime
 from .runtime.placement import capabilities_for, default_host_name
 from .runtime.transport import ACTOR_ADDRESS_VARIABLE
@@ -67,16 +66,9 @@ class Server:
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self.config = config = config or ServerConfig()
+        config.validate()  # raises ConfigError (a ValueError) naming the setting
         bases = {"embedded": EMBEDDED, "multiproc": MULTIPROC}
-        if config.actor_system not in bases:
-            raise ValueError(f"actor_system must be one of {sorted(bases)}")
         self.roles = frozenset(config.roles)
-        if not self.roles or not self.roles <= set(ROLES):
-            raise ValueError(f"roles must be some of {ROLES}")
-        if config.convention is None and self.roles != set(ROLES):
-            raise ValueError("a process without every role joins a convention: set convention")
-        if config.convention is not None and config.actor_system != "multiproc":
-            raise ValueError("a convention needs actor_system='multiproc'")
         admin_port = config.admin_port or DEFAULT_ADMIN_PORT
         #: This process's room host name (when it runs rooms).
         self.host_name = config.host_name or default_host_name(

@@ -6,9 +6,15 @@ import json
 import signal
 import socket
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import dataclasses
 
 import pytest
+
+from membrane_rtc import Server, ServerConfig
+from membrane_rtc.cli import build_parser
+from membrane_rtc.config import ConfigError
 
 from .conftest import free_port
 from .support.client import Client, refused_status
@@ -98,6 +104,8 @@ async def test_a_module_spec_from_the_working_directory(serve: Start, tmp_path: 
     (["--peer-class", "actors.capped:CappedRoom"], "is not a subclass of membrane_rtc.peer.Peer"),
     (["--room-options", "{max_peers: 2}"], "--room-options: not valid JSON"),
     (["--peer-options", "[1,"], "--peer-options: not valid JSON"),
+    (["--room-class", "docs/tutorial/lobby.py"], "--room-class: bad class spec"),
+    (["--peer-class", "actors.token"], "--peer-class: bad class spec"),
 ])
 async def test_bad_input_is_one_clear_line(args: list[str], words: str) -> None:
     status, out, err = await run_cli("serve", "--port", "0", *args)
@@ -117,10 +125,48 @@ async def test_a_busy_port_is_one_clear_line() -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
 
 
+#: ServerConfig fields without a flag of their own: Python-only, or set through another flag.
+PYTHON_ONLY = {"rooms": "--room", "roles": "--role", "demo": "--no-demo",
+               "allowed_origins": "--allowed-origin", "connect_timeout": None, "admin": None,
+               "metrics_host": None}
+
+
 async def test_help_lists_every_serve_flag() -> None:
+    """Every setting has its flag (or is Python-only, on purpose), and --help shows each."""
+    [serve] = [action.choices["serve"] for action in build_parser()._actions
+               if isinstance(action.choices, dict) and "serve" in action.choices]
+    flags = {option for action in serve._actions for option in action.option_strings}
+    for setting in dataclasses.fields(ServerConfig):
+        flag = PYTHON_ONLY.get(setting.name, "--" + setting.name.replace("_", "-"))
+        assert flag is None or flag in flags, setting.name
     status, out, _ = await run_cli("serve", "--help")
     assert status == 0
-    for flag in ["--host", "--port", "--room", "--room-class", "--room-options", "--peer-class",
-                 "--peer-options", "--path-prefix", "--max-message-bytes", "--idle-timeout"]:
-        assert flag in out
+    assert len(flags) > 30
+    for flag in flags:
+        assert flag in out, flag
     assert (REPO / "actors" / "capped.py").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--max-peers-per-room", "-1"], "--max-peers-per-room: must be >= 0"),
+    (["--idle-timeout", "0"], "--idle-timeout: must be positive"),
+    (["--metrics-port", "70000"], "--metrics-port: 70000 is not a port number"),
+    (["--restart-window", "-2"], "--restart-window: must be positive"),
+])
+async def test_out_of_range_settings_are_one_clear_line(args: list[str], words: str) -> None:
+    status, _, err = await run_cli("serve", "--port", "0", *args)
+    assert status == 2 and words in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("settings, field", [
+    ({"max_peers_per_room": -1}, "max_peers_per_room"),
+    ({"actor_system": "threads"}, "actor_system"),
+    ({"roles": frozenset({"rooms"})}, "roles"),
+    ({"convention": "127.0.0.1:1900"}, "convention"),  # needs the multiproc actor system
+    ({"port": -5}, "port"),
+])
+def test_server_refuses_a_bad_config_as_the_cli_does(settings: dict[str, Any], field: str) -> None:
+    """One validation for both ways in: Server(...) fails before starting anything."""
+    with pytest.raises(ConfigError) as error:
+        Server(ServerConfig(**settings))
+    assert error.value.field == field and str(error.value).startswith(f"{field}: ")

@@ -67,14 +67,6 @@ STARTUP_TIMEOUT = 20.0
 CONVENTION_ADDRESS = "Convention Address.IPv4"
 
 
-def convention_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` of a convention leader, as Thespian wants it."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"convention address must be HOST:PORT, not {text!r}")
-    return host, int(port)
-
-
 class ActorSystemError(RuntimeError):
     """The actor system could not be started or did not answer in time."""
 
