@@ -17,7 +17,8 @@ from typing import Any
 import msgspec
 from websockets.sync.client import ClientConnection, connect
 
-from .admin_channel import OPERATIONS, RESULT_TYPES, encode_request
+from .admin_channel import encode_request
+from .operations import operation_of
 from .runtime.messages import (
     ADMIN_NAME,
     CreateRoom,
@@ -43,10 +44,6 @@ class AdminError(RuntimeError):
     """The server refused the request, or could not be reached; the message says which."""
 
 
-def _op(request: Request) -> str:
-    return next(name for name, cls in OPERATIONS.items() if type(request) is cls)
-
-
 class _ChannelTransport:
     """Embedded servers: one websocket to the loopback admin channel."""
 
@@ -70,7 +67,7 @@ class _ChannelTransport:
         if not answer.get("ok"):
             return Reply(None, error=answer.get("error", "unknown error"))
         value = answer.get("value")
-        result_type = RESULT_TYPES.get(_op(request))
+        result_type = operation_of(request).result
         if result_type is not None:
             value = msgspec.convert(value, result_type)
         return Reply(None, value=value)

@@ -16,7 +16,6 @@ admin actor.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import logging
 import secrets
@@ -29,48 +28,20 @@ from websockets.http11 import Request as HTTPRequest
 from websockets.http11 import Response
 
 from .gateway import bound_port
+from .operations import BY_NAME, ENVELOPE_FIELDS, operation_of, request_fields
 from .runtime.bridge import ActorBridge, ActorSystemError
-from .runtime.messages import (
-    CreateRoom,
-    KickPeer,
-    ListPeers,
-    ListRooms,
-    ListHosts,
-    Request,
-    RestartRoom,
-    StopRoom,
-)
+from .runtime.messages import Request
 
-from .supervision import HostInfo, PeerInfo, RoomInfo
-
-__all__ = ["OPERATIONS", "RESULT_TYPES", "AdminChannel", "encode_request", "decode_request"]
+__all__ = ["AdminChannel", "encode_request", "decode_request"]
 
 log = logging.getLogger("membrane_rtc.admin")
-
-#: Operation name on the wire -> the admin actor's message class.
-OPERATIONS: dict[str, type[Request]] = {
-    "list": ListRooms,
-    "create": CreateRoom,
-    "stop": StopRoom,
-    "restart": RestartRoom,
-    "peers": ListPeers,
-    "kick": KickPeer,
-    "hosts": ListHosts,
-}
-#: What each operation's ``value`` decodes to on the client side.
-RESULT_TYPES: dict[str, Any] = {"list": list[RoomInfo], "peers": list[PeerInfo],
-                                "hosts": list[HostInfo]}
-
-#: Fields of every Request that belong to the actor plumbing, not to the operation.
-_ENVELOPE_FIELDS = ("request_id", "reply_to")
 
 
 def encode_request(request: Request) -> bytes:
     """One admin request as a JSON frame."""
-    op = next(name for name, cls in OPERATIONS.items() if type(request) is cls)
-    args = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)
-            if f.name not in _ENVELOPE_FIELDS}
-    return msgspec.json.encode({"op": op, "args": args})
+    operation = operation_of(request)
+    args = {name: getattr(request, name) for name in request_fields(operation)}
+    return msgspec.json.encode({"op": operation.name, "args": args})
 
 
 def decode_request(frame: str | bytes) -> Request:
@@ -81,16 +52,16 @@ def decode_request(frame: str | bytes) -> Request:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("op"), str):
         raise ValueError('expected {"op": NAME, "args": {...}}')
-    cls = OPERATIONS.get(document["op"])
-    if cls is None:
-        raise ValueError(f"unknown op {document['op']!r}; one of {', '.join(OPERATIONS)}")
+    operation = BY_NAME.get(document["op"])
+    if operation is None:
+        raise ValueError(f"unknown op {document['op']!r}; one of {', '.join(BY_NAME)}")
     args = document.get("args") or {}
-    if not isinstance(args, dict) or any(key in _ENVELOPE_FIELDS for key in args):
+    if not isinstance(args, dict) or any(key in ENVELOPE_FIELDS for key in args):
         raise ValueError("args must be an object of the operation's fields")
     try:
-        return cls(**args)
+        return operation.request(**args)
     except TypeError as exc:
-        raise ValueError(f"bad args for {document['op']}: {exc}") from None
+        raise ValueError(f"bad args for {operation.name}: {exc}") from None
 
 
 class AdminChannel:

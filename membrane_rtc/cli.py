@@ -12,7 +12,8 @@ import signal
 import sys
 from typing import Any, Sequence
 
-from .admin import AdminClient, AdminError
+from .admin import DEFAULT_TIMEOUT, AdminClient, AdminError
+from .operations import BY_NAME, OPERATIONS, request_fields
 from . import config as defaults
 from .config import ROLES, ConfigError, RoomConfig, ServerConfig, convention_address
 from .logs import LOG_FORMATS, configure_logging
@@ -135,28 +136,31 @@ def build_parser() -> argparse.ArgumentParser:
         "admin", help="operate a running server",
         description="Operate a running server. It is found by its websocket --port through the "
                     "state file it wrote (readable by its user only).")
-    admin.add_argument("--port", type=int, default=8080,
-                       help="the server's websocket port (default %(default)s)")
-    admin.add_argument("--admin-port", type=int, default=None, metavar="N",
-                       help="reach a multiproc server through this Thespian admin port instead")
-    admin.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    admin.add_argument("--timeout", type=float, default=15.0, metavar="S",
-                       help="seconds to wait for an answer (default %(default)s)")
+    # The common options go before or after the operation (admin --json list, admin list
+    # --json): the operations take them too, without defaults of their own.
+    common = argparse.ArgumentParser(add_help=False)
+    for parser_, default in ((admin, None), (common, argparse.SUPPRESS)):
+        parser_.add_argument("--port", type=int, default=default or 8080,
+                             help="the server's websocket port (default 8080)")
+        parser_.add_argument("--admin-port", type=int, default=default, metavar="N",
+                             help="reach a multiproc server through this Thespian admin port "
+                                  "instead")
+        parser_.add_argument("--json", action="store_true", default=default or False,
+                             help="print JSON instead of a table")
+        parser_.add_argument("--timeout", type=float, default=default or DEFAULT_TIMEOUT,
+                             metavar="S", help=f"seconds to wait for an answer (default "
+                                               f"{DEFAULT_TIMEOUT:g})")
     admin.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
     operations = admin.add_subparsers(dest="operation", required=True)
-    operations.add_parser("list", help="list rooms: name, state, peers, restarts, pid, class")
-    create = operations.add_parser("create", help="create a room")
-    create.add_argument("name")
-    create.add_argument("--room-class", default="actors.default:DefaultRoom", metavar="SPEC")
-    create.add_argument("--room-options", default="null", metavar="JSON")
-    for name, text in [("stop", "stop a room (not restarted)"),
-                       ("restart", "restart a room with a fresh on_init")]:
-        operations.add_parser(name, help=text).add_argument("name")
-    operations.add_parser("peers", help="list a room's peers").add_argument("name")
-    operations.add_parser("hosts", help="list the room hosts and their rooms")
-    kick = operations.add_parser("kick", help="disconnect a peer")
-    kick.add_argument("name")
-    kick.add_argument("peer_id")
+    for operation in OPERATIONS:  # one sub-command per admin operation, from the one table
+        command = operations.add_parser(operation.name, help=operation.help, parents=[common])
+        for name in request_fields(operation):
+            option = operation.options.get(name)
+            if option is None:
+                command.add_argument(name)
+            else:
+                command.add_argument(option.flag, dest=name, default=option.default,
+                                     metavar=option.metavar)
     return parser
 
 
@@ -270,24 +274,19 @@ def run_admin(args: argparse.Namespace) -> str:
                   else AdminClient.for_server(args.port, args.timeout))
     except AdminError as exc:
         raise UsageError(str(exc)) from None
+    operation = BY_NAME[args.operation]
     with client:
         try:
-            if args.operation == "list":
-                value: Any = client.list_rooms()
-            elif args.operation == "create":
-                client.create_room(args.name, absolute_spec(args.room_class),
-                                   _json_option(args.room_options, "--room-options"))
-                value = None
-            elif args.operation == "stop":
-                value = client.stop_room(args.name)
-            elif args.operation == "restart":
-                value = client.restart_room(args.name)
-            elif args.operation == "peers":
-                value = client.list_peers(args.name)
-            elif args.operation == "hosts":
-                value = client.list_hosts()
-            else:
-                value = client.kick_peer(args.name, args.peer_id)
+            fields: dict[str, Any] = {}
+            for name in request_fields(operation):
+                value = getattr(args, name)
+                option = operation.options.get(name)
+                if option is not None and option.kind == "spec":
+                    value = absolute_spec(value)
+                elif option is not None and option.kind == "json":
+                    value = _json_option(value, option.flag)
+                fields[name] = value
+            value = client.request(operation.request(**fields))
         except (AdminError, SpecError) as exc:
             raise UsageError(str(exc)) from None
     return _show(value, args.json)

@@ -189,7 +189,7 @@ async def test_operator_restart_from_the_cli_while_peers_are_connected(
         assert (status, out.strip()) == (0, "ok"), err
         for client in (alice, bob):
             await expect_room_closed(client, "restarted by operator")
-        status, out, err = await run_cli("admin", "--port", port, "--json", "list")
+        status, out, err = await run_cli("admin", "list", "--port", port, "--json")  # after, too
         [demo] = json.loads(out)
         assert (demo["name"], demo["state"], demo["restarts"]) == ("demo", "running", 1)
         carol = await Client.connect(f"{server.url}/demo")

@@ -13,25 +13,15 @@ from typing import Any
 from thespian.actors import requireCapability
 
 from ..loading import SpecError, load_class
+from ..operations import OPERATIONS
 from ..room import Room
 from .actor import MembraneActor
-from .messages import (
-    SUPERVISOR_NAME,
-    Address,
-    CreateRoom,
-    KickPeer,
-    ListHosts,
-    ListPeers,
-    ListRooms,
-    Request,
-    RestartRoom,
-    StopRoom,
-)
+from .messages import SUPERVISOR_NAME, Address, CreateRoom, Request
 from .placement import LEADER
 from .supervisor import RoomSupervisor
 
 #: The operations the admin actor takes; anything else is refused with a clear error.
-OPERATIONS = (ListRooms, CreateRoom, StopRoom, RestartRoom, ListPeers, KickPeer, ListHosts)
+REQUESTS = tuple(operation.request for operation in OPERATIONS)
 
 
 @requireCapability(LEADER)
@@ -45,7 +35,7 @@ class AdminActor(MembraneActor):
     def receiveMessage(self, message: Any, sender: Address) -> None:
         if not isinstance(message, Request):
             return super().receiveMessage(message, sender)
-        if not isinstance(message, OPERATIONS):
+        if not isinstance(message, REQUESTS):
             self.answer(message, sender, error=f"unknown operation {type(message).__name__}")
             return None
         if isinstance(message, CreateRoom):
