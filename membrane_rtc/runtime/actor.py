@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
-from thespian.actors import ActorTypeDispatcher
+from thespian.actors import ActorTypeDispatcher, PoisonMessage
 
 from .messages import Address, Batch, Reply, Request
 from .ordering import OrderedReceiver, OrderedSender, Sequenced
@@ -21,9 +22,36 @@ def address_key(address: Address) -> str:
     return address.actorAddressString
 
 
+log = logging.getLogger("membrane_rtc.actor")
+
+
 class MembraneActor(ActorTypeDispatcher):
     """Thespian's type-dispatching actor, plus :class:`Batch` unpacking, ordered sends
-    (:meth:`send_ordered`, see :mod:`.ordering`) and :meth:`answer`."""
+    (:meth:`send_ordered`, see :mod:`.ordering`), :meth:`answer`, and requests answered even
+    when their handler fails."""
+
+    def receiveMessage(self, message: Any, sender: Address) -> Any:
+        if not isinstance(message, Request):
+            return super().receiveMessage(message, sender)
+        # Thespian would retry a failing handler, then bounce the message to its sender as a
+        # PoisonMessage: an asker waiting on reply_to would only see its timeout.
+        try:
+            return super().receiveMessage(message, sender)
+        except Exception:
+            log.exception("%s: handling %s failed", type(self).__name__, type(message).__name__)
+            self.answer(message, sender,
+                        error=f"{type(message).__name__} failed on the server (see its log)")
+            return None
+
+    def receiveMsg_PoisonMessage(self, poison: PoisonMessage, sender: Address) -> None:
+        """Something this actor sent failed in its receiver: an asker waiting for the answer
+        learns at once."""
+        request = poison.poisonMessage
+        log.warning("%s: %s sent to %s failed there", type(self).__name__,
+                    type(request).__name__, sender)
+        if isinstance(request, Request) and request.reply_to is not None:
+            self.send(request.reply_to, Reply(request.request_id,
+                                              f"{type(request).__name__} failed on the server"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -31,7 +31,7 @@ import threading
 import uuid
 from typing import Any, Callable
 
-from thespian.actors import ActorSystem
+from thespian.actors import ActorSystem, ActorSystemMessage, PoisonMessage
 
 from .actor import address_key
 from .admin_actor import AdminActor
@@ -91,7 +91,7 @@ def _batched(items: list[tuple[Address, Any]], order: OrderedSender) -> list[tup
 
     for target, message in items:
         key = address_key(target)
-        if type(message).__module__.startswith("thespian."):
+        if isinstance(message, ActorSystemMessage):
             if key in pending:
                 flush(key)
             sends.append((target, message))
@@ -211,6 +211,12 @@ class ActorBridge:
             if isinstance(message, Sequenced):
                 self._dispatch(self._ordered_in.accept(message))
                 continue
+            if isinstance(message, PoisonMessage):  # an actor failed to handle what we sent
+                failed = message.poisonMessage
+                log.warning("the actor system could not handle %s", type(failed).__name__)
+                if not isinstance(failed, Request):
+                    continue
+                message = Reply(failed.request_id, f"{type(failed).__name__} failed on the server")
             if isinstance(message, Reply):
                 future = self._pending.get(message.request_id)  # type: ignore[arg-type]
                 if future is not None and not future.done():
