@@ -13,6 +13,7 @@ import collections
 import itertools
 import logging
 import uuid
+from http import HTTPStatus
 from importlib import resources
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ class Gateway:
         self.metrics.refused(refusal or STATUS_REASONS.get(status, "unavailable"))
         log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
                   path=request.path, remote=_host(socket), **fields)
-        response = socket.respond(status, _REASONS.get(status, "Refused") + "\n")
+        response = socket.respond(status, HTTPStatus(status).phrase + "\n")
         for name, value in (headers or {}).items():
             response.headers[name] = value
         return response
@@ -250,7 +251,7 @@ class Gateway:
         path = urlsplit(request.path).path
         name = {"/client.js": "client.js", "/": "demo.html" if self.config.demo else None}.get(path)
         if name is None:
-            return socket.respond(404, "Not Found\n")
+            return socket.respond(HTTPStatus.NOT_FOUND, HTTPStatus.NOT_FOUND.phrase + "\n")
         body, content_type = _STATIC[name]
         headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
                            ("Cache-Control", "no-cache")])
@@ -419,6 +420,3 @@ _STATIC = {
     "client.js": _static("client.js", "text/javascript; charset=utf-8"),
     "demo.html": _static("demo.html", "text/html; charset=utf-8"),
 }
-
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}

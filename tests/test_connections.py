@@ -1,0 +1,134 @@
+"""The gateway against a fake runtime, in-process: the seam of membrane_rtc/connections.py.
+
+No actor system here: the runtime is a plain object that answers as a test tells it to, the
+way websockets tests its I/O adapters over its sans-I/O core.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from membrane_rtc import ServerConfig, protocol
+from membrane_rtc.gateway import Gateway
+from membrane_rtc.protocol import Message
+from membrane_rtc.room import AuthData
+
+from .support.client import Client, refused_status
+from .support.process import REPO
+
+
+class FakeRuntime:
+    """Refuses rooms named ``closed`` (404) and ``secret`` (401); admits the rest, greeting
+    with ``authenticated`` and echoing every message back to its sender."""
+
+    def __init__(self) -> None:
+        self.gateway: Gateway | None = None
+        self.peers: dict[int, str] = {}
+        self.received: list[tuple[int, Message]] = []
+        self.disconnected_ids: list[int] = []
+        self.gone = asyncio.Event()
+        self.detached = False
+
+    def connect(self, conn_id: int, room_name: str, auth: AuthData) -> None:
+        assert self.gateway is not None
+        if room_name in ("closed", "secret"):
+            self.gateway.refuse(conn_id, 404 if room_name == "closed" else 401, room_name)
+            return
+        self.peers[conn_id] = auth.peer_id
+        self.gateway.accept(conn_id, None)
+        self.gateway.deliver([(conn_id, protocol.encode(protocol.authenticated(auth.peer_id)))])
+
+    def receive(self, conn_id: int, message: Message) -> None:
+        assert self.gateway is not None
+        self.received.append((conn_id, message))
+        if message.event == "bye":
+            self.gateway.close(conn_id, 4000, "asked to")
+        else:
+            self.gateway.deliver([(conn_id, protocol.encode(message))])
+
+    def disconnected(self, conn_id: int) -> None:
+        self.disconnected_ids.append(conn_id)
+        self.gone.set()
+
+    async def detach(self) -> None:
+        self.detached = True
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[Gateway, FakeRuntime]]:
+    runtime = FakeRuntime()
+    gateway = Gateway(runtime, ServerConfig(port=0))
+    runtime.gateway = gateway
+    await gateway.start()
+    try:
+        yield gateway, runtime
+    finally:
+        await gateway.stop()
+    assert runtime.detached
+
+
+async def test_the_runtime_refuses_before_the_upgrade(gateway: tuple[Gateway, FakeRuntime]) -> None:
+    server, runtime = gateway
+    url = f"ws://127.0.0.1:{server.port}/webrtc"
+    assert await refused_status(f"{url}/closed") == 404
+    assert await refused_status(f"{url}/secret") == 401
+    assert runtime.peers == {} and server.connections == {}
+    assert len(runtime.disconnected_ids) == 2  # each refused connection said once
+
+
+async def test_frames_go_through_the_seam_both_ways(gateway: tuple[Gateway, FakeRuntime]) -> None:
+    server, runtime = gateway
+    client = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby")
+    [(conn_id, peer_id)] = runtime.peers.items()
+    assert peer_id == client.peer_id
+    await client.send("offer", {"sdp": "x"}, "all", **{"from": "someone else"})
+    echo = await client.recv_event("offer")
+    assert echo == {"event": "offer", "data": {"sdp": "x"}, "from": peer_id, "to": "all"}
+    await client.send_text("not json")  # answered by the gateway itself, never the runtime
+    assert (await client.recv_event("error"))["data"]["description"] == "Invalid JSON"
+    assert [m.event for _, m in runtime.received] == ["offer"]
+    await client.send("bye")
+    assert await client.closed() == 4000
+    await asyncio.wait_for(runtime.gone.wait(), 5)
+    assert runtime.disconnected_ids == [conn_id]
+
+
+async def test_a_client_that_leaves_is_disconnected_exactly_once(
+        gateway: tuple[Gateway, FakeRuntime]) -> None:
+    server, runtime = gateway
+    client = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby")
+    [conn_id] = runtime.peers
+    await client.close()
+    await asyncio.wait_for(runtime.gone.wait(), 5)
+    server.close(conn_id, 1000, "late")  # a runtime's late word for a gone connection: ignored
+    server.deliver([(conn_id, b"{}")])
+    assert runtime.disconnected_ids == [conn_id] and server.connections == {}
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a source file imports (relative ones as written: ``.runtime.bridge``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." * node.level + (node.module or ""))
+    return found
+
+
+def test_the_layers_import_only_what_they_may() -> None:
+    """The gateway knows no actors; the rules cores know no runtime; ready actors use only
+    the public API."""
+    package = REPO / "membrane_rtc"
+    for module in ("gateway.py", "connections.py", "room_state.py", "peer_state.py",
+                   "supervision.py", "protocol.py", "limits.py"):
+        imports = _imports(package / module)
+        assert not {i for i in imports if i.startswith("thespian") or "runtime" in i}, module
+    for ready in (REPO / "actors").glob("*.py"):
+        imports = {i for i in _imports(ready) if "membrane_rtc" in i}
+        assert imports <= {"membrane_rtc"}, ready.name
