@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from membrane_rtc import RoomConfig, Server, ServerConfig
 from membrane_rtc.runtime.bridge import ActorSystemError
 
+from .support.net import free_port
 from .support.procfs import live_processes_in_group, wait_until_no_process_in
 from .support.recording import RECORD
 
@@ -46,16 +46,16 @@ def _sweep_actor_systems() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Servers started by tests (and their subprocesses) write state files here, not in ~."""
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Servers started by tests (and their subprocesses) write state files here, not in ~;
+    the variable is put back as it was afterwards."""
+    before = os.environ.get("MEMBRANE_RTC_STATE_DIR")
     os.environ["MEMBRANE_RTC_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    yield
+    if before is None:
+        del os.environ["MEMBRANE_RTC_STATE_DIR"]
+    else:
+        os.environ["MEMBRANE_RTC_STATE_DIR"] = before
 
 
 async def _servers(mode: str) -> AsyncIterator[ServerFactory]:

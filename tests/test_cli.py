@@ -16,7 +16,7 @@ from membrane_rtc import Server, ServerConfig
 from membrane_rtc.cli import build_parser
 from membrane_rtc.config import ConfigError
 
-from .conftest import free_port
+from .support.net import free_port
 from .support.client import Client, refused_status
 from .support.process import REPO, ServeProcess, run_cli
 

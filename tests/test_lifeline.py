@@ -6,7 +6,8 @@ import json
 import os
 import signal
 
-from .conftest import free_port, record_actor_group
+from .conftest import record_actor_group
+from .support.net import free_port
 from .support.client import Client
 from .support.process import ServeProcess, run_cli
 from .support.procfs import live_processes_in_group, wait_until_no_process_in

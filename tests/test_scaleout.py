@@ -16,11 +16,12 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from .conftest import free_port, record_actor_group
+from .conftest import record_actor_group
+from .support.net import free_port
 from .support.procfs import wait_until_no_process_in
 from .support.client import Client
 from .support.process import ServeProcess, run_cli
-from .test_supervision import until
+from .support.waiting import until
 
 CALLBACK_TIMEOUT = "1"  # a room host is taken for lost after 3 s + this of silence
 

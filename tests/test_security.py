@@ -15,7 +15,8 @@ import uuid
 import pytest
 import websockets
 
-from .conftest import ServerFactory, free_port
+from .conftest import ServerFactory
+from .support.net import free_port
 from .support.client import Client
 
 PEERS = 200

@@ -12,7 +12,8 @@ from thespian.actors import Actor, ActorSystem
 
 from membrane_rtc.runtime.transport import ACTOR_ADDRESS_VARIABLE, advertise, tell_all
 
-from .conftest import free_port, record_actor_group
+from .conftest import record_actor_group
+from .support.net import free_port
 from .support.process import ServeProcess, run_cli
 from .support.procfs import listening_addresses, live_processes_in_group
 
