@@ -27,7 +27,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HTTPRequest
 from websockets.http11 import Response
 
-from .gateway import bound_port
 from .operations import BY_NAME, ENVELOPE_FIELDS, operation_of, request_fields
 from .runtime.bridge import ActorBridge, ActorSystemError
 from .runtime.messages import Request
@@ -77,7 +76,7 @@ class AdminChannel:
     def port(self) -> int:
         """The loopback port the channel listens on."""
         assert self.server is not None
-        return bound_port(self.server)
+        return int(self.server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         self.server = await serve(self._handle, "127.0.0.1", self.requested_port,

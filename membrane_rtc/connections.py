@@ -33,6 +33,10 @@ class Runtime(Protocol):
     def disconnected(self, conn_id: int) -> None:
         """The gateway no longer holds this connection: the peer leaves its room."""
 
+    def backlog(self) -> int:
+        """Messages handed over and not yet taken in: the gateway stops reading from clients
+        while it is high, so that a flood waits in TCP buffers, not in memory."""
+
     async def detach(self) -> None:
         """The gateway is stopping: it takes no more connections."""
 

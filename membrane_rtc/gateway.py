@@ -1,27 +1,24 @@
-"""The asyncio websocket gateway: HTTP upgrade, frames <-> actor messages. No room logic here.
+"""The websocket gateway: HTTP upgrade, frames <-> the runtime. No room logic here.
 
-Per connection: ``Peer.parse_request`` runs before the upgrade (HTTP 400 when it raises), the
-actors answer 404 / 401 or accept, then the gateway decodes client frames (answering protocol
-errors itself), hands messages to the runtime, and writes the frames the rooms send back. It
-reaches the actors only through :mod:`membrane_rtc.connections`.
+Per connection: the limits are checked and ``Peer.parse_request`` runs before the upgrade (HTTP
+403 / 503 / 429 / 400), the runtime answers 404 / 401 or accepts, then the gateway decodes
+client frames (answering protocol errors itself), hands messages to the runtime, and writes the
+frames the rooms send back. It reaches the actors only through :mod:`membrane_rtc.connections`,
+and the network only through :class:`~membrane_rtc.websocket.WebSocket` (websockets' sans-I/O
+protocol on a lean asyncio adapter): no task and no future per connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import uuid
 from http import HTTPStatus
 from importlib import resources
 from urllib.parse import urlsplit
-from dataclasses import dataclass, field
-from typing import Any, Callable
 
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import protocol
@@ -34,366 +31,222 @@ from .metrics import STATUS_REASONS, Metrics
 from .peer import Peer, PeerRequest
 from .protocol import CloseCode
 from .room import AuthData
+from .websocket import WebSocket
 
 log = logging.getLogger("membrane_rtc.gateway")
 
 _PONG = protocol.PONG.encode()
+#: Client messages the runtime may have waiting before the gateway stops reading from the
+#: clients that send them (TCP then holds the rest back); it reads again below half of it.
+MAX_BACKLOG = 128
+#: How often a gateway that stopped reading looks whether the runtime caught up (seconds).
+BACKLOG_CHECK = 0.002
+#: Seconds between keepalive pings; a client that has not answered the last one by the next
+#: is gone (its network dropped without a FIN). As websockets' own default.
+PING_INTERVAL = 20.0
 
 
-def bound_port(server: Server) -> int:
-    """The TCP port a websockets server actually bound (useful with port 0)."""
-    return int(server.sockets[0].getsockname()[1])
+class PeerConnection:
+    """Gateway-side state of one client that asked to join a room."""
 
+    __slots__ = ("conn_id", "peer_id", "room_name", "path", "ws", "answer_timer",
+                 "idle_timeout", "idle_timer", "last_seen", "sent_binary", "forgotten")
 
-@dataclass
-class Close:
-    """An entry of a connection's outbox: close the socket after the frames before it."""
-
-    code: int
-    reason: str
-
-
-@dataclass
-class Refusal:
-    """The runtime's answer to a connection it refuses: an HTTP status and why."""
-
-    status: int
-    reason: str
-
-
-@dataclass
-class Connection:
-    """Gateway-side state of one client: its socket and its outbox."""
-
-    conn_id: int
-    peer_id: str
-    room_name: str
-    #: The runtime's answer: None (accepted, upgrade) or a Refusal.
-    answer: asyncio.Future[Refusal | None]
-    #: Frames (and a last Close) waiting to be written, in order.
-    outbox: collections.deque[bytes | Close] = field(default_factory=collections.deque)
-    idle_timeout: float | None = None
-    closing: bool = False
-    #: Bytes in the outbox; past ``max_queued_bytes`` the client is a slow reader.
-    queued_bytes: int = 0
-    max_queued_bytes: int = 0
-    #: Called once when the client falls that far behind (the gateway cuts it off).
-    on_slow_reader: Callable[[Connection], None] | None = None
-    #: Starts the task that writes the outbox (the gateway's), once the socket is open.
-    start_writer: Callable[[Connection], None] | None = None
-    socket: ServerConnection | None = None
-    #: The handshake is done: frames may be written.
-    open: bool = False
-    sent_binary: bool = False
-    #: Writes the outbox while there is something in it, then ends: an idle peer costs no task.
-    writer: asyncio.Task[None] | None = None
-    #: When the client last sent a frame (event loop time), for the idle timeout.
-    last_seen: float = 0.0
-
-    def send(self, frame: bytes) -> None:
-        """Queue a frame; a client that has too much waiting is marked a slow reader."""
-        if self.closing:
-            return
-        self.queued_bytes += len(frame)
-        if self.max_queued_bytes and self.queued_bytes > self.max_queued_bytes:
-            self.closing = True
-            if self.on_slow_reader is not None:
-                self.on_slow_reader(self)
-            return
-        self._queue(frame)
-
-    def close(self, code: int, reason: str) -> None:
-        if not self.closing:
-            self.closing = True
-            self._queue(Close(code, reason))
-
-    def _queue(self, item: bytes | Close) -> None:
-        self.outbox.append(item)
-        if self.open and self.writer is None and self.start_writer is not None:
-            self.start_writer(self)
+    def __init__(self, conn_id: int, peer_id: str, room_name: str, path: str,
+                 ws: WebSocket) -> None:
+        self.conn_id = conn_id
+        self.peer_id = peer_id
+        self.room_name = room_name
+        #: The request's path, for the log line of a refusal.
+        self.path = path
+        self.ws = ws
+        #: Bounds the wait for the runtime's answer, before the upgrade.
+        self.answer_timer: asyncio.TimerHandle | None = None
+        self.idle_timeout = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
+        #: When the client last sent a frame (event loop time), for the idle timeout.
+        self.last_seen = 0.0
+        self.sent_binary = False
+        #: The runtime has been told this connection is gone.
+        self.forgotten = False
 
 
 class Gateway:
     """Serves ``ws://host:port/<prefix>/<room>`` for the rooms behind ``runtime``; implements
-    :class:`~membrane_rtc.connections.ConnectionEvents` for it."""
+    :class:`~membrane_rtc.connections.ConnectionEvents` for it and
+    :class:`~membrane_rtc.websocket.Handler` for its sockets."""
 
     def __init__(self, runtime: Runtime, config: ServerConfig,
                  metrics: Metrics | None = None) -> None:
         self.runtime = runtime
         self.config = config
         self.metrics = metrics or Metrics()
-        self.metrics.watch_queues(lambda: [c.queued_bytes for c in self.connections.values()])
+        self.metrics.watch_queues(
+            lambda: [c.ws.buffered_bytes for c in self.connections.values()])
         self.join_rate = JoinRateLimiter(config.joins_per_second, config.join_burst)
         self.peer_class: type[Peer] = load_class(config.peer_class, Peer)
-        self.connections: dict[int, Connection] = {}
-        self._by_socket: dict[ServerConnection, Connection] = {}
+        #: Clients that asked to join, by connection id, until their socket is gone.
+        self.connections: dict[int, PeerConnection] = {}
+        #: Every socket open now, upgraded or not.
+        self.sockets: set[WebSocket] = set()
         self._conn_ids = itertools.count(1)
-        self._closers: set[asyncio.Task[None]] = set()  # slow readers' closing handshakes
-        self._all_reaped = asyncio.Event()
-        self.server: Server | None = None
+        self._all_closed = asyncio.Event()
+        self._keepalive: asyncio.TimerHandle | None = None
+        #: Sockets not read from while the runtime catches up (see MAX_BACKLOG).
+        self._held_back: set[WebSocket] = set()
+        self._backlog_check: asyncio.TimerHandle | None = None
+        self.server: asyncio.Server | None = None
 
     @property
     def port(self) -> int:
         """The TCP port actually bound (useful with port 0)."""
         assert self.server is not None
-        return bound_port(self.server)
+        return int(self.server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         """Start listening (the runtime behind it is ready)."""
-        self.server = await serve(
-            self._handle, self.config.host, self.config.port,
-            process_request=self._process_request,
-            process_response=self._process_response,
-            max_size=self.config.max_message_bytes,
-            # Membrane clients and browsers do not negotiate permessage-deflate for
-            # signaling; compression would cost CPU on every small frame.
-            compression=None,
-        )
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: WebSocket(self, self.config.max_message_bytes,
+                              self.config.max_outbound_bytes),
+            self.config.host, self.config.port)
+        self._keepalive = loop.call_later(PING_INTERVAL, self._ping_all)
 
     async def stop(self) -> None:
-        """Stop accepting, close every socket with 1001 and wait for the peers to be gone."""
+        """Stop accepting, close every socket with 1001 and wait (bounded) for them to go."""
         if self.server is None:
             return
-        self.server.close(close_connections=True)
-        await self.server.wait_closed()
-        if self._closers:
-            await asyncio.wait(self._closers, timeout=5)
-        if self._by_socket:  # connection-lost callbacks still to run
-            self._all_reaped.clear()
+        self.server.close()
+        for timer in (self._keepalive, self._backlog_check):
+            if timer is not None:
+                timer.cancel()
+        for ws in list(self.sockets):
+            if ws.open:
+                ws.close(CloseCode.GOING_AWAY, "server shutting down")
+            elif ws.transport is not None:
+                ws.transport.close()
+        if self.sockets:
+            self._all_closed.clear()
             try:
-                await asyncio.wait_for(self._all_reaped.wait(), 5)
+                await asyncio.wait_for(self._all_closed.wait(), 10)
             except asyncio.TimeoutError:
-                log.warning("%d connections were not reaped in time", len(self._by_socket))
+                log.warning("%d connections did not close in time", len(self.sockets))
+        await self.server.wait_closed()
         await self.runtime.detach()
         self.server = None
 
-    # -- before the upgrade ------------------------------------------------------------------
+    # -- before the upgrade (websocket.Handler) ----------------------------------------------
 
-    def _refuse(self, socket: ServerConnection, request: Request, status: int, reason: str,
-                 refusal: str | None = None, headers: dict[str, str] | None = None,
-                 **fields: Any) -> Response:
-        """Answer a websocket request with an HTTP error, and count and log why."""
-        self.metrics.refused(refusal or STATUS_REASONS.get(status, "unavailable"))
-        log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
-                  path=request.path, remote=_host(socket), **fields)
-        response = socket.respond(status, HTTPStatus(status).phrase + "\n")
-        for name, value in (headers or {}).items():
-            response.headers[name] = value
-        return response
-
-    def _admission(self, socket: ServerConnection, request: Request) -> Response | None:
-        """The limits checked before anything else: origin, connections, join rate."""
-        config = self.config
-        origin = request.headers.get("Origin")
-        if config.allowed_origins is not None and origin is not None \
-                and origin not in config.allowed_origins:
-            return self._refuse(socket, request, 403, "origin not allowed", origin=origin)
-        if config.max_connections and len(self.connections) >= config.max_connections:
-            return self._refuse(socket, request, 503, "too many connections",
-                                "too_many_connections", limit=config.max_connections)
-        address = _host(socket)
-        if not self.join_rate.allow(address):
-            wait = max(1, round(self.join_rate.retry_after(address)))
-            return self._refuse(socket, request, 429, "too many joins from this address",
-                                headers={"Retry-After": str(wait)})
-        return None
-
-    async def _process_request(self, socket: ServerConnection,
-                               request: Request) -> Response | None:
+    def handshake(self, ws: WebSocket, request: Request) -> None:
+        self.sockets.add(ws)
         if "websocket" not in request.headers.get("Upgrade", "").lower():
-            return self._serve_file(socket, request)
-        refusal = self._admission(socket, request)
-        if refusal is not None:
-            return refusal
+            ws.respond(self._serve_file(request))
+            return
+        if self._refused_by_limits(ws, request):
+            return
         peer_request = PeerRequest(
             path=request.path,
             headers={name.lower(): value for name, value in request.headers.raw_items()},
-            remote_address=socket.remote_address,
+            remote_address=ws.remote_address,
             path_prefix=self.config.path_prefix,
         )
         try:
             credentials, metadata, room_name = self.peer_class.parse_request(peer_request)
         except Exception as exc:
-            return self._refuse(socket, request, 400, f"{type(exc).__name__}: {exc}")
+            self._refuse(ws, request.path, 400, f"{type(exc).__name__}: {exc}")
+            return
         conn_id = next(self._conn_ids)
         auth = AuthData(str(uuid.uuid4()), dict(credentials), metadata)
-        conn = Connection(conn_id, auth.peer_id, room_name,
-                          asyncio.get_running_loop().create_future(),
-                          max_queued_bytes=self.config.max_outbound_bytes,
-                          on_slow_reader=self._cut_off, start_writer=self._start_writer,
-                          socket=socket)
+        conn = PeerConnection(conn_id, auth.peer_id, room_name, request.path, ws)
+        ws.context = conn
         self.connections[conn_id] = conn
+        conn.answer_timer = asyncio.get_running_loop().call_later(
+            self.config.connect_timeout, self.refuse, conn_id, 503,
+            "the actor system did not answer in time")
         self.runtime.connect(conn_id, room_name, auth)
-        try:
-            answer = await asyncio.wait_for(conn.answer, self.config.connect_timeout)
-        except asyncio.TimeoutError:
-            answer = Refusal(503, "the actor system did not answer in time")
-        if answer is not None:
-            self._forget(conn)
-            return self._refuse(socket, request, answer.status, answer.reason,
-                                peer_id=conn.peer_id, room=room_name)
-        self._by_socket[socket] = conn
-        self.metrics.connections.inc()
-        self.metrics.peers.inc()
-        log_event(log, logging.INFO, "peer_connected", peer_id=conn.peer_id, room=room_name,
-                  remote=_host(socket))
-        return None
 
-    def _process_response(self, socket: ServerConnection, request: Request,
-                          response: Response) -> None:
-        """An accepted peer whose handshake still failed never reaches ``_handle``: reap it."""
-        if response.status_code != 101 and socket in self._by_socket:
-            self._reap(socket, self._by_socket[socket])
+    def _refused_by_limits(self, ws: WebSocket, request: Request) -> bool:
+        """The limits checked before anything else: origin, connections, join rate."""
+        config = self.config
+        origin = request.headers.get("Origin")
+        if config.allowed_origins is not None and origin is not None \
+                and origin not in config.allowed_origins:
+            self._refuse(ws, request.path, 403, "origin not allowed", origin=origin)
+        elif config.max_connections and len(self.connections) >= config.max_connections:
+            self._refuse(ws, request.path, 503, "too many connections", "too_many_connections",
+                         limit=config.max_connections)
+        elif not self.join_rate.allow(address := _host(ws)):
+            wait = max(1, round(self.join_rate.retry_after(address)))
+            self._refuse(ws, request.path, 429, "too many joins from this address",
+                         headers={"Retry-After": str(wait)})
+        else:
+            return False
+        return True
 
-    def _serve_file(self, socket: ServerConnection, request: Request) -> Response:
+    def _refuse(self, ws: WebSocket, path: str, status: int, reason: str,
+                refusal: str | None = None, headers: dict[str, str] | None = None,
+                **fields: object) -> None:
+        """Answer a websocket request with an HTTP error, and count and log why."""
+        self.metrics.refused(refusal or STATUS_REASONS.get(status, "unavailable"))
+        log_event(log, logging.INFO, "peer_refused", status=status, reason=reason, path=path,
+                  remote=_host(ws), **fields)
+        ws.reject(status, HTTPStatus(status).phrase + "\n", headers)
+
+    def _serve_file(self, request: Request) -> Response:
         """Plain HTTP: the JS client at ``/client.js`` and, with ``demo``, the demo page at
         ``/``; a real local page is what lets browsers open a camera and a loopback socket."""
         path = urlsplit(request.path).path
         name = {"/client.js": "client.js", "/": "demo.html" if self.config.demo else None}.get(path)
         if name is None:
-            return socket.respond(HTTPStatus.NOT_FOUND, HTTPStatus.NOT_FOUND.phrase + "\n")
-        body, content_type = _STATIC[name]
+            body, content_type, status = b"Not Found\n", "text/plain; charset=utf-8", 404
+        else:
+            (body, content_type), status = _STATIC[name], 200
         headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
-                           ("Cache-Control", "no-cache")])
-        return Response(200, "OK", headers, body)
-
-    def _reap(self, socket: ServerConnection, conn: Connection) -> None:
-        """The connection is over: its peer leaves its room. Once per connection."""
-        if self._by_socket.pop(socket, None) is None:
-            return
-        if not self._by_socket:
-            self._all_reaped.set()
-        self._forget(conn)
-        self.metrics.peers.dec()
-        sent = socket.protocol.close_sent
-        if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
-            self.metrics.refused("frame_too_big")  # websockets closed it: a frame over max_size
-        log_event(log, logging.INFO, "peer_disconnected", peer_id=conn.peer_id,
-                  room=conn.room_name, code=socket.close_code, reason=socket.close_reason)
-
-    def _forget(self, conn: Connection) -> None:
-        """The gateway no longer holds this connection (gone, cut off or refused): tell the
-        runtime, once; its peer leaves its room."""
-        if self.connections.pop(conn.conn_id, None) is not None:
-            self.runtime.disconnected(conn.conn_id)
-
-    def _cut_off(self, conn: Connection) -> None:
-        """A slow reader: drop what waits for it, close with 1008, and let its room see it
-        leave now (its TCP connection may take the close timeout to go)."""
-        log_event(log, logging.WARNING, "slow_reader_closed", peer_id=conn.peer_id,
-                  room=conn.room_name, queued_bytes=conn.queued_bytes,
-                  limit=conn.max_queued_bytes)
-        self.metrics.refused("slow_reader")
-        conn.outbox.clear()
-        conn.queued_bytes = 0
-        if conn.writer is not None:
-            conn.writer.cancel()  # it may wait for the client to read; it never will
-        if conn.socket is not None:
-            closer = asyncio.create_task(conn.socket.close(CloseCode.POLICY_VIOLATION,
-                                                           "slow reader"))
-            self._closers.add(closer)
-            closer.add_done_callback(self._closers.discard)
-        self._forget(conn)
-
-    # -- after the upgrade -------------------------------------------------------------------
-
-    async def _handle(self, socket: ServerConnection) -> None:
-        conn = self._by_socket.get(socket)
-        if conn is None:  # not a connection this gateway accepted: cannot happen
-            await socket.close(1011, "unknown connection")
-            return
-        conn.open = True
-        if conn.outbox:
-            self._start_writer(conn)
-        idle_timeout = conn.idle_timeout or self.config.idle_timeout
-        loop = asyncio.get_running_loop()
-        conn.last_seen = loop.time()
-
-        def check_idle() -> None:
-            """One timer per idle period, not one reset per frame: re-armed from the last
-            frame while the client talks, fired when it went quiet for a whole period."""
-            nonlocal idle_timer
-            if loop.time() - conn.last_seen < idle_timeout:
-                idle_timer = loop.call_at(conn.last_seen + idle_timeout, check_idle)
-                return
-            log_event(log, logging.INFO, "peer_idle_timeout", peer_id=conn.peer_id,
-                      room=conn.room_name, seconds=idle_timeout)
-            self.metrics.refused("idle_timeout")
-            conn.close(CloseCode.NORMAL, "idle timeout")
-
-        idle_timer = loop.call_at(conn.last_seen + idle_timeout, check_idle)
-        try:
-            async for data in socket:
-                conn.last_seen = loop.time()
-                if conn.closing:
-                    continue  # cut off, kicked or leaving: what it still says is dropped
-                if isinstance(data, bytes):  # ignored; said once, not once per frame
-                    if not conn.sent_binary:
-                        conn.sent_binary = True
-                        log_event(log, logging.INFO, "peer_binary_frames_ignored",
-                                  peer_id=conn.peer_id, room=conn.room_name)
-                    continue
-                self._receive_text(conn, data)
-        except ConnectionClosed:
-            pass
-        finally:
-            idle_timer.cancel()
-            if conn.writer is not None:
-                conn.writer.cancel()
-            self._reap(socket, conn)
-
-    def _receive_text(self, conn: Connection, text: str) -> None:
-        if text == protocol.PING:
-            conn.send(_PONG)
-            return
-        try:
-            message = protocol.decode_client_frame(text, conn.peer_id)
-        except protocol.ProtocolError as exc:
-            self.metrics.refused("invalid_json" if isinstance(exc, protocol.InvalidJSON)
-                                 else "invalid_message")
-            conn.send(protocol.encode(exc.to_message(conn.peer_id)))
-            return
-        self.metrics.messages_received.inc()
-        self.runtime.receive(conn.conn_id, message)
-
-    def _start_writer(self, conn: Connection) -> None:
-        assert conn.socket is not None
-        conn.writer = asyncio.create_task(self._write(conn.socket, conn))
-
-    async def _write(self, socket: ServerConnection, conn: Connection) -> None:
-        """Write the outbox in order until it is empty; a Close entry ends the connection."""
-        try:
-            while conn.outbox:
-                item = conn.outbox.popleft()
-                if isinstance(item, Close):
-                    await socket.close(item.code, item.reason)
-                    return
-                conn.queued_bytes -= len(item)
-                await socket.send(item, text=True)
-        except ConnectionClosed:
-            pass
-        finally:
-            conn.writer = None
+                           ("Cache-Control", "no-cache"), ("Connection", "close")])
+        return Response(status, HTTPStatus(status).phrase, headers, body)
 
     # -- what the runtime tells the gateway (connections.ConnectionEvents) -------------------
 
     def accept(self, conn_id: int, idle_timeout: float | None) -> None:
-        conn = self.connections.get(conn_id)
-        if conn is not None and not conn.answer.done():
-            conn.idle_timeout = idle_timeout
-            conn.answer.set_result(None)
+        conn = self._answering(conn_id)
+        if conn is None:
+            return
+        if not conn.ws.upgrade():  # not a valid websocket handshake after all: answered 400
+            self._forget(conn)
+            return
+        self.metrics.connections.inc()
+        self.metrics.peers.inc()
+        log_event(log, logging.INFO, "peer_connected", peer_id=conn.peer_id,
+                  room=conn.room_name, remote=_host(conn.ws))
+        loop = asyncio.get_running_loop()
+        conn.idle_timeout = idle_timeout or self.config.idle_timeout
+        conn.last_seen = loop.time()
+        conn.idle_timer = loop.call_at(conn.last_seen + conn.idle_timeout, self._check_idle,
+                                       conn)
 
     def refuse(self, conn_id: int, status: int, reason: str) -> None:
+        conn = self._answering(conn_id)
+        if conn is not None:
+            self._forget(conn)
+            self._refuse(conn.ws, conn.path, status, reason, peer_id=conn.peer_id,
+                         room=conn.room_name)
+
+    def _answering(self, conn_id: int) -> PeerConnection | None:
+        """The connection the runtime answers, if it still waits for that answer."""
         conn = self.connections.get(conn_id)
-        if conn is not None and not conn.answer.done():
-            conn.answer.set_result(Refusal(status, reason))
+        if conn is None or conn.answer_timer is None:
+            return None
+        conn.answer_timer.cancel()
+        conn.answer_timer = None
+        return conn
 
     def deliver(self, frames: list[tuple[int, bytes]]) -> None:
         self.metrics.messages_forwarded.inc(len(frames))
+        connections = self.connections
         for conn_id, frame in frames:
-            conn = self.connections.get(conn_id)
+            conn = connections.get(conn_id)
             if conn is not None:
-                conn.send(frame)
+                conn.ws.send_text(frame)
 
     def close(self, conn_id: int, code: int, reason: str, refusal: str | None = None) -> None:
         conn = self.connections.get(conn_id)
@@ -403,13 +256,120 @@ class Gateway:
             self.metrics.refused(refusal)
             log_event(log, logging.INFO, f"peer_{refusal}", peer_id=conn.peer_id,
                       room=conn.room_name)
-        conn.close(code, reason)
+        conn.ws.close(code, reason)
+
+    # -- after the upgrade (websocket.Handler) -----------------------------------------------
+
+    def text_received(self, ws: WebSocket, text: str) -> None:
+        conn: PeerConnection = ws.context
+        conn.last_seen = asyncio.get_running_loop().time()
+        if text == protocol.PING:
+            ws.send_text(_PONG)
+            return
+        try:
+            message = protocol.decode_client_frame(text, conn.peer_id)
+        except protocol.ProtocolError as exc:
+            self.metrics.refused("invalid_json" if isinstance(exc, protocol.InvalidJSON)
+                                 else "invalid_message")
+            ws.send_text(protocol.encode(exc.to_message(conn.peer_id)))
+            return
+        self.metrics.messages_received.inc()
+        self.runtime.receive(conn.conn_id, message)
+        if self.runtime.backlog() > MAX_BACKLOG and ws.transport is not None:
+            ws.transport.pause_reading()
+            self._held_back.add(ws)
+            if self._backlog_check is None:
+                self._backlog_check = asyncio.get_running_loop().call_later(
+                    BACKLOG_CHECK, self._read_again)
+
+    def _read_again(self) -> None:
+        """Read from the held-back clients again once the runtime has caught up."""
+        if self.runtime.backlog() > MAX_BACKLOG // 2:
+            self._backlog_check = asyncio.get_running_loop().call_later(
+                BACKLOG_CHECK, self._read_again)
+            return
+        self._backlog_check = None
+        held, self._held_back = self._held_back, set()
+        for ws in held:
+            if ws.transport is not None and not ws.transport.is_closing():
+                ws.transport.resume_reading()
+
+    def binary_received(self, ws: WebSocket) -> None:
+        conn: PeerConnection = ws.context
+        conn.last_seen = asyncio.get_running_loop().time()
+        if not conn.sent_binary:  # ignored; said once, not once per frame
+            conn.sent_binary = True
+            log_event(log, logging.INFO, "peer_binary_frames_ignored", peer_id=conn.peer_id,
+                      room=conn.room_name)
+
+    def write_buffer_full(self, ws: WebSocket) -> None:
+        """A slow reader: close it with 1008 (after what it has not read yet) and let its room
+        see it leave now; nothing more is queued for it."""
+        conn: PeerConnection = ws.context
+        log_event(log, logging.WARNING, "slow_reader_closed", peer_id=conn.peer_id,
+                  room=conn.room_name, queued_bytes=ws.buffered_bytes, limit=ws.max_buffered)
+        self.metrics.refused("slow_reader")
+        ws.fail(CloseCode.POLICY_VIOLATION, "slow reader")
+        self._forget(conn)
+
+    def connection_closed(self, ws: WebSocket) -> None:
+        self.sockets.discard(ws)
+        self._held_back.discard(ws)
+        if not self.sockets:
+            self._all_closed.set()
+        conn: PeerConnection | None = ws.context
+        if conn is None:  # plain HTTP, or refused before asking the runtime
+            return
+        if conn.answer_timer is not None:  # gone while the runtime decided
+            conn.answer_timer.cancel()
+            conn.answer_timer = None
+        self.connections.pop(conn.conn_id, None)
+        self._forget(conn)
+        if conn.idle_timer is None:
+            return  # never upgraded
+        conn.idle_timer.cancel()
+        self.metrics.peers.dec()
+        if ws.close_sent_code == CloseCode.MESSAGE_TOO_BIG:
+            self.metrics.refused("frame_too_big")  # websockets closed it: a frame over max_size
+        log_event(log, logging.INFO, "peer_disconnected", peer_id=conn.peer_id,
+                  room=conn.room_name, code=ws.close_code, reason=ws.close_reason)
+
+    def _forget(self, conn: PeerConnection) -> None:
+        """The gateway no longer holds this connection (gone, cut off or refused): tell the
+        runtime, once; its peer leaves its room."""
+        if not conn.forgotten:
+            conn.forgotten = True
+            self.runtime.disconnected(conn.conn_id)
+
+    def _check_idle(self, conn: PeerConnection) -> None:
+        """One timer per idle period, not one reset per frame: re-armed from the last frame
+        while the client talks, fired when it went quiet for a whole period."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - conn.last_seen < conn.idle_timeout:
+            conn.idle_timer = loop.call_at(conn.last_seen + conn.idle_timeout,
+                                           self._check_idle, conn)
+            return
+        log_event(log, logging.INFO, "peer_idle_timeout", peer_id=conn.peer_id,
+                  room=conn.room_name, seconds=conn.idle_timeout)
+        self.metrics.refused("idle_timeout")
+        conn.ws.close(CloseCode.NORMAL, "idle timeout")
+
+    def _ping_all(self) -> None:
+        """Keepalive: one timer for all sockets. A client that has not answered the previous
+        ping is gone without a word (its network dropped): close it."""
+        for ws in list(self.sockets):
+            if not ws.open:
+                continue
+            if ws.awaiting_pong:
+                ws.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            else:
+                ws.ping()
+        self._keepalive = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping_all)
 
 
-def _host(socket: ServerConnection) -> str:
+def _host(ws: WebSocket) -> str:
     """The client's IP address (what limits count per client)."""
-    remote = socket.remote_address
-    return str(remote[0]) if remote else "unknown"
+    return ws.remote_address[0] if ws.remote_address else "unknown"
 
 
 def _static(name: str, content_type: str) -> tuple[bytes, str]:

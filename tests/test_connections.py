@@ -55,6 +55,9 @@ class FakeRuntime:
         self.disconnected_ids.append(conn_id)
         self.gone.set()
 
+    def backlog(self) -> int:
+        return 0
+
     async def detach(self) -> None:
         self.detached = True
 

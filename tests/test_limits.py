@@ -192,8 +192,8 @@ def rss_kib(pid: int) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
-FLOOD_FRAMES = 4000
-FLOOD_FRAME = 4096  # 16 MB aimed at a client that never reads (the fixed costs of a
+FLOOD_FRAMES = 8000
+FLOOD_FRAME = 4096  # 32 MB aimed at a client that never reads (the fixed costs of a
 # run, a few MB, must stay small beside it)
 
 

@@ -173,6 +173,10 @@ class ActorBridge:
         """Send a message to an actor. Thread-safe, never blocks."""
         self._inbox.put((target, message))
 
+    def backlog(self) -> int:
+        """Sends queued and not yet taken by the actor thread."""
+        return self._inbox.qsize()
+
     async def ask(self, target: Address, request: Request, timeout: float = 10.0) -> Reply:
         """Send a request and wait for its :class:`Reply`; raise ActorSystemError on timeout."""
         assert self._loop is not None, "bridge not started"

@@ -86,6 +86,9 @@ class ActorRuntime:
         if member is not None:
             self.bridge.tell(member.room, PeerDisconnected(member.peer_id))
 
+    def backlog(self) -> int:
+        return self.bridge.backlog()
+
     async def detach(self) -> None:
         try:
             await self.bridge.ask(self.bridge.supervisor, UnregisterGateway(), timeout=5)

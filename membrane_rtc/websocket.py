@@ -1,0 +1,281 @@
+"""One websocket connection on asyncio: websockets' sans-I/O ``ServerProtocol`` driven from a
+lean ``asyncio.Protocol``.
+
+``websockets`` parses and builds every byte (HTTP handshake, frames, close handshake, UTF-8 and
+size checks); this adapter only moves bytes and events, the way its sans-I/O guide describes:
+feed what arrives to ``receive_data``, act on ``events_received``, write ``data_to_send``.
+It is lean where its own asyncio adapter is general: no task and no future per connection or
+per message, and everything one connection is to send within one turn of the event loop goes
+out in one ``transport.write``.
+
+What the connection means is the :class:`Handler`'s business (the gateway): it answers the
+HTTP request, now or later, and gets each complete text message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+__all__ = ["Handler", "WebSocket"]
+
+#: websockets logs every connection opened and closed at INFO; the gateway logs its own
+#: structured line per connection instead, so this logger only speaks of problems.
+_wire_log = logging.getLogger("membrane_rtc.websocket")
+_wire_log.setLevel(logging.WARNING)
+
+#: Seconds the closing handshake may take before the TCP connection is dropped.
+CLOSE_TIMEOUT = 5.0
+
+
+class Handler(Protocol):
+    """What a :class:`WebSocket` tells the application (the gateway implements it)."""
+
+    def handshake(self, ws: WebSocket, request: Request) -> None:
+        """An HTTP request arrived: answer it now or later, with :meth:`WebSocket.upgrade`
+        or :meth:`WebSocket.respond`."""
+
+    def text_received(self, ws: WebSocket, text: str) -> None:
+        """A complete text message (fragments joined, UTF-8 checked)."""
+
+    def binary_received(self, ws: WebSocket) -> None:
+        """A complete binary message (its content is not kept)."""
+
+    def connection_closed(self, ws: WebSocket) -> None:
+        """The TCP connection is gone; called once per connection, upgraded or not."""
+
+    def write_buffer_full(self, ws: WebSocket) -> None:
+        """More is waiting to be written than ``max_buffered`` allows: a slow reader."""
+
+
+class WebSocket(asyncio.Protocol):
+    """One client connection: HTTP request, then (if upgraded) websocket messages."""
+
+    __slots__ = ("handler", "protocol", "transport", "request", "remote_address", "context",
+                 "max_buffered", "_fragments", "_flush_scheduled", "_paused", "_close_timer",
+                 "_closed", "awaiting_pong", "_loop")
+
+    def __init__(self, handler: Handler, max_size: int | None, max_buffered: int = 0) -> None:
+        self.handler = handler
+        self.protocol = ServerProtocol(max_size=max_size, logger=_wire_log)
+        self.transport: asyncio.Transport | None = None
+        #: The HTTP request, kept until it is answered.
+        self.request: Request | None = None
+        self.remote_address: tuple[str, int] | None = None
+        #: The application's own state for this connection (the gateway's peer).
+        self.context: Any = None
+        #: Bytes that may wait in the transport's buffer before write_buffer_full (0: any).
+        self.max_buffered = max_buffered
+        #: Pings sent and not yet answered (keepalive).
+        self.awaiting_pong = False
+        self._fragments: list[bytes] | None = None
+        self._flush_scheduled = False
+        self._paused = False
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        """Upgraded and not closing: messages may be sent."""
+        return self.protocol.state is State.OPEN
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received, else the one sent (1006 if none was exchanged)."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.protocol.close_reason
+
+    @property
+    def close_sent_code(self) -> int | None:
+        """The code of the close frame this side sent, if any (1009: a frame too big)."""
+        sent = self.protocol.close_sent
+        return sent.code if sent is not None else None
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes written but not yet taken by the kernel (a slow reader's backlog)."""
+        return self.transport.get_write_buffer_size() if self.transport else 0
+
+    # -- the application's calls -------------------------------------------------------------
+
+    def upgrade(self) -> bool:
+        """Accept the pending request as a websocket (101); False if its handshake is not a
+        valid websocket handshake (it was answered with an HTTP error instead)."""
+        assert self.request is not None, "no request to answer"
+        response = self.protocol.accept(self.request)
+        self.respond(response)
+        return response.status_code == 101
+
+    def reject(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
+        """Answer the pending request with an HTTP error."""
+        response = self.protocol.reject(status, text)
+        for name, value in (headers or {}).items():
+            response.headers[name] = value
+        self.respond(response)
+
+    def respond(self, response: Response) -> None:
+        """Answer the pending request with ``response`` (a 101 from :meth:`upgrade`, or
+        anything else, after which the connection ends)."""
+        self.request = None
+        self.protocol.send_response(response)
+        self._schedule_flush()
+
+    def send_text(self, data: bytes) -> None:
+        """Send an encoded text message (dropped once the connection is closing)."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.send_text(data)
+            self._schedule_flush()
+
+    def ping(self) -> None:
+        """Send a keepalive ping; the pong clears :attr:`awaiting_pong`."""
+        if self.protocol.state is State.OPEN:
+            self.awaiting_pong = True
+            self.protocol.send_ping(b"")
+            self._schedule_flush()
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake (after what was sent before); the TCP connection is
+        dropped if the client does not answer within CLOSE_TIMEOUT."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.send_close(code, reason)
+            self._schedule_flush()
+            self._expect_close()
+
+    def fail(self, code: int, reason: str) -> None:
+        """Close at once, without waiting for the client's answer (a client too slow to read
+        gets the close frame after what it has not read yet)."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.fail(code, reason)
+            self._schedule_flush()
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        self.remote_address = (peer[0], peer[1]) if peer else None
+        if self.max_buffered:
+            # pause_writing comes once this much waits: the moment to check the limit.
+            transport.set_write_buffer_limits(high=min(self.max_buffered, 64 * 1024))
+
+    def data_received(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        self._receive()
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._receive()
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        if self.protocol.state is not State.CLOSED:
+            self.protocol.receive_eof()  # the connection is gone: so is the protocol
+            self.protocol.events_received()
+        self.handler.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        self._check_buffer()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _receive(self) -> None:
+        for event in self.protocol.events_received():
+            if isinstance(event, Request):
+                self.request = event
+                self.handler.handshake(self, event)
+            else:
+                self._frame(event)
+        self._schedule_flush()  # pongs, close frames, HTTP errors the protocol answered
+        if self.protocol.close_expected():
+            self._expect_close()
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if frame.fin:
+                self._message(opcode, bytes(frame.data))
+            else:
+                self._fragments = [opcode.value.to_bytes(1, "big"), bytes(frame.data)]
+        elif opcode is Opcode.CONT and self._fragments is not None:
+            self._fragments.append(bytes(frame.data))
+            if frame.fin:
+                first, *parts = self._fragments
+                self._fragments = None
+                self._message(Opcode(first[0]), b"".join(parts))
+        elif opcode is Opcode.PONG:
+            self.awaiting_pong = False
+        # PING: websockets queued the pong; CLOSE: it answered; both go out with the flush.
+
+    def _message(self, opcode: Opcode, data: bytes) -> None:
+        if self.protocol.state is not State.OPEN:
+            return  # closing: what the client still says is dropped
+        if opcode is Opcode.BINARY:
+            self.handler.binary_received(self)
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            return
+        self.handler.text_received(self, text)
+
+    def _schedule_flush(self) -> None:
+        """Write at the end of this loop turn: one write for all that was queued meanwhile."""
+        if not self._flush_scheduled and self._loop is not None and not self._closed:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        chunks = self.protocol.data_to_send()
+        if not chunks:
+            return
+        eof = chunks[-1] == b""  # websockets' sign to end the TCP connection
+        data = b"".join(chunks)
+        if data:
+            transport.write(data)
+        if eof:
+            transport.close()  # after the buffered data is written
+            self._expect_close()
+        elif self._paused:
+            self._check_buffer()
+
+    def _check_buffer(self) -> None:
+        if self.max_buffered and self.buffered_bytes > self.max_buffered and \
+                self.protocol.state is State.OPEN:
+            self.handler.write_buffer_full(self)
+
+    def _expect_close(self) -> None:
+        """The connection should end soon; if it has not within CLOSE_TIMEOUT, drop it."""
+        if self._close_timer is None and self._loop is not None and not self._closed:
+            self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.abort()
