@@ -58,7 +58,7 @@ class WebSocket(asyncio.Protocol):
     """One client connection: HTTP request, then (if upgraded) websocket messages."""
 
     __slots__ = ("handler", "protocol", "transport", "request", "remote_address", "context",
-                 "max_buffered", "_fragments", "_flush_scheduled", "_paused", "_close_timer",
+                 "max_buffered", "_unflushed", "_fragments", "_flush_scheduled", "_paused", "_close_timer",
                  "_closed", "awaiting_pong", "_loop")
 
     def __init__(self, handler: Handler, max_size: int | None, max_buffered: int = 0) -> None:
@@ -74,6 +74,7 @@ class WebSocket(asyncio.Protocol):
         self.max_buffered = max_buffered
         #: Pings sent and not yet answered (keepalive).
         self.awaiting_pong = False
+        self._unflushed = 0  # bytes sent since the last flush
         self._fragments: list[bytes] | None = None
         self._flush_scheduled = False
         self._paused = False
@@ -133,10 +134,18 @@ class WebSocket(asyncio.Protocol):
         self._schedule_flush()
 
     def send_text(self, data: bytes) -> None:
-        """Send an encoded text message (dropped once the connection is closing)."""
-        if self.protocol.state is State.OPEN:
-            self.protocol.send_text(data)
-            self._schedule_flush()
+        """Send an encoded text message (dropped once the connection is closing). One that
+        would take what waits for this client past ``max_buffered`` is not sent: the
+        handler hears of a slow reader instead."""
+        if self.protocol.state is not State.OPEN:
+            return
+        if self.max_buffered:
+            self._unflushed += len(data)
+            if self._unflushed + self.buffered_bytes > self.max_buffered:
+                self.handler.write_buffer_full(self)
+                return
+        self.protocol.send_text(data)
+        self._schedule_flush()
 
     def ping(self) -> None:
         """Send a keepalive ping; the pong clears :attr:`awaiting_pong`."""
@@ -250,6 +259,7 @@ class WebSocket(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._unflushed = 0
         transport = self.transport
         if transport is None or self._closed:
             return
