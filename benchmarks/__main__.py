@@ -60,8 +60,8 @@ SPREAD_ROOMS = 4
 
 
 @contextmanager
-def membrane(mode: str, idle_rooms: int) -> Iterator[Running]:
-    args = ["--actor-system", mode, "--room", "demo"]
+def membrane(mode: str, idle_rooms: int, event_loop: str = "auto") -> Iterator[Running]:
+    args = ["--actor-system", mode, "--event-loop", event_loop, "--room", "demo"]
     args += [arg for r in range(ROOMS) for arg in ("--room", f"r{r}")]
     args += [arg for r in range(idle_rooms) for arg in ("--room", f"i{r}")]
     if mode == "multiproc":

@@ -10,12 +10,12 @@ import logging
 import os
 import signal
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .admin import DEFAULT_TIMEOUT, AdminClient, AdminError
 from .operations import BY_NAME, OPERATIONS, request_fields
 from . import config as defaults
-from .config import ROLES, ConfigError, RoomConfig, ServerConfig, convention_address
+from .config import EVENT_LOOPS, ROLES, ConfigError, RoomConfig, ServerConfig, convention_address
 from .logs import LOG_FORMATS, configure_logging
 from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the leader's address and Thespian admin port (the leader gives its own)")
     hosts.add_argument("--host-name", metavar="NAME",
                        help="this room host's name in admin listings (default: machine:admin-port)")
+    serve.add_argument("--event-loop", choices=EVENT_LOOPS, default="auto",
+                       help="auto: uvloop if installed (pip install 'membrane-rtc[speed]'), "
+                            "else asyncio's (default %(default)s)")
     serve.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     serve.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                        help="one line per event, as text or JSON (default %(default)s)")
@@ -191,7 +194,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_connections=args.max_connections, joins_per_second=args.joins_per_second,
         join_burst=args.join_burst, max_outbound_bytes=args.max_outbound_bytes,
         allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
-        metrics_port=args.metrics_port,
+        metrics_port=args.metrics_port, event_loop=args.event_loop,
     )
     try:
         config.validate()
@@ -225,7 +228,7 @@ async def run_server(config: ServerConfig) -> None:
               f"{config.convention} (room host {server.host_name}); Ctrl-C to stop", flush=True)
     else:
         print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor system: "
-              f"{config.actor_system}); Ctrl-C to stop", flush=True)
+              f"{config.actor_system}; event loop: {_loop_name()}); Ctrl-C to stop", flush=True)
         if config.demo:
             print(f"demo page: http://{config.host}:{server.port}/?room={config.rooms[0].name} "
                   "(open it in two tabs)", flush=True)
@@ -238,6 +241,26 @@ async def run_server(config: ServerConfig) -> None:
     except asyncio.TimeoutError:
         raise ShutdownTimeout(f"shutdown took over {SHUTDOWN_TIMEOUT:g} s; exiting anyway") from None
     print("membrane-rtc stopped", flush=True)
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop to serve on: uvloop's (``uvloop``, or ``auto`` when it is installed),
+    else asyncio's (None)."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise UsageError("--event-loop uvloop: uvloop is not installed "
+                             "(pip install 'membrane-rtc[speed]')") from None
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
+def _loop_name() -> str:
+    return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") \
+        else "asyncio"
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -302,7 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         if args.command == "serve":
-            asyncio.run(run_server(config_from_args(args)))
+            config = config_from_args(args)
+            with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
+                runner.run(run_server(config))
         else:
             print(run_admin(args))
     except UsageError as exc:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RoomConfig", "ServerConfig", "ConfigError", "ROLES", "ACTOR_SYSTEMS"]
+__all__ = ["RoomConfig", "ServerConfig", "ConfigError", "ROLES", "ACTOR_SYSTEMS", "EVENT_LOOPS"]
 
 #: The roles a membrane-rtc process can play; see ``ServerConfig.roles``.
 ROLES = ("leader", "rooms", "gateway")
 #: The actor-system modes; see ``ServerConfig.actor_system``.
 ACTOR_SYSTEMS = ("embedded", "multiproc")
+#: The event loops ``membrane-rtc serve`` can run on: ``auto`` is uvloop when installed
+#: (``pip install 'membrane-rtc[speed]'``), else asyncio's own.
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 #: Peers are closed after this long without a frame from the client (Membrane: 15 minutes).
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
@@ -116,6 +119,8 @@ class ServerConfig:
     #: This room host's name in the deployment (default: the machine's name and admin port).
     host_name: str | None = None
 
+    #: The event loop ``membrane-rtc serve`` runs (an embedding program runs its own).
+    event_loop: str = "auto"
     #: Serve Prometheus metrics on this port (127.0.0.1 unless metrics_host says otherwise).
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -135,6 +140,8 @@ class ServerConfig:
                      "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, "must be >= 0 (0: no limit)")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigError("event_loop", f"must be one of {', '.join(EVENT_LOOPS)}")
         if self.actor_system not in ACTOR_SYSTEMS:
             raise ConfigError("actor_system", f"must be one of {', '.join(ACTOR_SYSTEMS)}")
         roles = frozenset(self.roles)

@@ -172,8 +172,7 @@ class WebSocket(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self._loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         self.remote_address = (peer[0], peer[1]) if peer else None

@@ -74,6 +74,18 @@ async def test_sigterm_is_bounded_even_when_an_on_terminate_hangs(
     assert "ran past its time limit" in "".join(server.stderr)
 
 
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+async def test_serve_on_either_event_loop(serve: Start, event_loop: str) -> None:
+    """uvloop is an extra ('[speed]'; the test extra has it): used when installed, or not."""
+    server = await serve("--event-loop", event_loop)
+    assert f"event loop: {event_loop})" in "".join(server.stdout)
+    a = await Client.connect(f"{server.url}/demo")
+    b = await Client.connect(f"{server.url}/demo")
+    await a.send("offer", {"sdp": "x"}, [b.peer_id])
+    assert (await b.recv_event("offer"))["from"] == a.peer_id
+    assert await server.signal_and_wait() == 0
+
+
 async def test_default_serve_has_a_demo_room_and_the_ready_actors_work(serve: Start) -> None:
     server = await serve()
     client = await Client.connect(f"{server.url}/demo")
