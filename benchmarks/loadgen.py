@@ -180,20 +180,22 @@ async def paced(url: str, pairs: int, rate: float, size: int, seconds: float) ->
             "messages_per_s": round(len(latencies) / elapsed, 1), **percentiles(latencies)}
 
 
-async def join_storm(url: str, peers: int) -> dict[str, Any]:
-    """Peers join one after another (and all leave at the end)."""
+async def join_storm(url: str, peers: int, room_size: int = 0) -> dict[str, Any]:
+    """Peers join one after another (and all leave at the end); with ``room_size``, into
+    rooms of that many (``{room}`` in the URL: 0, 1, ...), else all into one."""
     latencies = []
     connections = []
     started = time.perf_counter()
-    for _ in range(peers):
+    for n in range(peers):
         t0 = time.perf_counter()
-        connection, _ = await join(url)
+        connection, _ = await join(url.replace("{room}", str(n // room_size if room_size else 0)))
         latencies.append(time.perf_counter() - t0)
         connections.append(connection)
     elapsed = time.perf_counter() - started
     for connection in connections:
         await connection.close()
-    return {"scenario": "join", "peers": peers, "seconds": round(elapsed, 3),
+    return {"scenario": "join", "peers": peers, "room_size": room_size,
+            "seconds": round(elapsed, 3),
             "joins_per_s": round(peers / elapsed, 1), **percentiles(latencies)}
 
 
@@ -231,6 +233,8 @@ def main() -> None:
     parser.add_argument("--peers", type=int, default=200)
     parser.add_argument("--rate", type=float, default=1000.0, help="paced: messages/s in all")
     parser.add_argument("--rooms", type=int, default=1, help="idle: rooms to spread over ({room} in --url)")
+    parser.add_argument("--room-size", type=int, default=0,
+                        help="join: peers per room ({room} in --url; default: one room)")
     parser.add_argument("--protocol", choices=["membrane", "peerjs"], default="membrane")
     args = parser.parse_args()
     global PROTOCOL
@@ -243,7 +247,7 @@ def main() -> None:
     elif args.scenario == "paced":
         result = paced(args.url, args.pairs, args.rate, args.size, args.seconds)
     elif args.scenario == "join":
-        result = join_storm(args.url, args.peers)
+        result = join_storm(args.url, args.peers, args.room_size)
     else:
         result = idle(args.url, args.peers, args.rooms)
     print(json.dumps(asyncio.run(result)), flush=True)
