@@ -18,6 +18,7 @@ import msgspec
 from websockets.sync.client import ClientConnection, connect
 
 from .admin_channel import encode_request
+from .config import DEFAULT_ROOM_CLASS
 from .operations import operation_of
 from .runtime.messages import (
     ADMIN_NAME,
@@ -156,7 +157,7 @@ class AdminClient:
         """The room hosts and how many rooms each runs."""
         return list(self.request(ListHosts()))
 
-    def create_room(self, name: str, room_class: str = "actors.default:DefaultRoom",
+    def create_room(self, name: str, room_class: str = DEFAULT_ROOM_CLASS,
                     options: Any = None) -> None:
         self.request(CreateRoom(name, room_class, options))
 

@@ -12,10 +12,12 @@ import signal
 import sys
 from typing import Any, Callable, Sequence
 
+from . import __version__
 from .admin import DEFAULT_TIMEOUT, AdminClient, AdminError
 from .operations import BY_NAME, OPERATIONS, request_fields
 from . import config as defaults
-from .config import EVENT_LOOPS, ROLES, ConfigError, RoomConfig, ServerConfig, convention_address
+from .config import (ACTOR_SYSTEMS, EVENT_LOOPS, ROLES, ConfigError, RoomConfig, ServerConfig,
+                     convention_address)
 from .logs import LOG_FORMATS, configure_logging
 from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
@@ -30,6 +32,10 @@ log = logging.getLogger("membrane_rtc.cli")
 #: Bound on a clean shutdown (close sockets with 1001, every on_terminate, stop the actors).
 #: Each step has its own shorter bound; this one guarantees the process ends.
 SHUTDOWN_TIMEOUT = 30.0
+
+
+#: Every flag's default is the setting's own (config.py writes each once).
+_DEFAULT = ServerConfig()
 
 
 class UsageError(Exception):
@@ -61,22 +67,23 @@ def _class_option(spec: str, base: type, flag: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="membrane-rtc", description="WebRTC signaling server on Thespian actors.")
+    parser.add_argument("--version", action="version", version=f"membrane-rtc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the signaling server",
                                 description="Run the signaling server (embedded actor system).")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default %(default)s; 0 = any free)")
+    serve.add_argument("--host", default=_DEFAULT.host, help="address to listen on (default %(default)s)")
+    serve.add_argument("--port", type=int, default=_DEFAULT.port, help="port (default %(default)s; 0 = any free)")
     serve.add_argument("--room", action="append", dest="rooms", metavar="NAME",
                        help="create a room at start-up (repeatable; default: one room 'demo')")
-    serve.add_argument("--room-class", default="actors.default:DefaultRoom", metavar="SPEC",
+    serve.add_argument("--room-class", default=defaults.DEFAULT_ROOM_CLASS, metavar="SPEC",
                        help="Room class of the rooms, module:Class or file.py:Class (default %(default)s)")
     serve.add_argument("--room-options", default="null", metavar="JSON",
                        help="custom options for the rooms' on_init, as JSON")
-    serve.add_argument("--peer-class", default="membrane_rtc.peer:Peer", metavar="SPEC",
+    serve.add_argument("--peer-class", default=_DEFAULT.peer_class, metavar="SPEC",
                        help="Peer class, module:Class or file.py:Class (default %(default)s)")
     serve.add_argument("--peer-options", default="null", metavar="JSON",
                        help="custom options for Peer.on_init, as JSON")
-    serve.add_argument("--path-prefix", default="/webrtc", help="URL prefix of rooms (default %(default)s)")
+    serve.add_argument("--path-prefix", default=_DEFAULT.path_prefix, help="URL prefix of rooms (default %(default)s)")
     limits = serve.add_argument_group("limits", "Each refusal gets a clear answer and a log line; 0 = no limit.")
     limits.add_argument("--max-message-bytes", type=int, default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
                         metavar="N", help="largest client frame; bigger closes with 1009 (default %(default)s)")
@@ -105,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "as a crash (default %(default)s)")
     serve.add_argument("--no-demo", dest="demo", action="store_false",
                        help="do not serve the demo page at / (the JS client stays at /client.js)")
-    serve.add_argument("--actor-system", choices=["embedded", "multiproc"], default="embedded",
+    serve.add_argument("--actor-system", choices=ACTOR_SYSTEMS, default=_DEFAULT.actor_system,
                        help="embedded: one process (Thespian simpleSystemBase); multiproc: every "
                             "room its own OS process, its peers inside it (multiprocTCPBase)")
     serve.add_argument("--admin-port", type=int, default=None, metavar="N",
@@ -126,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the leader's address and Thespian admin port (the leader gives its own)")
     hosts.add_argument("--host-name", metavar="NAME",
                        help="this room host's name in admin listings (default: machine:admin-port)")
-    serve.add_argument("--event-loop", choices=EVENT_LOOPS, default="auto",
+    serve.add_argument("--event-loop", choices=EVENT_LOOPS, default=_DEFAULT.event_loop,
                        help="auto: uvloop if installed (pip install 'membrane-rtc[speed]'), "
                             "else asyncio's (default %(default)s)")
     serve.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
@@ -229,7 +236,7 @@ async def run_server(config: ServerConfig) -> None:
     else:
         print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor system: "
               f"{config.actor_system}; event loop: {_loop_name()}); Ctrl-C to stop", flush=True)
-        if config.demo:
+        if config.demo and "leader" in config.roles:  # a gateway alone creates no room
             print(f"demo page: http://{config.host}:{server.port}/?room={config.rooms[0].name} "
                   "(open it in two tabs)", flush=True)
     if server.metrics_port is not None:

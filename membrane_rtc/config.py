@@ -15,6 +15,8 @@ ACTOR_SYSTEMS = ("embedded", "multiproc")
 #: (``pip install 'membrane-rtc[speed]'``), else asyncio's own.
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
+#: The room class ``membrane-rtc serve`` and ``admin create`` use unless told otherwise.
+DEFAULT_ROOM_CLASS = "actors.default:DefaultRoom"
 #: Peers are closed after this long without a frame from the client (Membrane: 15 minutes).
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 #: Largest client frame accepted; a bigger one closes the connection with 1009.

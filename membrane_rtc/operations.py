@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import DEFAULT_ROOM_CLASS
 from .runtime.messages import (CreateRoom, KickPeer, ListHosts, ListPeers, ListRooms, Request,
                                RestartRoom, StopRoom)
 from .supervision import HostInfo, PeerInfo, RoomInfo
@@ -52,7 +53,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("list", ListRooms, "list rooms: name, state, peers, restarts, pid, class",
               list[RoomInfo]),
     Operation("create", CreateRoom, "create a room", options={
-        "room_class": Option("--room-class", "actors.default:DefaultRoom", "spec", "SPEC"),
+        "room_class": Option("--room-class", DEFAULT_ROOM_CLASS, "spec", "SPEC"),
         "options": Option("--room-options", "null", "json", "JSON")}),
     Operation("stop", StopRoom, "stop a room (not restarted)"),
     Operation("restart", RestartRoom, "restart a room with a fresh on_init"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import sys
 import socket
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -182,3 +184,14 @@ def test_server_refuses_a_bad_config_as_the_cli_does(settings: dict[str, Any], f
     with pytest.raises(ConfigError) as error:
         Server(ServerConfig(**settings))
     assert error.value.field == field and str(error.value).startswith(f"{field}: ")
+
+
+async def test_version_and_python_dash_m() -> None:
+    import membrane_rtc
+
+    status, out, _ = await run_cli("--version")
+    assert (status, out.strip()) == (0, f"membrane-rtc {membrane_rtc.__version__}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "membrane_rtc", "serve", "--help", stdout=asyncio.subprocess.PIPE)
+    out_bytes, _ = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0 and b"--event-loop" in out_bytes

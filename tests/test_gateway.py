@@ -366,13 +366,35 @@ async def test_forward_message_from_python(start_server_each_mode: ServerFactory
 
 async def test_every_row_also_holds_with_a_plain_websockets_client(
         start_server_each_mode: ServerFactory) -> None:
-    """Without our helper: the raw frames a Membrane client would see."""
+    """Without our helper: the raw frames a Membrane client would see, row by row of the
+    protocol reference's client-frames table."""
     server = await start_server_each_mode()
     async with websockets.connect(f"{server.url}/demo") as ws:
-        hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        assert hello["event"] == "authenticated"
+
+        async def answer() -> dict[str, object]:
+            text = await asyncio.wait_for(ws.recv(), 5)
+            assert isinstance(text, str)
+            return json.loads(text)  # type: ignore[no-any-return]
+
+        hello = await answer()
+        me = hello["data"]["peer_id"]  # type: ignore[index]
+        assert hello == {"event": "authenticated", "data": {"peer_id": me}, "from": None,
+                         "to": [me]}
         await ws.send("ping")
         assert await asyncio.wait_for(ws.recv(), 5) == "pong"
+        await ws.send(b"\x00binary")  # ignored: the next answer is the next row's
+        await ws.send('{"event": "note", "data": 1, "to": [%s], "from": "forged"}'
+                      % json.dumps(me))
+        assert await answer() == {"event": "note", "data": 1, "from": me, "to": [me]}
+        await ws.send("{not json")
+        assert await answer() == {"event": "error", "data": {
+            "description": "Invalid JSON", "details": "{not json"}, "from": None, "to": [me]}
+        await ws.send('{"event": 5}')
+        assert await answer() == {"event": "error", "data": {
+            "description": "Invalid message", "details": None}, "from": None, "to": [me]}
+        await ws.send('{"event": "offer", "to": ["ghost"]}')
+        assert await answer() == {"event": "error", "data": {
+            "description": "No such peer", "details": ["ghost"]}, "from": None, "to": [me]}
 
 
 async def test_order_holds_for_every_pair_under_concurrent_load(

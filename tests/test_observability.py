@@ -9,12 +9,14 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from membrane_rtc import RoomStatus
 from membrane_rtc.logs import JsonFormatter, log_event
 
 from .conftest import ServerFactory
 from .support.net import free_port
 from .support.client import Client, refused_status
 from .support.process import ServeProcess
+from .support.waiting import until
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -64,6 +66,26 @@ async def test_metrics_move_with_the_traffic(start_server_each_mode: ServerFacto
     await server.restart_room("demo")
     restarted = await asyncio.to_thread(scrape, server.metrics_port)
     assert value(restarted, "membrane_rtc_room_restarts_total", room="demo") == 1
+
+
+async def test_a_frame_too_big_is_counted_and_every_room_state_is_shown(
+        start_server: ServerFactory) -> None:
+    """Two metrics that once stayed silent: the 1009 refusal (the server closes, the client
+    may not answer) and the rooms in state ``waiting``."""
+    server = await start_server(metrics_port=free_port(), max_message_bytes=1024)
+    assert server.metrics_port is not None
+    client = await Client.connect(f"{server.url}/demo")
+    await client.send("offer", "x" * 2000, "all")
+    assert await client.closed() == 1009
+
+    async def counted() -> bool:
+        after = await asyncio.to_thread(scrape, server.metrics_port)  # type: ignore[arg-type]
+        return value(after, "membrane_rtc_refusals_total", reason="frame_too_big") == 1
+
+    await until(counted)
+    samples = await asyncio.to_thread(scrape, server.metrics_port)
+    shown = {dict(labels)["state"] for name, labels in samples if name == "membrane_rtc_rooms"}
+    assert shown == {state.value for state in RoomStatus}
 
 
 async def test_serve_logs_json_lines_and_serves_metrics_on_loopback() -> None:

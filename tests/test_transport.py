@@ -1,5 +1,5 @@
 """The adaptations of Thespian's TCP transport: it listens on the address it advertises only
-(loopback here), and the gateway's sends to several actors overlap."""
+(loopback here), and the gateway's sends overlap."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from thespian.actors import Actor, ActorSystem
 
-from membrane_rtc.runtime.transport import ACTOR_ADDRESS_VARIABLE, advertise, tell_all
+from membrane_rtc.runtime.transport import ACTOR_ADDRESS_VARIABLE, PipelinedSender, advertise
 
 from .conftest import record_actor_group
 from .support.net import free_port
@@ -57,16 +57,25 @@ class Echo(Actor):
             self.send(sender, (self.myAddress, message))
 
 
-def test_tell_all_sends_to_several_actors_in_one_round() -> None:
+def test_the_pipelined_sender_overlaps_sends_and_each_arrives() -> None:
     advertise()
     system = ActorSystem("multiprocTCPBase", {"Admin Port": free_port()}, transientUnique=True)
     try:
         actors = [system.createActor(Echo) for _ in range(3)]
-        # One message per actor and round, as the bridge sends (it batches per actor).
-        sends = [(actor, f"m{i}") for i, actor in enumerate(actors)]
-        assert tell_all(system, sends) == []
-        answers = [system.listen(5) for _ in sends]
-        for i, actor in enumerate(actors):  # each actor got its own
+        sender = PipelinedSender(system)
+        # Two rounds, the second scheduled while the first is in flight.
+        sender.send([(actor, f"m{i}") for i, actor in enumerate(actors)])
+        assert sender.busy
+        sender.send([(actors[0], "again")])
+        failures = []
+        for _ in range(5000):
+            failures += sender.step()
+            if not sender.busy:
+                break
+        assert failures == [] and not sender.busy
+        answers = [system.listen(5) for _ in range(4)]
+        assert sorted(text for _, text in answers) == ["again", "m0", "m1", "m2"]
+        for i, actor in enumerate(actors[1:], start=1):
             assert [t for a, t in answers if a == actor] == [f"m{i}"]
     finally:
         system.shutdown()

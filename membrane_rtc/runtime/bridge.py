@@ -28,6 +28,7 @@ import os
 import queue
 import socket
 import threading
+import time
 import uuid
 from typing import Any, Callable
 
@@ -48,7 +49,7 @@ from .messages import (
     batch_of,
 )
 from .supervisor import RoomSupervisor
-from .transport import advertise, tell_all
+from .transport import PipelinedSender, advertise
 
 log = logging.getLogger("membrane_rtc.bridge")
 
@@ -283,10 +284,6 @@ class ActorBridge:
                 return _batched(items, self._ordered_out), stopping
 
     def _tell_all(self, system: ActorSystem, sends: list[tuple[Address, Any]]) -> None:
-        if self.system_base == MULTIPROC and len(sends) > 1:
-            for target, message in tell_all(system, sends):
-                log.error("cannot deliver %s to %s", type(message).__name__, target)
-            return
         for target, message in sends:
             try:
                 system.tell(target, message)
@@ -353,11 +350,18 @@ class ActorBridge:
             self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
             return
         self._resolve(ready, None)
+        sender = PipelinedSender(system)
         try:
             while True:
-                sends, stopping = self._take(None)
-                self._tell_all(system, sends)
+                # Wait for work only when nothing is in flight; else look again after a step.
+                sends, stopping = self._take(0 if sender.busy else None)
+                sender.send(sends)
+                for failure in sender.step():
+                    log.error("cannot deliver %s", failure)
                 if stopping:
+                    deadline = time.monotonic() + STARTUP_TIMEOUT
+                    while sender.busy and time.monotonic() < deadline:
+                        sender.step(0.1)
                     return
         finally:
             self._listening.clear()

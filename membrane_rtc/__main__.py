@@ -1,0 +1,7 @@
+"""``python -m membrane_rtc``: the ``membrane-rtc`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""Test a ``Room`` (and a ``Peer``) without a server: in-process, synchronous, no sockets.
+
+The harness runs your classes through the same rules the server runs them with
+(:class:`~membrane_rtc.room_state.RoomState`, :class:`~membrane_rtc.peer_state.PeerState`), so
+what a simulated peer receives is what a real client would, frame for frame::
+
+    from membrane_rtc.testing import RoomHarness
+
+    room = RoomHarness(Lobby, options={"max_peers": 2})
+    a = room.join()                      # ran on_join; raises JoinRefused when refused
+    b = room.join(credentials={"name": "b"})
+    a.send("offer", {"sdp": "..."}, to=[b.peer_id])
+    assert b.received[-1].event == "offer" and b.received[-1].from_ == a.peer_id
+    b.leave()                            # on_leave ran; a got "left"
+    room.terminate()                     # on_terminate ran
+
+With pytest, the ``room_harness`` fixture (this package's pytest plugin) makes harnesses and
+terminates them after the test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterator
+
+from . import protocol
+from .peer import Peer, PeerContext
+from .peer_state import PeerCallbackError, PeerState
+from .protocol import Message
+from .room import AuthData, JoinRefused, Room
+from .room_state import Delivery, RoomCallbackError, RoomState
+
+__all__ = ["RoomHarness", "TestPeer", "PeerRefused"]
+
+
+class PeerRefused(Exception):
+    """``Peer.on_init`` refused the client (a server answers HTTP 401); ``error`` is why."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"Peer.on_init refused the client: {type(error).__name__}: {error}")
+        self.error = error
+
+
+class TestPeer:
+    """A simulated client in a :class:`RoomHarness`."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of its name
+
+    def __init__(self, harness: RoomHarness, peer_id: str, peer: PeerState) -> None:
+        self.harness = harness
+        self.peer_id = peer_id
+        self.peer = peer
+        #: Every message this client would have been sent, as decoded from the wire.
+        self.received: list[Message] = []
+        #: The connection was closed (left, kicked, its Peer raised, its room went down).
+        self.closed = False
+
+    def send(self, event: str, data: Any = None, to: list[str] | str | None = None) -> None:
+        """Send a message as this client would (``from`` is set to its peer id)."""
+        self.harness._from_client(self, Message(event, data, self.peer_id, to))
+
+    def leave(self) -> None:
+        """Close this client's connection: ``Peer.on_terminate``, ``on_leave``, ``left``."""
+        self.harness._leave(self)
+
+    def events(self) -> list[str]:
+        """The events received so far, in order (a short way to assert on them)."""
+        return [message.event for message in self.received]
+
+    def __repr__(self) -> str:
+        return f"TestPeer({self.peer_id!r}, received={len(self.received)})"
+
+
+class RoomHarness:
+    """One running ``Room`` and the simulated clients in it.
+
+    ``max_peers`` is the server's ``--max-peers-per-room`` (0: none, the harness's default).
+    A ``Room`` callback that raises crashes the room as on a server: every client is told
+    ``"Room closed"``, every ``Peer.on_terminate`` and the room's ``on_terminate`` run, and the
+    call that caused it raises the callback's exception.
+    """
+
+    def __init__(self, room_class: type[Room], options: Any = None, *,
+                 peer_class: type[Peer] = Peer, peer_options: Any = None, name: str = "test",
+                 max_peers: int = 0) -> None:
+        self.name = name
+        self.peer_class = peer_class
+        self.peer_options = peer_options
+        self.room = room_class()
+        self.state: RoomState[TestPeer] = RoomState(self.room, name, max_peers)
+        self.peers: dict[str, TestPeer] = {}
+        self.terminated = False
+        #: Why the room went down, if a callback crashed it.
+        self.crash: RoomCallbackError | None = None
+        self._run(lambda: self.state.start(options))
+
+    def __iter__(self) -> Iterator[TestPeer]:
+        return iter(list(self.peers.values()))
+
+    # -- what clients do ---------------------------------------------------------------------
+
+    def join(self, credentials: dict[str, str] | None = None, metadata: Any = None,
+             peer_id: str | None = None) -> TestPeer:
+        """A client connects: ``Peer.on_init`` (raising :class:`PeerRefused`), then
+        ``Room.on_join``. Refused by the room, the client got ``"Could not join room"`` and
+        :class:`~membrane_rtc.JoinRefused` is raised."""
+        self._check_running()
+        auth = AuthData(peer_id or str(uuid.uuid4()), dict(credentials or {}), metadata)
+        peer = PeerState(self.peer_class(), PeerContext(auth.peer_id, self.name))
+        try:
+            peer.init(auth, self.peer_options)
+        except PeerCallbackError as exc:
+            raise PeerRefused(exc.error) from exc.error
+        client = TestPeer(self, auth.peer_id, peer)
+        try:
+            self._run(lambda: self.state.join(auth, client), joining=client)
+        except JoinRefused as refusal:
+            self._receive(client, protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason,
+                                                 to=auth.peer_id))
+            client.closed = True
+            self._end_peer(client)
+            raise
+        self.peers[auth.peer_id] = client
+        return client
+
+    def forward(self, message: Message) -> str:
+        """Forward a message as the server's ``forward_message`` does: ``ok`` or
+        ``no_such_peer``."""
+        self._check_running()
+        result = self._run(lambda: self.state.forward(message), result=True)
+        return str(result.status)
+
+    def _from_client(self, client: TestPeer, message: Message) -> None:
+        if client.closed:
+            raise RuntimeError(f"peer {client.peer_id} is not connected")
+        try:
+            outgoing = client.peer.receive(message)
+        except PeerCallbackError:
+            self._close(client)  # a server closes it with 1011; its room goes on
+            return
+        if outgoing is not None:
+            self._run(lambda: self.state.forward(outgoing), result=True)
+
+    def _leave(self, client: TestPeer) -> None:
+        if client.closed:
+            return
+        self._close(client)
+
+    def _close(self, client: TestPeer) -> None:
+        client.closed = True
+        self.peers.pop(client.peer_id, None)
+        self._end_peer(client)
+        if not self.terminated:
+            self._run(lambda: self.state.leave(client.peer_id))
+
+    def kick(self, peer_id: str) -> None:
+        """An operator kicks a peer (``membrane-rtc admin kick``)."""
+        self._close(self.peers[peer_id])
+
+    def terminate(self) -> None:
+        """Stop the room: every ``Peer.on_terminate``, then ``on_terminate``."""
+        if self.terminated:
+            return
+        self.terminated = True
+        for client in self:
+            client.closed = True
+            self._end_peer(client)
+        self.state.terminate()
+
+    # -- the server's part -------------------------------------------------------------------
+
+    def _run(self, step: Any, joining: TestPeer | None = None, result: bool = False) -> Any:
+        """Run a step of the rules; ship what it delivers; a callback that raised crashes
+        the room and its exception comes out of the harness."""
+        try:
+            outcome = step()
+        except RoomCallbackError as exc:
+            self._crashed(exc, joining)
+            raise exc.error from exc
+        self._ship(outcome.deliveries if result else outcome)
+        return outcome
+
+    def _ship(self, deliveries: list[Delivery[TestPeer]]) -> None:
+        for delivery in deliveries:
+            for client in delivery.recipients:
+                self._receive(client, delivery.message)
+
+    @staticmethod
+    def _receive(client: TestPeer, message: Message) -> None:
+        """What the client reads: the frame the server would write, decoded."""
+        client.received.append(protocol.decode_server_frame(protocol.encode(message)))
+
+    def _crashed(self, exc: RoomCallbackError, joining: TestPeer | None) -> None:
+        self.crash = exc
+        told = list(self.state.members.values())
+        if joining is not None and joining not in told:  # upgraded, then told the room closed
+            told.append(joining)
+        for client in told:
+            self._receive(client, protocol.error(protocol.ROOM_CLOSED, exc.reason,
+                                                 to=client.peer_id))
+        self.terminated = True
+        for client in told:
+            client.closed = True
+            self._end_peer(client)
+        try:
+            self.state.terminate()
+        except RoomCallbackError:
+            pass  # a room that crashed may fail to clean up too; the first crash is the news
+
+    @staticmethod
+    def _end_peer(client: TestPeer) -> None:
+        try:
+            client.peer.terminate()
+        except PeerCallbackError:
+            pass  # a server logs it and goes on
+
+    def _check_running(self) -> None:
+        if self.terminated:
+            raise RuntimeError(f"room {self.name!r} is not running"
+                               + (f" (it crashed: {self.crash.reason})" if self.crash else ""))

@@ -1,0 +1,170 @@
+"""membrane_rtc.testing: rooms and peers tested without a server, and the same frames as one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from actors.capped import CappedRoom
+from actors.default import DefaultRoom
+from actors.token import TokenPeer
+from membrane_rtc import JoinRefused, Message, protocol
+from membrane_rtc.testing import PeerRefused, RoomHarness
+
+from .conftest import ServerFactory
+from .support.client import Client
+from .support.faulty_room import FaultyRoom
+from .support.recording import RecordingPeer
+
+LOBBY = "docs/tutorial/lobby.py:Lobby"
+
+
+def lobby_class() -> type:
+    from membrane_rtc.loading import load_class
+
+    return load_class(LOBBY)
+
+
+def test_the_tutorial_lobby_greets_and_holds_its_maximum(room_harness) -> None:
+    room = room_harness(lobby_class(), {"max_peers": 2}, name="lobby")
+    first = room.join()
+    assert first.events() == ["authenticated", "greeting"]
+    assert first.received[1].data == {"text": "Welcome to lobby! You are the first."}
+    second = room.join()
+    assert second.received[1].data == {"text": "Welcome to lobby! 1 here before you."}
+    assert first.received[-1] == Message("joined", {"peer_id": second.peer_id},
+                                         second.peer_id, "all")
+    with pytest.raises(JoinRefused):
+        room.join()
+    second.leave()
+    assert first.received[-1] == Message("left", {"peer_id": second.peer_id}, None, "all")
+    room.join()  # a place is free again
+
+
+def test_the_default_room_forwards_everything_with_the_to_rules(room_harness) -> None:
+    room = room_harness(DefaultRoom)
+    a, b, c = room.join(), room.join(), room.join()
+    a.send("offer", {"sdp": "x"}, to=[b.peer_id])
+    assert b.received[-1] == Message("offer", {"sdp": "x"}, a.peer_id, [b.peer_id])
+    assert c.events() == ["authenticated"]  # c got nothing of it
+    a.send("hello", to="all")
+    assert [b.received[-1].event, c.received[-1].event] == ["hello", "hello"]
+    assert a.received[-1].event == "joined"  # "all" skips the sender
+    a.send("offer", to=["ghost"])
+    assert a.received[-1].data == {"description": "No such peer", "details": ["ghost"]}
+    assert room.forward(Message("notice", 1, None, "all")) == "ok"
+    assert all(p.received[-1].event == "notice" for p in (a, b, c))
+
+
+def test_the_capped_room_refuses_past_its_cap(room_harness) -> None:
+    room = room_harness(CappedRoom, {"max_peers": 1})
+    first = room.join()
+    with pytest.raises(JoinRefused) as refused:
+        room.join()
+    assert refused.value.reason == "room_is_full"
+    assert first.events() == ["authenticated"]  # a refused join is announced to nobody
+
+
+def test_the_token_peer_lets_in_only_the_right_token() -> None:
+    room = RoomHarness(DefaultRoom, peer_class=TokenPeer, peer_options={"token": "s3cret"})
+    assert room.join(credentials={"token": "s3cret"}).events() == ["authenticated"]
+    with pytest.raises(PeerRefused) as refused:
+        room.join(credentials={"token": "guess"})
+    assert isinstance(refused.value.error, PermissionError)
+    room.terminate()
+
+
+def test_a_crashing_room_raises_and_its_peers_were_told() -> None:
+    room = RoomHarness(FaultyRoom, {"raise_in": "on_forward"})
+    a, b = room.join(), room.join()
+    with pytest.raises(RuntimeError, match="on_forward failure"):
+        a.send("boom", to="all")
+    for peer in (a, b):
+        assert peer.received[-1].data == {
+            "description": "Room closed",
+            "details": "on_forward raised RuntimeError: on_forward failure"}
+        assert peer.closed
+    with pytest.raises(RuntimeError, match="not running .*crashed"):
+        room.join()
+
+
+def test_a_raising_peer_is_closed_and_only_it() -> None:
+    room = RoomHarness(DefaultRoom, peer_class=RecordingPeer)
+    a, b = room.join(), room.join()
+    b.send("crash", to="all")
+    assert b.closed and a.received[-1] == Message("left", {"peer_id": b.peer_id}, None, "all")
+    b2 = room.join()
+    a.send("secret", to="all")  # RecordingPeer drops it
+    a.send("hi", to=[b2.peer_id])
+    assert b2.received[-1].event == "hi"
+
+
+def wire(message: Message) -> dict[str, Any]:
+    """A message as the JSON object of its frame."""
+    return json.loads(protocol.encode(message))  # type: ignore[no-any-return]
+
+
+def named(frames: list[dict[str, Any]], ids: dict[str, str]) -> str:
+    """Frames with peer ids replaced by names: two runs' ids differ, nothing else may."""
+    text = json.dumps(frames)
+    for peer_id, name in ids.items():
+        text = text.replace(peer_id, name)
+    return text
+
+
+async def test_the_harness_gives_the_same_frames_as_a_real_server(
+        start_server: ServerFactory) -> None:
+    """One script - two join, a third is refused, an offer, an answer, a broadcast, a leave -
+    against a real server and against the harness: every frame is the same."""
+    options = {"max_peers": 2}
+    server = await start_server({"lobby": (LOBBY, options)})
+    url = f"{server.url}/lobby"
+    alice, bob = await Client.connect(url), await Client.connect(url)
+    carol = await Client.connect(url, authenticate=False)
+    await alice.send("offer", {"sdp": "a"}, [bob.peer_id])
+    await bob.send("answer", {"sdp": "b"}, [alice.peer_id])
+    await alice.send("bye", None, "all")
+
+    async def frames(client: Client, count: int) -> list[dict[str, Any]]:
+        hello = {"event": "authenticated", "data": {"peer_id": client.peer_id}, "from": None,
+                 "to": [client.peer_id]}
+        return [hello] + [await client.recv() for _ in range(count)]
+
+    # bob: greeting, the offer, the bye; then he leaves. alice: greeting, bob joined, the
+    # answer, bob left.
+    real = {"bob": await frames(bob, 3)}
+    await bob.close()
+    real["alice"] = await frames(alice, 4)
+    refused = await carol.recv()
+
+    room = RoomHarness(lobby_class(), options, name="lobby")
+    h_alice, h_bob = room.join(), room.join()
+    with pytest.raises(JoinRefused):
+        room.join()
+    h_alice.send("offer", {"sdp": "a"}, [h_bob.peer_id])
+    h_bob.send("answer", {"sdp": "b"}, [h_alice.peer_id])
+    h_alice.send("bye", None, "all")
+    h_bob.leave()
+    harness = {"alice": [wire(m) for m in h_alice.received],
+               "bob": [wire(m) for m in h_bob.received]}
+
+    real_ids = {alice.peer_id: "alice", bob.peer_id: "bob"}
+    harness_ids = {h_alice.peer_id: "alice", h_bob.peer_id: "bob"}
+    for name in ("alice", "bob"):
+        assert named(real[name], real_ids) == named(harness[name], harness_ids), name
+    assert refused["data"] == {"description": "Could not join room", "details": "room_is_full"}
+
+
+def test_the_how_to_page_listing_runs_as_shown(tmp_path, monkeypatch) -> None:
+    """docs/howto/test-a-room.md's first listing, with the tutorial's lobby beside it."""
+    from .support.process import REPO
+
+    page = (REPO / "docs" / "howto" / "test-a-room.md").read_text()
+    listing = page.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "lobby.py").write_text((REPO / "docs" / "tutorial" / "lobby.py").read_text())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict[str, Any] = {}
+    exec(compile(listing, "test-a-room.md", "exec"), namespace)
+    namespace["test_the_lobby_greets_and_holds_two"]()
