@@ -120,6 +120,10 @@ async def test_a_module_spec_from_the_working_directory(serve: Start, tmp_path: 
     (["--peer-options", "[1,"], "--peer-options: not valid JSON"),
     (["--room-class", "docs/tutorial/lobby.py"], "--room-class: bad class spec"),
     (["--peer-class", "actors.token"], "--peer-class: bad class spec"),
+    (["--max-peers-per-room", "-1"], "--max-peers-per-room: must be >= 0"),
+    (["--idle-timeout", "0"], "--idle-timeout: must be positive"),
+    (["--metrics-port", "70000"], "--metrics-port: 70000 is not a port number"),
+    (["--restart-window", "-2"], "--restart-window: must be positive"),
 ])
 async def test_bad_input_is_one_clear_line(args: list[str], words: str) -> None:
     status, out, err = await run_cli("serve", "--port", "0", *args)
@@ -159,17 +163,6 @@ async def test_help_lists_every_serve_flag() -> None:
     for flag in flags:
         assert flag in out, flag
     assert (REPO / "actors" / "capped.py").exists()
-
-
-@pytest.mark.parametrize("args, words", [
-    (["--max-peers-per-room", "-1"], "--max-peers-per-room: must be >= 0"),
-    (["--idle-timeout", "0"], "--idle-timeout: must be positive"),
-    (["--metrics-port", "70000"], "--metrics-port: 70000 is not a port number"),
-    (["--restart-window", "-2"], "--restart-window: must be positive"),
-])
-async def test_out_of_range_settings_are_one_clear_line(args: list[str], words: str) -> None:
-    status, _, err = await run_cli("serve", "--port", "0", *args)
-    assert status == 2 and words in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("settings, field", [
