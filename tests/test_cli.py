@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import signal
 import sys
@@ -21,6 +22,7 @@ from membrane_rtc.config import ConfigError
 from .support.net import free_port
 from .support.client import Client, refused_status
 from .support.process import REPO, ServeProcess, run_cli
+from .support.tools import require
 
 Start = Callable[..., Awaitable[ServeProcess]]
 
@@ -188,3 +190,16 @@ async def test_version_and_python_dash_m() -> None:
         sys.executable, "-m", "membrane_rtc", "serve", "--help", stdout=asyncio.subprocess.PIPE)
     out_bytes, _ = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0 and b"--event-loop" in out_bytes
+
+
+def test_auto_keeps_asyncio_for_the_multiprocess_actor_system() -> None:
+    from membrane_rtc.cli import loop_factory
+
+    assert loop_factory(ServerConfig(event_loop="auto", actor_system="multiproc")) is None
+    assert loop_factory(ServerConfig(event_loop="asyncio")) is None
+    require(importlib.util.find_spec("uvloop"), "needs uvloop: pip install '.[speed]'")
+    import uvloop
+
+    assert loop_factory(ServerConfig(event_loop="auto")) is uvloop.new_event_loop
+    assert loop_factory(ServerConfig(event_loop="uvloop", actor_system="multiproc")) \
+        is uvloop.new_event_loop
