@@ -205,17 +205,17 @@ def notes(results: dict[str, Result]) -> list[str]:
     if "PeerJS server" in many and "bare websockets relay" in many:
         relay, peerjs = many["bare websockets relay"], many["PeerJS server"]
         lines.append(
-            "- Embedded vs PeerJS (goal >= 1.0x): server CPU per 1,000 messages was "
+            "- Embedded vs the relay and PeerJS: server CPU per 1,000 messages was "
             f"{peerjs['cpu_ms_per_1k']} ms for PeerJS, {relay['cpu_ms_per_1k']} ms for the bare "
-            f"Python relay (websockets and a dict, nothing else) and {embedded['cpu_ms_per_1k']} "
-            "ms for embedded membrane-rtc. The relay is the Python floor: even with no framework "
-            f"at all Python spends {relay['cpu_ms_per_1k'] / peerjs['cpu_ms_per_1k']:.1f}x "
-            "PeerJS's CPU per message. A py-spy profile of the embedded server under this load "
-            "shows its event loop thread busy and the actor thread mostly waiting: the time goes "
-            "to websockets' frame parsing and writes (one send per frame per client), which the "
-            "relay pays too, plus what the relay does not do - a bridge hop to the actor thread "
-            "and back, a callback per message, limits and metrics. Reaching PeerJS would take "
-            "leaving Python for the per-frame work.")
+            f"Python relay (websockets' asyncio adapter and a dict) and "
+            f"{embedded['cpu_ms_per_1k']} ms for embedded membrane-rtc, whose gateway drives "
+            "websockets' sans-I/O protocol itself (no task or future per message, one write "
+            "per client per loop turn) and so spends less than the relay while it also runs "
+            "rooms, actors, limits and metrics. What is left is Python's cost per frame and "
+            "per message object (profile: docs/explanation/architecture.md); PeerJS (Node) "
+            f"spends {peerjs['cpu_ms_per_1k'] / embedded['cpu_ms_per_1k']:.2f}x of it. Joins: "
+            "each goes through the room's actor (admission, on_join, announcing it), where the "
+            "relay inserts into a dict.")
     if "membrane-rtc multiproc" in results:
         multiproc = results["membrane-rtc multiproc"].figures
         ratio = multiproc["spread"]["messages_per_s"] / \
