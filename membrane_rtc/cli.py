@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import __version__
@@ -23,6 +24,7 @@ from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
 from .room import Room
 from .runtime.bridge import ActorSystemError
+from .scaffold import ScaffoldError, new_room
 from .server import Server, ServerError
 from .supervision import HostInfo, RoomInfo
 
@@ -142,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-port", type=int, default=None, metavar="N",
                        help="serve Prometheus metrics at http://127.0.0.1:N/metrics (default: off)")
 
+    new = commands.add_parser("new", help="write a room module and its test to start from",
+                              description="Write NAME.py and test_NAME.py in the current "
+                                          "directory: a room and its test, which pass as "
+                                          "written.")
+    new.add_argument("kind", choices=["room"])
+    new.add_argument("name", help="a lower-case module name, e.g. lobby")
     admin = commands.add_parser(
         "admin", help="operate a running server",
         description="Operate a running server. It is found by its websocket --port through the "
@@ -328,16 +336,29 @@ def run_admin(args: argparse.Namespace) -> str:
     return _show(value, args.json)
 
 
+def run_new(name: str) -> str:
+    """``membrane-rtc new room NAME``: write the files; return how to test and serve them."""
+    try:
+        room, test, cls = new_room(name, Path.cwd())
+    except ScaffoldError as exc:
+        raise UsageError(str(exc)) from None
+    return (f"wrote {room.name} and {test.name}\n"
+            f"  test it:  python -m pytest {test.name}\n"
+            f"  serve it: membrane-rtc serve --room {name} --room-class {room.name}:{cls}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``membrane-rtc`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level, getattr(args, "log_format", "text"))
+    configure_logging(getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text"))
     # Like uvicorn: user modules named as module:Class are found from the working directory.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        if args.command == "serve":
+        if args.command == "new":
+            print(run_new(args.name))
+        elif args.command == "serve":
             config = config_from_args(args)
             with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
                 runner.run(run_server(config))
