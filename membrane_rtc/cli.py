@@ -276,7 +276,7 @@ def loop_factory(config: ServerConfig) -> Callable[[], asyncio.AbstractEventLoop
             raise UsageError("--event-loop uvloop: uvloop is not installed "
                              "(pip install 'membrane-rtc[speed]')") from None
         return None
-    return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return uvloop.new_event_loop
 
 
 def _loop_name() -> str:

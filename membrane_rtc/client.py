@@ -15,7 +15,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from . import protocol
-from .protocol import Message
+from .protocol import Addressees, Message
 
 __all__ = ["SignalingClient", "SignalingError"]
 
@@ -56,7 +56,7 @@ class SignalingClient:
         return self.peer_id
 
     async def send(self, event: str, data: Any = None,
-                   to: list[str] | str | None = None) -> None:
+                   to: Addressees = None) -> None:
         """Send an event to some peers (ids) or ``"all"``; the server sets ``from``."""
         assert self._connection is not None, "not connected"
         await self._connection.send(protocol.encode(Message(event, data, None, to)), text=True)

@@ -67,7 +67,7 @@ class PeerState:
         if outgoing is not None and not isinstance(outgoing, Message):
             raise PeerCallbackError("on_receive", TypeError(
                 f"returned {type(outgoing).__name__}, not Message or None"))
-        return outgoing  # type: ignore[no-any-return]
+        return outgoing
 
     def terminate(self) -> None:
         """Run ``on_terminate`` once, for a peer whose ``on_init`` accepted it."""

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 from . import protocol
 from .peer import Peer, PeerContext
 from .peer_state import PeerCallbackError, PeerState
-from .protocol import Message
+from .protocol import Addressees, Message
 from .room import AuthData, JoinRefused, Room
 from .room_state import Delivery, RoomCallbackError, RoomState
 
@@ -55,7 +55,7 @@ class TestPeer:
         #: The connection was closed (left, kicked, its Peer raised, its room went down).
         self.closed = False
 
-    def send(self, event: str, data: Any = None, to: list[str] | str | None = None) -> None:
+    def send(self, event: str, data: Any = None, to: Addressees = None) -> None:
         """Send a message as this client would (``from`` is set to its peer id)."""
         self.harness._from_client(self, Message(event, data, self.peer_id, to))
 

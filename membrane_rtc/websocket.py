@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
@@ -172,13 +172,14 @@ class WebSocket(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        # A stream transport (uvloop's is one, though not an asyncio.Transport subclass).
+        self.transport = stream = cast(asyncio.Transport, transport)
         self._loop = asyncio.get_running_loop()
-        peer = transport.get_extra_info("peername")
+        peer = stream.get_extra_info("peername")
         self.remote_address = (peer[0], peer[1]) if peer else None
         if self.max_buffered:
             # pause_writing comes once this much waits: the moment to check the limit.
-            transport.set_write_buffer_limits(high=min(self.max_buffered, 64 * 1024))
+            stream.set_write_buffer_limits(high=min(self.max_buffered, 64 * 1024))
 
     def data_received(self, data: bytes) -> None:
         self.protocol.receive_data(data)
@@ -214,7 +215,7 @@ class WebSocket(asyncio.Protocol):
             if isinstance(event, Request):
                 self.request = event
                 self.handler.handshake(self, event)
-            else:
+            elif isinstance(event, Frame):
                 self._frame(event)
         self._schedule_flush()  # pongs, close frames, HTTP errors the protocol answered
         if self.protocol.close_expected():

@@ -19,13 +19,13 @@ def address_key(address: Address) -> str:
     ``createActor`` returned is a local stand-in in the multi-process bases, whose string
     changes once the child is up - compare those with ``==``.
     """
-    return address.actorAddressString
+    return str(address.actorAddressString)
 
 
 log = logging.getLogger("membrane_rtc.actor")
 
 
-class MembraneActor(ActorTypeDispatcher):
+class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is untyped
     """Thespian's type-dispatching actor, plus :class:`Batch` unpacking, ordered sends
     (:meth:`send_ordered`, see :mod:`.ordering`), :meth:`answer`, and requests answered even
     when their handler fails."""

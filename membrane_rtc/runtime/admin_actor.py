@@ -34,7 +34,8 @@ class AdminActor(MembraneActor):
 
     def receiveMessage(self, message: Any, sender: Address) -> None:
         if not isinstance(message, Request):
-            return super().receiveMessage(message, sender)
+            super().receiveMessage(message, sender)
+            return None
         if not isinstance(message, REQUESTS):
             self.answer(message, sender, error=f"unknown operation {type(message).__name__}")
             return None

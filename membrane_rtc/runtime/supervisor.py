@@ -135,7 +135,7 @@ class RoomSupervisor(MembraneActor):
         by_host: dict[str, list[RoomRecord]] = {}
         for record in self.rooms.values():
             if record.serving and record.host not in (None, self.local_host):
-                by_host.setdefault(record.host, []).append(record)  # type: ignore[arg-type]
+                by_host.setdefault(record.host, []).append(record)
                 self.send(record.address, RoomPing(record.name))
         for host, records in by_host.items():
             if all(self.room_heard.silent(record.name, silent_for) for record in records):

@@ -46,7 +46,7 @@ def _bind_args(self: Any) -> tuple[Any, ...]:
 
 def bind_advertised_only() -> None:
     """Make Thespian's TCP transport bind only the address it advertises (idempotent)."""
-    IPActorAddress.bindArgs = property(_bind_args)  # type: ignore[method-assign,assignment]
+    IPActorAddress.bindArgs = property(_bind_args)
 
 
 def advertise(address: str | None = None) -> str:
