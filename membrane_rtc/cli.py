@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the leader's address and Thespian admin port (the leader gives its own)")
     hosts.add_argument("--host-name", metavar="NAME",
                        help="this room host's name in admin listings (default: machine:admin-port)")
+    serve.add_argument("--reload", action="store_true",
+                       help="development: restart the rooms whose class's source file changes "
+                            "(pip install 'membrane-rtc[reload]')")
     serve.add_argument("--event-loop", choices=EVENT_LOOPS, default=_DEFAULT.event_loop,
                        help="auto: uvloop if installed (pip install 'membrane-rtc[speed]') and "
                             "the actors run embedded, else asyncio's (default %(default)s)")
@@ -209,7 +212,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_connections=args.max_connections, joins_per_second=args.joins_per_second,
         join_burst=args.join_burst, max_outbound_bytes=args.max_outbound_bytes,
         allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
-        metrics_port=args.metrics_port, event_loop=args.event_loop,
+        metrics_port=args.metrics_port, event_loop=args.event_loop, reload=args.reload,
     )
     try:
         config.validate()

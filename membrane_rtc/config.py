@@ -121,6 +121,8 @@ class ServerConfig:
     #: This room host's name in the deployment (default: the machine's name and admin port).
     host_name: str | None = None
 
+    #: Development: restart the rooms whose class's source file changed (``--reload``).
+    reload: bool = False
     #: The event loop ``membrane-rtc serve`` runs (an embedding program runs its own).
     event_loop: str = "auto"
     #: Serve Prometheus metrics on this port (127.0.0.1 unless metrics_host says otherwise).

@@ -97,6 +97,10 @@ class Gateway:
         self._backlog_check: asyncio.TimerHandle | None = None
         self.server: asyncio.Server | None = None
 
+    def reload_peer_class(self) -> None:
+        """Load the Peer class anew (``--reload``): ``parse_request`` runs here."""
+        self.peer_class = load_class(self.config.peer_class, Peer)
+
     @property
     def port(self) -> int:
         """The TCP port actually bound (useful with port 0)."""

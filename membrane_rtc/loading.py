@@ -31,14 +31,42 @@ def absolute_spec(spec: str) -> str:
     return spec
 
 
+#: Module name -> the modification time of its source when it was loaded. A module whose
+#: source changed since is loaded anew (``serve --reload``; and an actor process forked with
+#: the old module among its parent's finds the new code too).
+_loaded_at: dict[str, int] = {}
+
+
+def _source_mtime(module: Any) -> int | None:
+    path = getattr(module, "__file__", None)
+    try:
+        return os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        return None
+
+
+def _stale(module: Any) -> bool:
+    """Its source changed since this process (or the one it was forked from) loaded it."""
+    loaded = _loaded_at.get(module.__name__)
+    return loaded is not None and _source_mtime(module) not in (None, loaded)
+
+
+def _loaded(module: Any) -> Any:
+    _loaded_at.setdefault(module.__name__, _source_mtime(module) or 0)
+    return module
+
+
 def _load_file(path: str) -> Any:
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise SpecError(f"no such file: {path}")
-    # One module per file, named after its path, so loading twice gives the same classes.
+    # One module per file, named after its path, so loading twice gives the same classes
+    # (until the file changes).
     module_name = "membrane_rtc_user_" + hashlib.sha1(path.encode()).hexdigest()[:12]
-    if module_name in sys.modules:
-        return sys.modules[module_name]
+    cached = sys.modules.get(module_name)
+    if cached is not None and not _stale(cached):
+        return cached
+    _loaded_at.pop(module_name, None)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise SpecError(f"cannot load {path} as Python source")
@@ -49,7 +77,7 @@ def _load_file(path: str) -> Any:
     except Exception as exc:
         del sys.modules[module_name]
         raise SpecError(f"error while loading {path}: {type(exc).__name__}: {exc}") from exc
-    return module
+    return _loaded(module)
 
 
 def load_class(spec: str | type, base: type | None = None) -> type:
@@ -63,6 +91,10 @@ def load_class(spec: str | type, base: type | None = None) -> type:
         else:
             try:
                 module = importlib.import_module(where)
+                if _stale(module):
+                    _loaded_at.pop(module.__name__, None)
+                    module = importlib.reload(module)
+                _loaded(module)
             except ImportError as exc:
                 raise SpecError(f"cannot import module {where!r}: {exc}") from exc
             except Exception as exc:

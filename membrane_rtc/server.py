@@ -24,6 +24,7 @@ from .protocol import Message
 from .room import Room
 from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
                              ActorBridge, ActorSystemError)
+from .reload import Reloader
 from .runtime.gateway_link import ActorRuntime
 from .runtime.placement import capabilities_for, default_host_name
 from .runtime.transport import ACTOR_ADDRESS_VARIABLE
@@ -85,6 +86,7 @@ class Server:
         self.metrics = Metrics()
         #: The port ``/metrics`` is served on, when ``config.metrics_port`` is set.
         self.metrics_port: int | None = None
+        self.reloader: Reloader | None = None
         self._stopped = asyncio.Event()
 
     @property
@@ -136,6 +138,9 @@ class Server:
             await self._stop_actors()
             raise
         self.gateway = gateway
+        if config.reload and "leader" in self.roles:
+            self.reloader = Reloader(self)
+            self.reloader.start()
         if self.config.admin and gateway is not None:
             if self.admin_channel is not None:
                 endpoint = AdminEndpoint("embedded", self.admin_channel.port, os.getpid(),
@@ -153,6 +158,8 @@ class Server:
         """
         if self._stopped.is_set():
             return
+        if self.reloader is not None:
+            await self.reloader.stop()
         self.metrics.stop()
         if self.gateway is not None:
             remove_endpoint(self.port)
