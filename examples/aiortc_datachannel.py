@@ -21,6 +21,7 @@ async def alice(url: str, joined: asyncio.Event, text: str) -> None:
     async with SignalingClient(url) as client:
         joined.set()
         bob = (await client.recv_event("joined", timeout=30)).from_
+        assert bob is not None  # a peer's "joined" is from that peer
         pc = RTCPeerConnection()
         channel = pc.createDataChannel("chat")
         opened = asyncio.Event()
@@ -38,19 +39,25 @@ async def alice(url: str, joined: asyncio.Event, text: str) -> None:
 async def bob(url: str) -> str:
     async with SignalingClient(url) as client:
         offer = await client.recv_event("offer", timeout=30)
+        caller = offer.from_
+        assert caller is not None  # the server sets "from" on what peers send
         pc = RTCPeerConnection()
         received: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
+        def keep(message: str) -> None:
+            if not received.done():
+                received.set_result(message)
+
         @pc.on("datachannel")
         def on_datachannel(channel) -> None:  # type: ignore[no-untyped-def]
-            channel.on("message", lambda message: received.done() or received.set_result(message))
+            channel.on("message", keep)
 
         await pc.setRemoteDescription(RTCSessionDescription(**offer.data))
         await pc.setLocalDescription(await pc.createAnswer())
         await client.send("answer", {"sdp": pc.localDescription.sdp, "type": "answer"},
-                          [offer.from_])
+                          [caller])
         message = await asyncio.wait_for(received, 30)
-        await client.send("done", None, [offer.from_])
+        await client.send("done", None, [caller])
         await pc.close()
         return message
 

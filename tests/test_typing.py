@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from .support.process import REPO
 
@@ -15,3 +16,18 @@ def test_the_package_passes_mypy_strict() -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout
+
+
+def test_the_docs_listings_and_ready_actors_type_check(tmp_path: Path) -> None:
+    """What users copy from (the docs' listings, actors/, examples/) type-checks as users'
+    own code would be checked, mypy's defaults."""
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\nignore_missing_imports = True\n")  # aiortc, Thespian: no hints
+    listings = [str(p.relative_to(REPO)) for folder in ("docs/tutorial", "docs/howto", "actors",
+                                                       "examples")
+                for p in sorted((REPO / folder).glob("*.py"))]
+    assert len(listings) >= 8
+    result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config),
+                             "--cache-dir", str(tmp_path / "cache"), *listings], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
