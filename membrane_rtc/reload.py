@@ -59,6 +59,9 @@ class Reloader:
         return {path for path in map(source_file, specs) if path is not None}
 
     def start(self) -> None:
+        """Watch the files (an error naming the missing extra if watchfiles is not there)."""
+        if importlib.util.find_spec("watchfiles") is None:
+            raise RuntimeError("--reload needs watchfiles: pip install 'membrane-rtc[reload]'")
         files = self.files()
         if files:
             log.info("reload: watching %s", ", ".join(sorted(files)))

@@ -140,7 +140,11 @@ class Server:
         self.gateway = gateway
         if config.reload and "leader" in self.roles:
             self.reloader = Reloader(self)
-            self.reloader.start()
+            try:
+                self.reloader.start()
+            except RuntimeError as exc:
+                await self.stop()
+                raise ServerError(str(exc)) from None
         if self.config.admin and gateway is not None:
             if self.admin_channel is not None:
                 endpoint = AdminEndpoint("embedded", self.admin_channel.port, os.getpid(),

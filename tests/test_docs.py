@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import os
 import re
 import shlex
 import signal
@@ -59,7 +60,46 @@ def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
 def test_every_tutorial_command_is_run_here() -> None:
     commands = console_commands("tutorial.md")
     assert commands[:3] == list(NOT_RUN_HERE)
-    assert [c.split()[0] for c in commands[3:]] == ["membrane-rtc", "membrane-rtc", "python"]
+    assert [c.split()[0] for c in commands[3:]] == ["membrane-rtc", "membrane-rtc", "python",
+                                                     "membrane-rtc", "python", "membrane-rtc"]
+
+
+async def test_the_tutorial_scaffold_passes_its_test_in_a_fresh_venv_and_serves(
+        tmp_path: Path) -> None:
+    """Section 5 as a new user runs it: a fresh venv with membrane-rtc and pytest installed,
+    the scaffold written, its test run, the room served (with --reload) and joined."""
+    new, test, serve = console_commands("tutorial.md")[6:9]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(REPO), "pytest"],
+                             capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-2000:]
+    work = tmp_path / "work"
+    work.mkdir()
+    bin_dir = str(venv / "bin")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for command in (new, test):
+        words = shlex.split(command)
+        result = subprocess.run([str(venv / "bin" / words[0]), *words[1:]], cwd=work, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    words = shlex.split(serve)
+    process = await ServeProcess.start(*words[2:], "--port", "0", cwd=work,
+                                       executable=venv / "bin" / "membrane-rtc")
+    try:
+        a = await Client.connect(f"{process.url}/town_hall")
+        b = await Client.connect(f"{process.url}/town_hall")
+        assert (await a.recv_event("joined"))["data"]["peer_id"] == b.peer_id
+    finally:
+        await process.stop()
+    # --reload without its extra: one line saying which to install
+    words = shlex.split(serve)
+    result = subprocess.run([str(venv / "bin" / words[0]), *words[1:], "--reload", "--port", "0"],
+                            cwd=work, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "needs watchfiles: pip install 'membrane-rtc[reload]'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 async def test_the_tutorial_demo_server_starts_as_shown() -> None:

@@ -46,11 +46,12 @@ class ServeProcess:
 
     @classmethod
     async def start(cls, *args: str, cwd: Path = REPO, timeout: float = 20,
-                    ready: str | None = None) -> "ServeProcess":
+                    ready: str | None = None,
+                    executable: Path = CONSOLE_SCRIPT) -> "ServeProcess":
         """Start ``membrane-rtc serve ARGS``; return once it serves (its URL line, or a line
         containing ``ready`` for a process without a gateway)."""
         process = await asyncio.create_subprocess_exec(
-            str(CONSOLE_SCRIPT), "serve", *args, cwd=cwd,
+            str(executable), "serve", *args, cwd=cwd,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True)  # its own process group: a test may kill -9 it whole
