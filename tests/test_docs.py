@@ -236,3 +236,13 @@ def test_the_operator_and_scale_out_commands_shown_are_valid() -> None:
             args = build_parser().parse_args(words[1:])  # argparse exits on a bad one
             if args.command == "serve":
                 config_from_args(args)  # and the serve flags make sense together
+
+
+def test_the_tutorial_shows_its_files_as_they_are() -> None:
+    """The tutorial's listings are written out (they read the same on the forge as in the
+    built docs); each must be the file it names, which the tests run."""
+    shown = re.findall(r"```python\n# (docs/tutorial/\w+\.py)\n(.*?)```",
+                       (DOCS / "tutorial.md").read_text(), re.S)
+    assert [path for path, _ in shown] == ["docs/tutorial/lobby.py", "docs/tutorial/greet_me.py"]
+    for path, code in shown:
+        assert code == (REPO / path).read_text(), path
