@@ -7,8 +7,9 @@ as Membrane's ``webrtc-server`` does.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .protocol import Message
 
@@ -43,6 +44,8 @@ class Room:
     name: str = ""
     #: Messages :meth:`send` queued; the framework routes them after the current callback.
     _sent: list[Message]
+    #: Timers :meth:`call_later` set and the framework has not armed yet: (id, delay, call).
+    _timers: list[tuple[int, float, Callable[[], None]]]
 
     def send(self, message: Message) -> None:
         """Send a message of the room's own (``from`` is ``None``) to ``message.to``.
@@ -53,6 +56,19 @@ class Room:
         """
         message.from_ = None
         self.__dict__.setdefault("_sent", []).append(message)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> int:
+        """Call ``callback()`` in about ``delay`` seconds, as a callback of this room: what it
+        sends goes out after it, and if it raises, the room crashes. Returns the timer's id
+        for :meth:`cancel_timer`. Timers end with the room (a restart starts without them).
+        """
+        timer_id = next(_timer_ids)
+        self.__dict__.setdefault("_timers", []).append((timer_id, float(delay), callback))
+        return timer_id
+
+    def cancel_timer(self, timer_id: int) -> None:
+        """Forget a timer that has not fired yet (nothing happens for one that has)."""
+        self.__dict__.setdefault("_cancelled", set()).add(timer_id)
 
     def on_init(self, options: Any) -> None:
         """The room starts; ``options`` are the room's custom options (``None`` if not given)."""
@@ -72,3 +88,7 @@ class Room:
 
     def on_terminate(self) -> None:
         """The room is shutting down (stopped, crashed or server exit): clean up."""
+
+
+#: Timer ids, unique in the process (each room's timers are its own anyway).
+_timer_ids = itertools.count(1)

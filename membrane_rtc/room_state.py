@@ -75,17 +75,20 @@ class RoomState(Generic[Endpoint]):
         self.max_peers = max_peers
         self.callback_timeout = callback_timeout
         self.time_limit = time_limit
+        self._timers: dict[int, Callable[[], None]] = {}
 
     def _call(self, callback: str, *args: Any) -> Any:
         """Run a user callback; any exception becomes a RoomCallbackError (JoinRefused aside)."""
-        function: Callable[..., Any] = getattr(self.room, callback)
+        return self._run(callback, getattr(self.room, callback), *args)
+
+    def _run(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
         try:
-            with self.time_limit(f"room {self.room.name!r} {callback}", self.callback_timeout):
+            with self.time_limit(f"room {self.room.name!r} {name}", self.callback_timeout):
                 return function(*args)
         except JoinRefused:
             raise
         except Exception as exc:
-            raise RoomCallbackError(callback, exc) from exc
+            raise RoomCallbackError(name, exc) from exc
 
     def _sent_by_room(self) -> list[Delivery[Endpoint]]:
         """Route what the room's callbacks queued with ``Room.send`` (which may queue more;
@@ -99,6 +102,26 @@ class RoomState(Generic[Endpoint]):
                 deliveries += self.forward(message, from_room=True).deliveries
         raise RoomCallbackError("send", RuntimeError(
             f"more than {MAX_ROOM_SENDS} rounds of messages sent from on_forward"))
+
+    def take_timers(self) -> list[tuple[int, float]]:
+        """Timers the room's callbacks set since last asked: ``(timer id, delay)`` for the
+        adapter to arm; it calls :meth:`fire` with the id when the delay is over."""
+        timers = self.room.__dict__.pop("_timers", None) or []
+        for timer_id, _, callback in timers:
+            self._timers[timer_id] = callback
+        return [(timer_id, delay) for timer_id, delay, _ in timers]
+
+    def fire(self, timer_id: int) -> list[Delivery[Endpoint]]:
+        """A timer's delay is over: run its callback (unless cancelled), then route what it
+        sent. A callback that raises is a RoomCallbackError, as for any room callback."""
+        callback = self._timers.pop(timer_id, None)
+        cancelled = self.room.__dict__.get("_cancelled")
+        if callback is None or (cancelled and timer_id in cancelled):
+            if cancelled:
+                cancelled.discard(timer_id)
+            return []
+        self._run(f"timer {getattr(callback, '__name__', '')}".rstrip(), callback)
+        return self._sent_by_room()
 
     def start(self, options: Any) -> list[Delivery[Endpoint]]:
         """Run ``on_init`` with the room's custom options."""

@@ -12,6 +12,7 @@ what a simulated peer receives is what a real client would, frame for frame::
     a.send("offer", {"sdp": "..."}, to=[b.peer_id])
     assert b.received[-1].event == "offer" and b.received[-1].from_ == a.peer_id
     b.leave()                            # on_leave ran; a got "left"
+    room.advance(30)                     # the room's timers (call_later) due by then fired
     room.terminate()                     # on_terminate ran
 
 With pytest, the ``room_harness`` fixture (this package's pytest plugin) makes harnesses and
@@ -20,6 +21,7 @@ terminates them after the test.
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from typing import Any, Iterator
 
@@ -92,6 +94,9 @@ class RoomHarness:
         self.terminated = False
         #: Why the room went down, if a callback crashed it.
         self.crash: RoomCallbackError | None = None
+        #: The harness's clock (seconds), moved only by :meth:`advance`.
+        self.now = 0.0
+        self._timers: list[tuple[float, int]] = []  # (when, timer id), a heap
         self._run(lambda: self.state.start(options))
 
     def __iter__(self) -> Iterator[TestPeer]:
@@ -157,6 +162,15 @@ class RoomHarness:
         """An operator kicks a peer (``membrane-rtc admin kick``)."""
         self._close(self.peers[peer_id])
 
+    def advance(self, seconds: float) -> None:
+        """Move the clock: the room's timers (``Room.call_later``) that fall due fire, in
+        order, each at its time."""
+        until = self.now + seconds
+        while self._timers and self._timers[0][0] <= until and not self.terminated:
+            self.now, timer_id = heapq.heappop(self._timers)
+            self._run(lambda: self.state.fire(timer_id))
+        self.now = until
+
     def terminate(self) -> None:
         """Stop the room: every ``Peer.on_terminate``, then ``on_terminate``."""
         if self.terminated:
@@ -178,6 +192,8 @@ class RoomHarness:
             self._crashed(exc, joining)
             raise exc.error from exc
         self._ship(outcome.deliveries if result else outcome)
+        for timer_id, delay in self.state.take_timers():
+            heapq.heappush(self._timers, (self.now + delay, timer_id))
         return outcome
 
     def _ship(self, deliveries: list[Delivery[TestPeer]]) -> None:

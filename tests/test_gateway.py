@@ -419,3 +419,18 @@ async def test_order_holds_for_every_pair_under_concurrent_load(
 
     results = await asyncio.wait_for(asyncio.gather(*(run(s, r) for s, r in pairs)), 60)
     assert all(received == list(range(250)) for received in results)
+
+
+async def test_room_timers_fire_on_a_real_server(start_server_each_mode: ServerFactory) -> None:
+    """Room.call_later on Thespian's wakeups, in both modes: ticks arrive, a raising timer
+    crashes the room, which comes back."""
+    server = await start_server_each_mode({
+        "ticks": ("tests.support.timer_room:Ticker", {"every": 0.1}),
+        "boom": ("tests.support.timer_room:Ticker", {"every": 0.1, "boom": True})})
+    client = await Client.connect(f"{server.url}/ticks")
+    assert [(await client.recv_event("tick"))["data"] for _ in range(3)] == [1, 2, 3]
+    doomed = await Client.connect(f"{server.url}/boom")
+    assert [(await doomed.recv_event("tick"))["data"] for _ in range(2)] == [1, 2]
+    frame = await doomed.recv_event("error")
+    assert frame["data"] == {"description": "Room closed",
+                             "details": "timer tick raised RuntimeError: the third tick"}

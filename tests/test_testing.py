@@ -168,3 +168,28 @@ def test_the_how_to_page_listing_runs_as_shown(tmp_path, monkeypatch) -> None:
     namespace: dict[str, Any] = {}
     exec(compile(listing, "test-a-room.md", "exec"), namespace)
     namespace["test_the_lobby_greets_and_holds_two"]()
+
+
+def test_timers_fire_as_the_clock_advances_and_can_be_cancelled() -> None:
+    from .support.timer_room import Ticker
+
+    room = RoomHarness(Ticker, {"every": 10})
+    a = room.join()
+    room.advance(9.9)
+    assert a.events() == ["authenticated"]
+    room.advance(15)  # t = 24.9: ticks at 10 and 20
+    assert [m.data for m in a.received if m.event == "tick"] == [1, 2]
+    a.send("stop")  # cancels the tick due at 30
+    room.advance(100)
+    assert [m.data for m in a.received if m.event == "tick"] == [1, 2]
+
+
+def test_a_timer_that_raises_crashes_the_room_like_any_callback() -> None:
+    from .support.timer_room import Ticker
+
+    room = RoomHarness(Ticker, {"every": 1, "boom": True})
+    a = room.join()
+    with pytest.raises(RuntimeError, match="the third tick"):
+        room.advance(5)
+    assert a.events()[-1] == "error" and a.received[-1].data == {
+        "description": "Room closed", "details": "timer tick raised RuntimeError: the third tick"}

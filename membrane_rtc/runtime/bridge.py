@@ -57,6 +57,8 @@ _STOP = object()
 
 #: How long the embedded actor thread waits for work before it lets Thespian timers fire.
 DEFAULT_POLL_INTERVAL = 0.02
+#: The shortest wait that makes simpleSystemBase's listen fire due wakeups (seconds).
+WAKEUP_TICK = 0.00001
 #: The Thespian base names the two modes use.
 EMBEDDED = "simpleSystemBase"
 MULTIPROC = "multiprocTCPBase"
@@ -305,8 +307,12 @@ class ActorBridge:
                 sends, stopping = self._take(self.poll_interval)
                 self._tell_all(system, sends)
                 outgoing = []
-                while (message := system.listen(0)) is not None:
+                # A positive timeout: simpleSystemBase fires due wakeups (room timers) only
+                # when listen waits at all.
+                message = system.listen(WAKEUP_TICK)
+                while message is not None:
                     outgoing.append(message)
+                    message = system.listen(0)
                 self._hand_over(outgoing)
                 if stopping:
                     return

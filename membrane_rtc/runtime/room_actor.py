@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from thespian.actors import ActorExitRequest
+from thespian.actors import ActorExitRequest, WakeupMessage
 
 from .. import protocol
 from ..loading import load_class
@@ -54,6 +55,8 @@ from .watchdog import watchdog
 
 log = logging.getLogger("membrane_rtc.room")
 
+#: The payload tag of a wakeup that is a room's timer (``Room.call_later``).
+TIMER = "membrane_rtc.timer"
 #: What a client whose ``Peer.on_init`` refused it is told (HTTP 401); the exception's text
 #: stays in the server's log.
 UNAUTHORIZED = "unauthorized"
@@ -112,6 +115,7 @@ class RoomActor(MembraneActor):
         finally:
             self._depth -= 1
             if self._depth == 0:
+                self._arm_timers()
                 self._flush()
 
     # -- to the gateways ---------------------------------------------------------------------
@@ -130,6 +134,21 @@ class RoomActor(MembraneActor):
                 messages.append(Deliver(list(pending_frames)))
                 pending_frames.clear()
             messages.append(control)
+
+    def _arm_timers(self) -> None:
+        """Timers the room's callbacks set (``Room.call_later``) become Thespian wakeups."""
+        if self.state is not None and not self.down:
+            for timer_id, delay in self.state.take_timers():
+                self.wakeupAfter(timedelta(seconds=delay), (TIMER, timer_id))
+
+    def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
+        payload = message.payload
+        if self.state is None or not (isinstance(payload, tuple) and payload[0] == TIMER):
+            return
+        try:
+            self._ship(self.state.fire(payload[1]))
+        except RoomCallbackError as exc:
+            self._crash(exc.reason)
 
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, {}
