@@ -134,8 +134,9 @@ class RoomSupervisor(MembraneActor):
         silent_for = HOST_SILENCE + self.callback_timeout
         by_host: dict[str, list[RoomRecord]] = {}
         for record in self.rooms.values():
-            if record.serving and record.host not in (None, self.local_host):
-                by_host.setdefault(record.host, []).append(record)
+            host = record.host
+            if record.serving and host is not None and host != self.local_host:
+                by_host.setdefault(host, []).append(record)
                 self.send(record.address, RoomPing(record.name))
         for host, records in by_host.items():
             if all(self.room_heard.silent(record.name, silent_for) for record in records):
