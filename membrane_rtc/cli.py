@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the leader's address and Thespian admin port (the leader gives its own)")
     hosts.add_argument("--host-name", metavar="NAME",
                        help="this room host's name in admin listings (default: machine:admin-port)")
+    serve.add_argument("--expose-errors", action="store_true",
+                       help="development: tell clients why a room crashed (the exception's "
+                            "text) instead of 'room_crashed'")
     serve.add_argument("--reload", action="store_true",
                        help="development: restart the rooms whose class's source file changes "
                             "(pip install 'membrane-rtc[reload]')")
@@ -213,6 +216,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         join_burst=args.join_burst, max_outbound_bytes=args.max_outbound_bytes,
         allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
         metrics_port=args.metrics_port, event_loop=args.event_loop, reload=args.reload,
+        expose_errors=args.expose_errors,
     )
     try:
         config.validate()

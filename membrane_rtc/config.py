@@ -121,6 +121,9 @@ class ServerConfig:
     #: This room host's name in the deployment (default: the machine's name and admin port).
     host_name: str | None = None
 
+    #: Tell clients why a room crashed (the exception's text) instead of ``room_crashed``.
+    #: For development: on the open internet that text leaks the server's internals.
+    expose_errors: bool = False
     #: Development: restart the rooms whose class's source file changed (``--reload``).
     reload: bool = False
     #: The event loop ``membrane-rtc serve`` runs (an embedding program runs its own).

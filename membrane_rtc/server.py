@@ -119,7 +119,8 @@ class Server:
                     config.max_restarts, config.restart_window, config.max_rooms,
                     config.max_peers_per_room, config.callback_timeout,
                     self.host_name if "rooms" in self.roles else None,
-                    config.convention is not None), self.bridge.supervisor)
+                    config.convention is not None, config.expose_errors),
+                    self.bridge.supervisor)
                 for room in self.config.rooms:
                     await self.create_room(room.name, room.room_class, room.options)
             if self.config.admin and self.bridge.system_base == EMBEDDED:

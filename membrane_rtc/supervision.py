@@ -40,6 +40,9 @@ class RoomStatus(StrEnum):
     WAITING = "waiting"
 
 
+#: What clients of a crashed room are told instead of the exception (``--expose-errors``).
+CRASH_DETAILS = "room_crashed"
+
 #: States in which a room takes peers and messages.
 SERVING = frozenset({RoomStatus.STARTING, RoomStatus.RUNNING})
 
@@ -119,6 +122,8 @@ class RoomRecord:
     restarts: int = 0
     host: str | None = None
     exit_reason: str | None = None  # why the current actor is exiting, once known
+    #: The exit reason is a crash's (an exception's text): clients are not told it.
+    crashed: bool = False
     last_reason: str | None = None  # why the previous actor exited, for the listing
     #: (request, asker) waiting for this room to be started, or stopped.
     waiting: list[tuple[Any, Any]] = field(default_factory=list)

@@ -31,6 +31,7 @@ from .peer_state import PeerCallbackError, PeerState
 from .protocol import Addressees, Message
 from .room import AuthData, JoinRefused, Room
 from .room_state import Delivery, RoomCallbackError, RoomState
+from .supervision import CRASH_DETAILS
 
 __all__ = ["RoomHarness", "TestPeer", "PeerRefused"]
 
@@ -78,14 +79,16 @@ class RoomHarness:
 
     ``max_peers`` is the server's ``--max-peers-per-room`` (0: none, the harness's default).
     A ``Room`` callback that raises crashes the room as on a server: every client is told
-    ``"Room closed"``, every ``Peer.on_terminate`` and the room's ``on_terminate`` run, and the
-    call that caused it raises the callback's exception.
+    ``"Room closed"`` (details ``room_crashed``, or the exception's text with
+    ``expose_errors``, as ``--expose-errors``), every ``Peer.on_terminate`` and the room's
+    ``on_terminate`` run, and the call that caused it raises the callback's exception.
     """
 
     def __init__(self, room_class: type[Room], options: Any = None, *,
                  peer_class: type[Peer] = Peer, peer_options: Any = None, name: str = "test",
-                 max_peers: int = 0) -> None:
+                 max_peers: int = 0, expose_errors: bool = False) -> None:
         self.name = name
+        self.expose_errors = expose_errors
         self.peer_class = peer_class
         self.peer_options = peer_options
         self.room = room_class()
@@ -211,8 +214,9 @@ class RoomHarness:
         told = list(self.state.members.values())
         if joining is not None and joining not in told:  # upgraded, then told the room closed
             told.append(joining)
+        details = exc.reason if self.expose_errors else CRASH_DETAILS
         for client in told:
-            self._receive(client, protocol.error(protocol.ROOM_CLOSED, exc.reason,
+            self._receive(client, protocol.error(protocol.ROOM_CLOSED, details,
                                                  to=client.peer_id))
         self.terminated = True
         for client in told:

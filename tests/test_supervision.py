@@ -35,14 +35,14 @@ async def test_a_raising_room_callback_crashes_only_that_room_and_it_comes_back(
     await calm1.recv_event("joined")
     if callback == "on_join":
         trigger = await Client.connect(f"{url}/faulty?trigger=1", authenticate=False)
-        await expect_room_closed(trigger, "on_join raised RuntimeError: on_join failure")
+        await expect_room_closed(trigger, "room_crashed")
     elif callback == "on_leave":
         bob = await Client.connect(f"{url}/faulty")
         await alice.recv_event("joined")
         await bob.close()
     else:
         await alice.send("boom", None, "all")
-    await expect_room_closed(alice, f"{callback} raised RuntimeError: {callback} failure")
+    await expect_room_closed(alice, "room_crashed")
     info = await until(lambda: _running_with_restarts(server, "faulty", 1))
     assert info.reason and callback in info.reason
     again = await Client.connect(f"{url}/faulty")
@@ -63,7 +63,7 @@ async def test_past_the_restart_budget_a_room_is_failed_until_an_operator_restar
     for crash in range(3):
         client = await Client.connect(f"{server.url}/faulty")
         await client.send("boom", None, "all")
-        await expect_room_closed(client, "on_forward failure")
+        await expect_room_closed(client, "room_crashed")
         if crash < 2:
             await until(lambda n=crash: _running_with_restarts(server, "faulty", n + 1))
     info = await until(lambda: _in_state(server, "faulty", "failed"))
@@ -186,3 +186,24 @@ async def test_admin_without_a_server_or_token_is_refused(tmp_path: Path) -> Non
     assert status == 2 and "no membrane-rtc server on port 1" in err
     status, _, err = await run_cli("admin", "--admin-port", "1", "list")
     assert status == 2 and "no multi-process server on admin port 1" in err
+
+
+async def test_a_crash_is_logged_once_with_its_traceback_and_clients_learn_no_internals() -> None:
+    """The operator's log gets the user's file and line; clients only "room_crashed" - the
+    exception's text is the server's business (unless --expose-errors, for development)."""
+    for expose in (False, True):
+        args = ["--port", "0", "--room", "f", "--room-class", FAULTY,
+                "--room-options", '{"raise_in": "on_forward"}']
+        server = await ServeProcess.start(*args, *(["--expose-errors"] if expose else []))
+        try:
+            client = await Client.connect(f"{server.url}/f")
+            await client.send("boom", None, "all")
+            await expect_room_closed(
+                client, "on_forward raised RuntimeError: on_forward failure" if expose
+                else "room_crashed")
+            await server.log_line("room f crashed")
+        finally:
+            assert await server.signal_and_wait() == 0
+        log = "".join(server.stderr)
+        assert log.count("Traceback (most recent call last)") == 1
+        assert 'faulty_room.py", line' in log and "RuntimeError: on_forward failure" in log

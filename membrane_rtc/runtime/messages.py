@@ -130,6 +130,8 @@ class ConfigureSupervisor(Request):
     local_host: str | None = None
     #: Other actor systems may join (a Thespian convention): watch them come and go.
     convention: bool = False
+    #: Tell clients a crashed room's exception text (else only ``room_crashed``).
+    expose_errors: bool = False
 
 
 @dataclass

@@ -148,7 +148,7 @@ class RoomActor(MembraneActor):
         try:
             self._ship(self.state.fire(payload[1]))
         except RoomCallbackError as exc:
-            self._crash(exc.reason)
+            self._crash(exc.reason, exc.error)
 
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, {}
@@ -174,14 +174,14 @@ class RoomActor(MembraneActor):
         try:
             room = load_class(message.room_class, Room)()
         except Exception as exc:
-            self._crash(f"cannot start room: {type(exc).__name__}: {exc}")
+            self._crash(f"cannot start room: {type(exc).__name__}: {exc}", exc)
             return
         state: RoomState[PeerEndpoint] = RoomState(
             room, message.name, message.max_peers, message.callback_timeout, watchdog.limit)
         try:
             deliveries = state.start(message.options)
         except RoomCallbackError as exc:
-            self._crash(exc.reason)
+            self._crash(exc.reason, exc.error)
             return
         self.state = state
         self._ship(deliveries)
@@ -192,11 +192,13 @@ class RoomActor(MembraneActor):
         """Exiting (asked to, or the actor system shuts down): peers first, then the room."""
         self._terminate()
 
-    def _crash(self, reason: str) -> None:
-        """A callback raised: tell the supervisor why, then wind down and exit for real."""
+    def _crash(self, reason: str, error: BaseException | None = None) -> None:
+        """A callback raised: tell the supervisor why, then wind down and exit for real. The
+        log gets the traceback (the user's file and line), once."""
         if self.down:
             return
-        log.error("room %s crashed: %s", self.name, reason)
+        log.error("room %s crashed: %s", self.name, reason,
+                  exc_info=(type(error), error, error.__traceback__) if error else None)
         self.send_ordered(self.supervisor, RoomCrashed(self.name, reason))
         self._wind_down()
 
@@ -272,7 +274,7 @@ class RoomActor(MembraneActor):
             # Upgrade it anyway: the room's crash then closes it with "Room closed".
             self._queue(gateway, control=accepted)
             self._end_peer(peer)
-            self._crash(exc.reason)
+            self._crash(exc.reason, exc.error)
             return
         self._queue(gateway, control=accepted)
         self._ship(deliveries)
@@ -285,7 +287,7 @@ class RoomActor(MembraneActor):
         try:
             self._ship(self.state.leave(endpoint.peer_id))
         except RoomCallbackError as exc:
-            self._crash(exc.reason)
+            self._crash(exc.reason, exc.error)
             return
         self._report_occupancy()
 
@@ -360,7 +362,7 @@ class RoomActor(MembraneActor):
         try:
             result = self.state.forward(message)
         except RoomCallbackError as exc:
-            self._crash(exc.reason)
+            self._crash(exc.reason, exc.error)
             return "unknown_error"
         self._ship(result.deliveries)
         return result.status

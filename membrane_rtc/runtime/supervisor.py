@@ -18,8 +18,8 @@ from typing import Any
 from thespian.actors import (ActorSystemConventionUpdate, ChildActorExited, WakeupMessage,
                              requireCapability)
 
-from ..supervision import AfterExit, HostInfo, Liveness, Registry, RoomHosts, RoomRecord, \
-    RoomStatus
+from ..supervision import (CRASH_DETAILS, AfterExit, HostInfo, Liveness, Registry, RoomHosts,
+                           RoomRecord, RoomStatus)
 from .actor import MembraneActor, address_key
 from .messages import (
     Address,
@@ -82,6 +82,7 @@ class RoomSupervisor(MembraneActor):
         self.registry = Registry()  # configured by ConfigureSupervisor
         self.rooms = self.registry.rooms
         self.max_peers_per_room = 0
+        self.expose_errors = False
         self.callback_timeout = 0.0
         # Until configured otherwise, rooms run in the supervisor's own actor system.
         self.hosts = RoomHosts({LOCAL_HOST})
@@ -98,6 +99,7 @@ class RoomSupervisor(MembraneActor):
         self.registry.restart_window = message.restart_window
         self.registry.max_rooms = message.max_rooms
         self.max_peers_per_room = message.max_peers_per_room
+        self.expose_errors = message.expose_errors
         self.callback_timeout = message.callback_timeout
         if message.convention:
             self.placed = True
@@ -251,7 +253,7 @@ class RoomSupervisor(MembraneActor):
         record.address = self.createActor(
             RoomActor, targetActorRequirements={ON_HOST: host} if self.placed else None)
         record.state = RoomStatus.STARTING
-        record.exit_reason = None
+        record.exit_reason, record.crashed = None, False
         record.peers = 0
         record.pid = None
         self.send(record.address, StartRoom(record.name, record.room_class, record.options,
@@ -280,7 +282,7 @@ class RoomSupervisor(MembraneActor):
     def receiveMsg_RoomCrashed(self, message: RoomCrashed, sender: Address) -> None:
         record = self._current(message.name, sender)
         if record is not None:
-            record.exit_reason = message.reason
+            record.exit_reason, record.crashed = message.reason, True
 
     def receiveMsg_StopRoom(self, message: StopRoom, sender: Address) -> None:
         record = self.rooms.get(message.name)
@@ -364,8 +366,9 @@ class RoomSupervisor(MembraneActor):
                    crashed: bool) -> None:
         """A room's actor is gone: its gateways close its sockets, then the registry says
         whether the room is forgotten, started again, or failed."""
+        told = CRASH_DETAILS if record.crashed and not self.expose_errors else reason
         for gateway in self.gateways.values():
-            self.send(gateway, RoomClosed(record.name, address, reason))
+            self.send(gateway, RoomClosed(record.name, address, told))
         self.room_heard.forget(record.name)
         decision = self.registry.after_exit(record, reason, crashed)
         if decision is AfterExit.FORGET:
