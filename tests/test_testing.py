@@ -193,3 +193,12 @@ def test_a_timer_that_raises_crashes_the_room_like_any_callback() -> None:
         room.advance(5)
     assert a.events()[-1] == "error" and a.received[-1].data == {
         "description": "Room closed", "details": "room_crashed"}
+
+
+def test_an_operator_kick_is_a_leave() -> None:
+    room = RoomHarness(DefaultRoom)
+    a, b = room.join(), room.join()
+    room.kick(b.peer_id)
+    assert b.closed and a.received[-1] == Message("left", {"peer_id": b.peer_id}, None, "all")
+    with pytest.raises(RuntimeError, match="not connected"):
+        b.send("still here?")
