@@ -52,7 +52,9 @@ def _stale(module: Any) -> bool:
 
 
 def _loaded(module: Any) -> Any:
-    _loaded_at.setdefault(module.__name__, _source_mtime(module) or 0)
+    """Note when a module's source was loaded (once: a lookup, not a stat, after that)."""
+    if module.__name__ not in _loaded_at:
+        _loaded_at[module.__name__] = _source_mtime(module) or 0
     return module
 
 

@@ -58,7 +58,7 @@ class WebSocket(asyncio.Protocol):
     """One client connection: HTTP request, then (if upgraded) websocket messages."""
 
     __slots__ = ("handler", "protocol", "transport", "request", "remote_address", "context",
-                 "max_buffered", "_unflushed", "_fragments", "_flush_scheduled", "_paused", "_close_timer",
+                 "max_buffered", "_unflushed", "_fragments", "_flush_scheduled", "_close_timer",
                  "_closed", "awaiting_pong", "_loop")
 
     def __init__(self, handler: Handler, max_size: int | None, max_buffered: int = 0) -> None:
@@ -77,7 +77,6 @@ class WebSocket(asyncio.Protocol):
         self._unflushed = 0  # bytes sent since the last flush
         self._fragments: list[bytes] | None = None
         self._flush_scheduled = False
-        self._paused = False
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -177,9 +176,6 @@ class WebSocket(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         peer = stream.get_extra_info("peername")
         self.remote_address = (peer[0], peer[1]) if peer else None
-        if self.max_buffered:
-            # pause_writing comes once this much waits: the moment to check the limit.
-            stream.set_write_buffer_limits(high=min(self.max_buffered, 64 * 1024))
 
     def data_received(self, data: bytes) -> None:
         self.protocol.receive_data(data)
@@ -200,13 +196,6 @@ class WebSocket(asyncio.Protocol):
             self.protocol.receive_eof()  # the connection is gone: so is the protocol
             self.protocol.events_received()
         self.handler.connection_closed(self)
-
-    def pause_writing(self) -> None:
-        self._paused = True
-        self._check_buffer()
-
-    def resume_writing(self) -> None:
-        self._paused = False
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -273,13 +262,6 @@ class WebSocket(asyncio.Protocol):
         if eof:
             transport.close()  # after the buffered data is written
             self._expect_close()
-        elif self._paused:
-            self._check_buffer()
-
-    def _check_buffer(self) -> None:
-        if self.max_buffered and self.buffered_bytes > self.max_buffered and \
-                self.protocol.state is State.OPEN:
-            self.handler.write_buffer_full(self)
 
     def _expect_close(self) -> None:
         """The connection should end soon; if it has not within CLOSE_TIMEOUT, drop it."""

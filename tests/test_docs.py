@@ -78,12 +78,16 @@ async def test_the_tutorial_scaffold_passes_its_test_in_a_fresh_venv_and_serves(
     work.mkdir()
     bin_dir = str(venv / "bin")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    printed = []
     for command in (new, test):
         words = shlex.split(command)
         result = subprocess.run([str(venv / "bin" / words[0]), *words[1:]], cwd=work, env=env,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
+        printed.append(result.stdout)
     assert "1 passed" in result.stdout
+    # what `new` prints is what the tutorial shows next
+    assert f"test it:  {test}" in printed[0] and f"serve it: {serve}" in printed[0]
     words = shlex.split(serve)
     process = await ServeProcess.start(*words[2:], "--port", "0", cwd=work,
                                        executable=venv / "bin" / "membrane-rtc")

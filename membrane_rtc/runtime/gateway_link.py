@@ -60,7 +60,7 @@ class ActorRuntime:
         self.peer_class = peer_class
         self.peer_options = peer_options
         self.events: ConnectionEvents | None = None
-        self._connecting: dict[int, str] = {}  # conn_id -> peer id, until accepted or refused
+        self._connecting: set[int] = set()  # conn_ids until accepted or refused
         self._members: dict[int, _Member] = {}
         self._closed_rooms: dict[str, RoomClosed] = {}
 
@@ -71,7 +71,7 @@ class ActorRuntime:
     # -- the gateway's calls -----------------------------------------------------------------
 
     def connect(self, conn_id: int, room_name: str, auth: AuthData) -> None:
-        self._connecting[conn_id] = auth.peer_id
+        self._connecting.add(conn_id)
         self.bridge.tell(self.bridge.supervisor, ConnectPeer(
             conn_id, room_name, auth, self.peer_class, self.peer_options, self.bridge.address))
 
@@ -81,7 +81,7 @@ class ActorRuntime:
             self.bridge.tell(member.room, ClientMessage(message))
 
     def disconnected(self, conn_id: int) -> None:
-        self._connecting.pop(conn_id, None)  # an accept still on its way is answered below
+        self._connecting.discard(conn_id)  # an accept still on its way is answered below
         member = self._members.pop(conn_id, None)
         if member is not None:
             self.bridge.tell(member.room, PeerDisconnected(member.peer_id))
@@ -111,7 +111,8 @@ class ActorRuntime:
         elif isinstance(message, PeerAccepted):
             self._accepted(message)
         elif isinstance(message, PeerRefused):
-            if self._connecting.pop(message.conn_id, None) is not None:
+            if message.conn_id in self._connecting:
+                self._connecting.discard(message.conn_id)
                 self.events.refuse(message.conn_id, message.status, message.reason)
         elif isinstance(message, RoomClosed):
             self._room_closed(message)
@@ -122,9 +123,10 @@ class ActorRuntime:
 
     def _accepted(self, message: PeerAccepted) -> None:
         assert self.events is not None
-        if self._connecting.pop(message.conn_id, None) is None:  # the client gave up meanwhile
+        if message.conn_id not in self._connecting:  # the client gave up meanwhile
             self.bridge.tell(message.room, PeerDisconnected(message.peer_id))
             return
+        self._connecting.discard(message.conn_id)
         self._members[message.conn_id] = _Member(message.peer_id, message.room)
         self.events.accept(message.conn_id, message.idle_timeout)
         closed = self._closed_rooms.get(address_key(message.room))
