@@ -38,6 +38,8 @@ SHUTDOWN_TIMEOUT = 30.0
 
 #: Every flag's default is the setting's own (config.py writes each once).
 _DEFAULT = ServerConfig()
+#: Where ``--turn-secret`` is read from when not given (a flag shows in ``ps``).
+TURN_SECRET_VARIABLE = "MEMBRANE_RTC_TURN_SECRET"
 
 
 class UsageError(Exception):
@@ -135,6 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the leader's address and Thespian admin port (the leader gives its own)")
     hosts.add_argument("--host-name", metavar="NAME",
                        help="this room host's name in admin listings (default: machine:admin-port)")
+    networks = serve.add_argument_group(
+        "real networks", "Resuming after a drop and ICE servers for the clients "
+        "(docs/reference/protocol.md).")
+    networks.add_argument("--resume-grace", type=float, default=defaults.DEFAULT_RESUME_GRACE,
+                          metavar="S", help="seconds a dropped peer may resume within, its "
+                          "room-mates seeing nothing (default %(default)s; 0 = off)")
+    networks.add_argument("--resume-queue-bytes", type=int,
+                          default=defaults.DEFAULT_RESUME_QUEUE_BYTES, metavar="N",
+                          help="bytes of frames kept for a dropped peer; more and it leaves "
+                               "(default %(default)s)")
+    networks.add_argument("--turn-secret", metavar="SECRET",
+                          default=os.environ.get(TURN_SECRET_VARIABLE),
+                          help="the TURN server's shared secret (coturn static-auth-secret): "
+                               "each peer gets TURN credentials made from it (default: $"
+                               f"{TURN_SECRET_VARIABLE}, which other users' ps cannot read)")
+    networks.add_argument("--turn-url", action="append", dest="turn_urls", metavar="URL",
+                          help="a TURN server URL, e.g. turn:turn.example.com:3478?transport=udp "
+                               "or turns:...; repeatable")
+    networks.add_argument("--turn-ttl", type=int, default=defaults.DEFAULT_TURN_TTL,
+                          metavar="S", help="lifetime of TURN credentials (default %(default)s)")
+    networks.add_argument("--stun-url", action="append", dest="stun_urls", metavar="URL",
+                          help="a STUN server URL handed to every peer, e.g. "
+                               "stun:stun.example.com:3478; repeatable")
     serve.add_argument("--expose-errors", action="store_true",
                        help="development: tell clients why a room crashed (the exception's "
                             "text) instead of 'room_crashed'")
@@ -217,6 +242,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
         metrics_port=args.metrics_port, event_loop=args.event_loop, reload=args.reload,
         expose_errors=args.expose_errors,
+        resume_grace=args.resume_grace, resume_queue_bytes=args.resume_queue_bytes,
+        turn_secret=args.turn_secret or None, turn_urls=args.turn_urls or [],
+        turn_ttl=args.turn_ttl, stun_urls=args.stun_urls or [],
     )
     try:
         config.validate()
@@ -227,7 +255,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 #: Settings whose flag is not simply the field's name with dashes.
-_FLAG_OF = {"roles": "role"}
+_FLAG_OF = {"roles": "role", "turn_urls": "turn-url", "stun_urls": "stun-url"}
 
 
 async def run_server(config: ServerConfig) -> None:

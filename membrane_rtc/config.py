@@ -37,6 +37,13 @@ DEFAULT_CALLBACK_TIMEOUT = 5.0
 #: A room's restart budget, Elixir's supervisor defaults: 3 restarts within 5 seconds.
 DEFAULT_MAX_RESTARTS = 3
 DEFAULT_RESTART_WINDOW = 5.0
+#: Seconds a peer whose connection dropped stays in its room, waiting for its client to
+#: resume (``?resume=<token>``); 0 turns resuming off (a drop is a leave, as in Membrane).
+DEFAULT_RESUME_GRACE = 20.0
+#: Bytes of frames kept for a peer while it is away; more ends its grace (it leaves).
+DEFAULT_RESUME_QUEUE_BYTES = 64 * 1024
+#: Lifetime of the TURN credentials handed to a peer (seconds): coturn's REST API default.
+DEFAULT_TURN_TTL = 86400
 
 
 class ConfigError(ValueError):
@@ -121,6 +128,19 @@ class ServerConfig:
     #: This room host's name in the deployment (default: the machine's name and admin port).
     host_name: str | None = None
 
+    # -- real networks (docs/reference/protocol.md, "Resuming" and "ICE servers") -----------
+    #: Seconds a dropped peer may resume within (0: off); frames for it queue meanwhile, up
+    #: to resume_queue_bytes.
+    resume_grace: float = DEFAULT_RESUME_GRACE
+    resume_queue_bytes: int = DEFAULT_RESUME_QUEUE_BYTES
+    #: The TURN server's shared secret (coturn ``static-auth-secret``): with turn_urls, every
+    #: peer is handed TURN credentials made from it. None: no TURN entry.
+    turn_secret: str | None = None
+    turn_urls: list[str] = field(default_factory=list)
+    turn_ttl: int = DEFAULT_TURN_TTL
+    #: STUN servers handed to every peer (no credentials).
+    stun_urls: list[str] = field(default_factory=list)
+
     #: Tell clients why a room crashed (the exception's text) instead of ``room_crashed``.
     #: For development: on the open internet that text leaks the server's internals.
     expose_errors: bool = False
@@ -147,6 +167,19 @@ class ServerConfig:
                      "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, "must be >= 0 (0: no limit)")
+        if self.resume_grace < 0:
+            raise ConfigError("resume_grace", "must be >= 0 (0: resuming off)")
+        if self.resume_queue_bytes <= 0:
+            raise ConfigError("resume_queue_bytes", "must be positive")
+        if self.turn_ttl <= 0:
+            raise ConfigError("turn_ttl", "must be positive")
+        if bool(self.turn_secret) != bool(self.turn_urls):
+            raise ConfigError("turn_secret", "TURN needs both a secret and at least one URL "
+                                             "(--turn-secret and --turn-url)")
+        for name, schemes in (("turn_urls", ("turn:", "turns:")), ("stun_urls", ("stun:", "stuns:"))):
+            for url in getattr(self, name):
+                if not url.startswith(schemes):
+                    raise ConfigError(name, f"{url!r} does not start with {' or '.join(schemes)}")
         if self.event_loop not in EVENT_LOOPS:
             raise ConfigError("event_loop", f"must be one of {', '.join(EVENT_LOOPS)}")
         if self.actor_system not in ACTOR_SYSTEMS:

@@ -24,14 +24,17 @@ __all__ = ["Runtime", "ConnectionEvents"]
 class Runtime(Protocol):
     """What the gateway asks of the runtime."""
 
-    def connect(self, conn_id: int, room_name: str, auth: AuthData) -> None:
-        """A client asks to join ``room_name`` as ``auth.peer_id`` (its upgrade waits)."""
+    def connect(self, conn_id: int, room_name: str, auth: AuthData,
+                resume_token: str | None = None) -> None:
+        """A client asks to join ``room_name`` as ``auth.peer_id`` (its upgrade waits), or
+        with ``resume_token`` to be again the peer that token was given to."""
 
     def receive(self, conn_id: int, message: Message) -> None:
         """A decoded client message (``from`` already set to the client's peer id)."""
 
-    def disconnected(self, conn_id: int) -> None:
-        """The gateway no longer holds this connection: the peer leaves its room."""
+    def disconnected(self, conn_id: int, resumable: bool = False) -> None:
+        """The gateway no longer holds this connection: the peer leaves its room, or if
+        ``resumable`` (it dropped: no close from either side on purpose) may resume."""
 
     def backlog(self) -> int:
         """Messages handed over and not yet taken in: the gateway stops reading from clients
@@ -44,8 +47,10 @@ class Runtime(Protocol):
 class ConnectionEvents(Protocol):
     """What the runtime tells the gateway; the gateway implements it."""
 
-    def accept(self, conn_id: int, idle_timeout: float | None) -> None:
-        """Upgrade the connection (``idle_timeout``: the peer's own, None for the server's)."""
+    def accept(self, conn_id: int, peer_id: str, idle_timeout: float | None,
+               resumed: bool = False) -> None:
+        """Upgrade the connection of peer ``peer_id`` (``resumed``: a member's, back after a
+        drop; ``idle_timeout``: the peer's own, None for the server's)."""
 
     def refuse(self, conn_id: int, status: int, reason: str) -> None:
         """Answer the upgrade request with HTTP ``status`` instead."""

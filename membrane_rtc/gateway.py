@@ -16,7 +16,7 @@ import logging
 import uuid
 from http import HTTPStatus
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -50,7 +50,8 @@ class PeerConnection:
     """Gateway-side state of one client that asked to join a room."""
 
     __slots__ = ("conn_id", "peer_id", "room_name", "path", "ws", "answer_timer",
-                 "idle_timeout", "idle_timer", "last_seen", "sent_binary", "forgotten")
+                 "idle_timeout", "idle_timer", "last_seen", "sent_binary", "forgotten",
+                 "closed_on_purpose")
 
     def __init__(self, conn_id: int, peer_id: str, room_name: str, path: str,
                  ws: WebSocket) -> None:
@@ -69,6 +70,8 @@ class PeerConnection:
         self.sent_binary = False
         #: The runtime has been told this connection is gone.
         self.forgotten = False
+        #: The gateway itself ended it (idle, slow reader): its peer leaves, no resuming.
+        self.closed_on_purpose = False
 
 
 class Gateway:
@@ -160,14 +163,17 @@ class Gateway:
             self._refuse(ws, request.path, 400, f"{type(exc).__name__}: {exc}")
             return
         conn_id = next(self._conn_ids)
-        auth = AuthData(str(uuid.uuid4()), dict(credentials), metadata)
-        conn = PeerConnection(conn_id, auth.peer_id, room_name, request.path, ws)
+        resume_token = _resume_token(request.path)
+        credentials = {k: v for k, v in credentials.items() if k != RESUME_PARAMETER}
+        auth = AuthData(str(uuid.uuid4()), credentials, metadata)
+        conn = PeerConnection(conn_id, auth.peer_id, room_name, _without_secrets(request.path),
+                              ws)
         ws.context = conn
         self.connections[conn_id] = conn
         conn.answer_timer = asyncio.get_running_loop().call_later(
             self.config.connect_timeout, self.refuse, conn_id, 503,
             "the actor system did not answer in time")
-        self.runtime.connect(conn_id, room_name, auth)
+        self.runtime.connect(conn_id, room_name, auth, resume_token)
 
     def _refused_by_limits(self, ws: WebSocket, request: Request) -> bool:
         """The limits checked before anything else: origin, connections, join rate."""
@@ -211,17 +217,21 @@ class Gateway:
 
     # -- what the runtime tells the gateway (connections.ConnectionEvents) -------------------
 
-    def accept(self, conn_id: int, idle_timeout: float | None) -> None:
+    def accept(self, conn_id: int, peer_id: str, idle_timeout: float | None,
+               resumed: bool = False) -> None:
         conn = self._answering(conn_id)
         if conn is None:
             return
+        conn.peer_id = peer_id  # a resumed peer keeps the id it had
         if not conn.ws.upgrade():  # not a valid websocket handshake after all: answered 400
             self._forget(conn)
             return
         self.metrics.connections.inc()
         self.metrics.peers.inc()
-        log_event(log, logging.INFO, "peer_connected", peer_id=conn.peer_id,
-                  room=conn.room_name, remote=_host(conn.ws))
+        if resumed:
+            self.metrics.resumed.inc()
+        log_event(log, logging.INFO, "peer_resumed" if resumed else "peer_connected",
+                  peer_id=conn.peer_id, room=conn.room_name, remote=_host(conn.ws))
         loop = asyncio.get_running_loop()
         conn.idle_timeout = idle_timeout or self.config.idle_timeout
         conn.last_seen = loop.time()
@@ -313,6 +323,7 @@ class Gateway:
         log_event(log, logging.WARNING, "slow_reader_closed", peer_id=conn.peer_id,
                   room=conn.room_name, queued_bytes=ws.buffered_bytes, limit=ws.max_buffered)
         self.metrics.refused("slow_reader")
+        conn.closed_on_purpose = True
         ws.fail(CloseCode.POLICY_VIOLATION, "slow reader")
         self._forget(conn)
 
@@ -340,10 +351,14 @@ class Gateway:
 
     def _forget(self, conn: PeerConnection) -> None:
         """The gateway no longer holds this connection (gone, cut off or refused): tell the
-        runtime, once; its peer leaves its room."""
+        runtime, once. Its peer leaves its room, or may resume if the connection dropped:
+        neither the client nor the gateway closed it on purpose."""
         if not conn.forgotten:
             conn.forgotten = True
-            self.runtime.disconnected(conn.conn_id)
+            ws = conn.ws
+            resumable = not (conn.closed_on_purpose or ws.client_closed
+                             or ws.close_sent_code in _BROKE_THE_PROTOCOL)
+            self.runtime.disconnected(conn.conn_id, resumable)
 
     def _check_idle(self, conn: PeerConnection) -> None:
         """One timer per idle period, not one reset per frame: re-armed from the last frame
@@ -356,6 +371,7 @@ class Gateway:
         log_event(log, logging.INFO, "peer_idle_timeout", peer_id=conn.peer_id,
                   room=conn.room_name, seconds=conn.idle_timeout)
         self.metrics.refused("idle_timeout")
+        conn.closed_on_purpose = True
         conn.ws.close(CloseCode.NORMAL, "idle timeout")
 
     def _ping_all(self) -> None:
@@ -369,6 +385,25 @@ class Gateway:
             else:
                 ws.ping()
         self._keepalive = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping_all)
+
+
+#: Close codes the server sends a client that broke the protocol: it may not resume.
+_BROKE_THE_PROTOCOL = frozenset({CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA,
+                                 CloseCode.MESSAGE_TOO_BIG})
+
+#: The query parameter of a client that resumes its peer (docs/reference/protocol.md).
+RESUME_PARAMETER = "resume"
+
+
+def _resume_token(path: str) -> str | None:
+    """The ``?resume=`` token of a request, if any."""
+    tokens = parse_qs(urlsplit(path).query).get(RESUME_PARAMETER)
+    return tokens[0] if tokens else None
+
+
+def _without_secrets(path: str) -> str:
+    """The request's path for log lines: without its query, where tokens travel."""
+    return urlsplit(path).path
 
 
 def _host(ws: WebSocket) -> str:

@@ -80,6 +80,9 @@ class Metrics:
         self.connections = Counter(
             "membrane_rtc_connections", "Websocket connections accepted",
             registry=self.registry)
+        self.resumed = Counter(
+            "membrane_rtc_resumed", "Connections that resumed a peer after a drop",
+            registry=self.registry)
         self.peers = Gauge("membrane_rtc_peers", "Websocket connections open now",
                            registry=self.registry)
         self.messages_received = Counter(

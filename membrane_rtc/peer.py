@@ -46,6 +46,10 @@ class Peer:
     #: Seconds without a frame from the client before the server closes the connection;
     #: ``None`` keeps the server's default (15 minutes). ``on_init`` may set it per connection.
     idle_timeout: float | None = None
+    #: What room-mates may know of this peer (e.g. ``{"name": "Ada"}``): a JSON object of at
+    #: most MAX_PUBLIC_METADATA_BYTES, sent in ``joined`` and ``authenticated`` as
+    #: ``metadata`` and given to the room as ``AuthData.public_metadata``. ``on_init`` sets it.
+    public_metadata: dict[str, Any] | None = None
 
     @classmethod
     def parse_request(cls, request: PeerRequest) -> tuple[dict[str, str], Any, str]:
@@ -69,7 +73,8 @@ class Peer:
     def on_init(self, context: PeerContext, auth: AuthData, options: Any) -> None:
         """Authenticate the client; raise (any exception) to refuse with HTTP 401.
 
-        ``options`` are the server's custom peer options. May set ``self.idle_timeout``.
+        ``options`` are the server's custom peer options. May set ``self.idle_timeout`` and
+        ``self.public_metadata``.
         """
 
     def on_receive(self, message: Message, context: PeerContext) -> Message | None:

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import msgspec
+
 from .peer import Peer, PeerContext
 from .protocol import Message
 from .room import AuthData
 from .room_state import TimeLimit, no_time_limit
 
-__all__ = ["PeerState", "PeerCallbackError"]
+__all__ = ["PeerState", "PeerCallbackError", "MAX_PUBLIC_METADATA_BYTES"]
+
+#: Largest ``Peer.public_metadata`` (as JSON): it goes to every room-mate in ``joined``.
+MAX_PUBLIC_METADATA_BYTES = 4096
 
 
 class PeerCallbackError(Exception):
@@ -55,9 +60,25 @@ class PeerState:
             raise PeerCallbackError(callback, exc) from exc
 
     def init(self, auth: AuthData, options: Any) -> None:
-        """Run ``on_init``: PeerCallbackError means the client is refused (HTTP 401)."""
+        """Run ``on_init``: PeerCallbackError means the client is refused (HTTP 401), as
+        does public metadata that is not a JSON object within the size bound."""
         self._call("on_init", self.context, auth, options)
+        metadata = self.peer.public_metadata
+        if metadata is not None:
+            try:
+                size = len(msgspec.json.encode(metadata)) if isinstance(metadata, dict) else -1
+            except (TypeError, msgspec.EncodeError):
+                size = -1
+            if not 0 <= size <= MAX_PUBLIC_METADATA_BYTES:
+                raise PeerCallbackError("on_init", ValueError(
+                    f"public_metadata must be a JSON object of at most "
+                    f"{MAX_PUBLIC_METADATA_BYTES} bytes"))
         self._initialized = True
+
+    @property
+    def public_metadata(self) -> dict[str, Any] | None:
+        """What room-mates may know of this peer (``Peer.public_metadata``)."""
+        return self.peer.public_metadata
 
     def receive(self, message: Message) -> Message | None:
         """Run ``on_receive``: what to forward to the room, or None to drop it."""

@@ -58,6 +58,10 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     #: The server is shutting down.
     GOING_AWAY = 1001
+    #: The client broke the websocket protocol (sent by websockets itself).
+    PROTOCOL_ERROR = 1002
+    #: A text frame that is not UTF-8 (sent by websockets itself).
+    INVALID_DATA = 1007
     #: A client too slow to read what it is sent (its outbound queue passed the limit).
     POLICY_VIOLATION = 1008
     #: A frame over the size limit.
@@ -154,14 +158,19 @@ def encode(message: Message) -> bytes:
     return _encoder.encode(message)
 
 
-def authenticated(peer_id: str) -> Message:
-    """Sent to a client once its peer has joined the room."""
-    return Message("authenticated", {"peer_id": peer_id}, None, [peer_id])
+def authenticated(peer_id: str, **extra: Any) -> Message:
+    """Sent to a client once its peer has joined the room (or resumed). ``extra`` are our
+    additions to Membrane's ``{"peer_id"}``: ``resume_token``, ``resumed``, ``ice_servers``,
+    ``metadata`` (a client that ignores them works as before)."""
+    return Message("authenticated", {"peer_id": peer_id, **extra}, None, [peer_id])
 
 
-def joined(peer_id: str) -> Message:
-    """Broadcast by a room to the others when a peer joins."""
-    return Message("joined", {"peer_id": peer_id}, peer_id, ALL)
+def joined(peer_id: str, metadata: Any = None) -> Message:
+    """Broadcast by a room to the others when a peer joins, with its public ``metadata``
+    when it has some."""
+    data = {"peer_id": peer_id} if metadata is None else {"peer_id": peer_id,
+                                                          "metadata": metadata}
+    return Message("joined", data, peer_id, ALL)
 
 
 def left(peer_id: str) -> Message:

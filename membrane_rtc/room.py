@@ -18,11 +18,14 @@ __all__ = ["Room", "AuthData", "JoinRefused"]
 
 @dataclass(frozen=True)
 class AuthData:
-    """Who is connecting: the fresh ``peer_id`` and what ``Peer.parse_request`` extracted."""
+    """Who is connecting: the fresh ``peer_id``, what ``Peer.parse_request`` extracted
+    (``credentials``, ``metadata``: private to the server) and the ``public_metadata`` its
+    ``Peer.on_init`` gave it (room-mates see it in ``joined``)."""
 
     peer_id: str
     credentials: dict[str, str] = field(default_factory=dict)
     metadata: Any = None
+    public_metadata: dict[str, Any] | None = None
 
 
 class JoinRefused(Exception):
@@ -77,7 +80,16 @@ class Room:
         """A peer is about to join; raise :class:`JoinRefused` to refuse it. Default: accept."""
 
     def on_leave(self, peer_id: str) -> None:
-        """A peer has left (closed its socket, timed out, crashed or was kicked)."""
+        """A peer has left (closed its socket, timed out, crashed, was kicked, or dropped and
+        did not resume in time)."""
+
+    def on_disconnect(self, peer_id: str) -> None:
+        """A peer's connection dropped; it stays a member while its client may resume (the
+        server's resume grace). Messages to it are kept for it meanwhile. Either
+        :meth:`on_resume` or :meth:`on_leave` follows."""
+
+    def on_resume(self, peer_id: str) -> None:
+        """A peer that had dropped is back, same id; it has been sent what it missed."""
 
     def on_forward(self, message: Message) -> Message | None:
         """Every message the room forwards passes here, its own ``joined``/``left`` included.

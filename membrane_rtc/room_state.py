@@ -132,8 +132,10 @@ class RoomState(Generic[Endpoint]):
         """Run ``on_terminate``."""
         self._call("on_terminate")
 
-    def join(self, auth: AuthData, endpoint: Endpoint) -> list[Delivery[Endpoint]]:
-        """Admit a peer: ``authenticated`` to it, ``joined`` to the others.
+    def join(self, auth: AuthData, endpoint: Endpoint,
+             welcome: dict[str, Any] | None = None) -> list[Delivery[Endpoint]]:
+        """Admit a peer: ``authenticated`` (with ``welcome``'s extra fields) to it, ``joined``
+        (with its public metadata) to the others.
 
         Raises :class:`JoinRefused` when ``on_join`` refuses; nothing changes then.
         """
@@ -146,9 +148,25 @@ class RoomState(Generic[Endpoint]):
             self.room.__dict__.pop("_sent", None)  # what it sent is refused with it
             raise
         self.members[peer_id] = endpoint
-        deliveries = [Delivery(protocol.authenticated(peer_id), [endpoint])]
-        deliveries += self.forward(protocol.joined(peer_id), from_room=True).deliveries
+        deliveries = [Delivery(protocol.authenticated(peer_id, **(welcome or {})), [endpoint])]
+        deliveries += self.forward(protocol.joined(peer_id, auth.public_metadata),
+                                   from_room=True).deliveries
         return deliveries + self._sent_by_room()
+
+    def disconnect(self, peer_id: str) -> list[Delivery[Endpoint]]:
+        """A member's connection dropped and it may resume: it stays, ``on_disconnect`` runs
+        (the adapter keeps its frames meanwhile)."""
+        if peer_id not in self.members:
+            return []
+        self._call("on_disconnect", peer_id)
+        return self._sent_by_room()
+
+    def resume(self, peer_id: str, endpoint: Endpoint) -> list[Delivery[Endpoint]]:
+        """A member that had dropped is back at ``endpoint``: ``on_resume``. The adapter has
+        sent it ``authenticated`` and what it missed before what this returns."""
+        self.members[peer_id] = endpoint
+        self._call("on_resume", peer_id)
+        return self._sent_by_room()
 
     def leave(self, peer_id: str) -> list[Delivery[Endpoint]]:
         """A member is gone: ``on_leave``, then ``left`` to everyone left. Idempotent."""

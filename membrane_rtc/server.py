@@ -44,6 +44,7 @@ from .runtime.messages import (
     StopRoom,
 )
 
+from .sessions import SessionSettings
 from .supervision import HostInfo, PeerInfo, RoomInfo
 from .state import AdminEndpoint, remove_endpoint, write_endpoint
 
@@ -119,7 +120,8 @@ class Server:
                     config.max_restarts, config.restart_window, config.max_rooms,
                     config.max_peers_per_room, config.callback_timeout,
                     self.host_name if "rooms" in self.roles else None,
-                    config.convention is not None, config.expose_errors),
+                    config.convention is not None, config.expose_errors,
+                    SessionSettings.from_config(config)),
                     self.bridge.supervisor)
                 for room in self.config.rooms:
                     await self.create_room(room.name, room.room_class, room.options)

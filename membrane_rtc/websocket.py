@@ -104,6 +104,12 @@ class WebSocket(asyncio.Protocol):
         return sent.code if sent is not None else None
 
     @property
+    def client_closed(self) -> bool:
+        """The client started the closing handshake: it left on purpose."""
+        return self.protocol.close_rcvd is not None and \
+            self.protocol.close_rcvd_then_sent is not False
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes written but not yet taken by the kernel (a slow reader's backlog)."""
         return self.transport.get_write_buffer_size() if self.transport else 0

@@ -31,17 +31,24 @@ class FakeRuntime:
         self.peers: dict[int, str] = {}
         self.received: list[tuple[int, Message]] = []
         self.disconnected_ids: list[int] = []
+        self.resumable: list[bool] = []
+        self.auths: list[AuthData] = []
+        self.resume_tokens: list[str | None] = []
         self.gone = asyncio.Event()
         self.detached = False
 
-    def connect(self, conn_id: int, room_name: str, auth: AuthData) -> None:
+    def connect(self, conn_id: int, room_name: str, auth: AuthData,
+                resume_token: str | None = None) -> None:
         assert self.gateway is not None
+        self.auths.append(auth)
+        self.resume_tokens.append(resume_token)
         if room_name in ("closed", "secret"):
             self.gateway.refuse(conn_id, 404 if room_name == "closed" else 401, room_name)
             return
-        self.peers[conn_id] = auth.peer_id
-        self.gateway.accept(conn_id, None)
-        self.gateway.deliver([(conn_id, protocol.encode(protocol.authenticated(auth.peer_id)))])
+        peer_id = "resumed-peer" if resume_token else auth.peer_id
+        self.peers[conn_id] = peer_id
+        self.gateway.accept(conn_id, peer_id, None, resumed=resume_token is not None)
+        self.gateway.deliver([(conn_id, protocol.encode(protocol.authenticated(peer_id)))])
 
     def receive(self, conn_id: int, message: Message) -> None:
         assert self.gateway is not None
@@ -51,8 +58,9 @@ class FakeRuntime:
         else:
             self.gateway.deliver([(conn_id, protocol.encode(message))])
 
-    def disconnected(self, conn_id: int) -> None:
+    def disconnected(self, conn_id: int, resumable: bool = False) -> None:
         self.disconnected_ids.append(conn_id)
+        self.resumable.append(resumable)
         self.gone.set()
 
     def backlog(self) -> int:
@@ -113,6 +121,36 @@ async def test_a_client_that_leaves_is_disconnected_exactly_once(
     assert runtime.disconnected_ids == [conn_id] and server.connections == {}
 
 
+async def test_a_dropped_connection_may_resume_a_closed_one_may_not(
+        gateway: tuple[Gateway, FakeRuntime]) -> None:
+    """The runtime learns whether the client left (close frame) or dropped (no close)."""
+    server, runtime = gateway
+    url = f"ws://127.0.0.1:{server.port}/webrtc/lobby"
+    leaving = await Client.connect(url)
+    await leaving.close()
+    await asyncio.wait_for(runtime.gone.wait(), 5)
+    runtime.gone.clear()
+    dropping = await Client.connect(url)
+    dropping.connection.transport.abort()  # the network is gone: no close frame
+    await asyncio.wait_for(runtime.gone.wait(), 5)
+    assert runtime.resumable == [False, True]
+
+
+async def test_a_resume_token_goes_to_the_runtime_and_nowhere_else(
+        gateway: tuple[Gateway, FakeRuntime]) -> None:
+    """``?resume=`` is the runtime's, not a credential for the Peer; a resumed connection
+    speaks as the peer id the runtime gives it."""
+    server, runtime = gateway
+    client = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby?resume=tok&x=1",
+                                  authenticate=False)
+    assert (await client.recv_event("authenticated"))["data"]["peer_id"] == "resumed-peer"
+    assert runtime.resume_tokens == ["tok"] and runtime.auths[0].credentials == {"x": "1"}
+    await client.send("offer", None, "all")
+    assert (await client.recv_event("offer"))["from"] == "resumed-peer"
+    assert server.metrics.resumed._value.get() == 1
+    await client.close()
+
+
 def _imports(path: Path) -> set[str]:
     """The modules a source file imports (relative ones as written: ``.runtime.bridge``)."""
     found: set[str] = set()
@@ -129,7 +167,7 @@ def test_the_layers_import_only_what_they_may() -> None:
     the public API."""
     package = REPO / "membrane_rtc"
     for module in ("gateway.py", "connections.py", "room_state.py", "peer_state.py",
-                   "supervision.py", "protocol.py", "limits.py"):
+                   "supervision.py", "protocol.py", "limits.py", "sessions.py", "ice.py"):
         imports = _imports(package / module)
         assert not {i for i in imports if i.startswith("thespian") or "runtime" in i}, module
     for ready in (REPO / "actors").glob("*.py"):

@@ -378,8 +378,9 @@ async def test_every_row_also_holds_with_a_plain_websockets_client(
 
         hello = await answer()
         me = hello["data"]["peer_id"]  # type: ignore[index]
-        assert hello == {"event": "authenticated", "data": {"peer_id": me}, "from": None,
-                         "to": [me]}
+        assert hello == {"event": "authenticated", "data": {  # Membrane's, plus resuming
+            "peer_id": me, "resume_token": hello["data"]["resume_token"],  # type: ignore[index]
+            "resumed": False}, "from": None, "to": [me]}
         await ws.send("ping")
         assert await asyncio.wait_for(ws.recv(), 5) == "pong"
         await ws.send(b"\x00binary")  # ignored: the next answer is the next row's

@@ -70,21 +70,24 @@ class ActorRuntime:
 
     # -- the gateway's calls -----------------------------------------------------------------
 
-    def connect(self, conn_id: int, room_name: str, auth: AuthData) -> None:
+    def connect(self, conn_id: int, room_name: str, auth: AuthData,
+                resume_token: str | None = None) -> None:
         self._connecting.add(conn_id)
         self.bridge.tell(self.bridge.supervisor, ConnectPeer(
-            conn_id, room_name, auth, self.peer_class, self.peer_options, self.bridge.address))
+            conn_id, room_name, auth, self.peer_class, self.peer_options, self.bridge.address,
+            resume_token))
 
     def receive(self, conn_id: int, message: protocol.Message) -> None:
         member = self._members.get(conn_id)
         if member is not None:
             self.bridge.tell(member.room, ClientMessage(message))
 
-    def disconnected(self, conn_id: int) -> None:
+    def disconnected(self, conn_id: int, resumable: bool = False) -> None:
         self._connecting.discard(conn_id)  # an accept still on its way is answered below
         member = self._members.pop(conn_id, None)
         if member is not None:
-            self.bridge.tell(member.room, PeerDisconnected(member.peer_id))
+            self.bridge.tell(member.room, PeerDisconnected(
+                member.peer_id, conn_id, self.bridge.address, resumable))
 
     def backlog(self) -> int:
         return self.bridge.backlog()
@@ -124,11 +127,13 @@ class ActorRuntime:
     def _accepted(self, message: PeerAccepted) -> None:
         assert self.events is not None
         if message.conn_id not in self._connecting:  # the client gave up meanwhile
-            self.bridge.tell(message.room, PeerDisconnected(message.peer_id))
+            self.bridge.tell(message.room, PeerDisconnected(
+                message.peer_id, message.conn_id, self.bridge.address, message.resumed))
             return
         self._connecting.discard(message.conn_id)
         self._members[message.conn_id] = _Member(message.peer_id, message.room)
-        self.events.accept(message.conn_id, message.idle_timeout)
+        self.events.accept(message.conn_id, message.peer_id, message.idle_timeout,
+                           message.resumed)
         closed = self._closed_rooms.get(address_key(message.room))
         if closed is not None:  # the room went down meanwhile
             self._close_room_member(message.conn_id, closed)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..protocol import Message
 from ..room import AuthData
+from ..sessions import SessionSettings
 
 #: Thespian global names: any process of the actor system finds these actors by name.
 SUPERVISOR_NAME = "membrane_rtc.RoomSupervisor"
@@ -132,6 +133,8 @@ class ConfigureSupervisor(Request):
     convention: bool = False
     #: Tell clients a crashed room's exception text (else only ``room_crashed``).
     expose_errors: bool = False
+    #: Resuming and ICE servers, for every room's peers.
+    sessions: SessionSettings = field(default_factory=SessionSettings)
 
 
 @dataclass
@@ -159,6 +162,8 @@ class ConnectPeer:
     peer_class: ClassRef
     peer_options: Any = None
     gateway: Address = None
+    #: ``?resume=``: the client asks to be the peer this token was given to.
+    resume_token: str | None = None
 
 
 # --- supervisor <-> room ---------------------------------------------------------------------
@@ -172,6 +177,7 @@ class StartRoom:
     options: Any = None
     max_peers: int = 0
     callback_timeout: float = 0
+    sessions: SessionSettings = field(default_factory=SessionSettings)
 
 
 @dataclass
@@ -271,9 +277,14 @@ class ClientMessage:
 
 @dataclass
 class PeerDisconnected:
-    """The client of peer ``peer_id`` is gone: ``Peer.on_terminate``, then the room's leave."""
+    """Connection ``conn_id`` of ``gateway``, peer ``peer_id``'s, is gone: the peer leaves
+    (``Peer.on_terminate``, then the room's leave) or, ``resumable`` (it dropped rather than
+    closed) and with resuming on, is away until it resumes or its grace ends."""
 
     peer_id: str
+    conn_id: int
+    gateway: Address
+    resumable: bool = False
 
 
 # --- room -> gateway -------------------------------------------------------------------------
@@ -287,6 +298,8 @@ class PeerAccepted:
     peer_id: str
     room: Address
     idle_timeout: float | None = None
+    #: The client resumed peer ``peer_id`` (a new connection for a member).
+    resumed: bool = False
 
 
 @dataclass

@@ -9,8 +9,10 @@ and exits, instead of letting Thespian swallow the error.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,6 +26,7 @@ from ..peer_state import PeerCallbackError, PeerState
 from ..protocol import CloseCode
 from ..room import JoinRefused, Room
 from ..room_state import Delivery, RoomCallbackError, RoomState
+from ..sessions import Away, ResumeTokens, SessionSettings
 from ..supervision import PeerInfo
 from .actor import MembraneActor, address_key
 from .ordering import Sequenced
@@ -57,6 +60,8 @@ log = logging.getLogger("membrane_rtc.room")
 
 #: The payload tag of a wakeup that is a room's timer (``Room.call_later``).
 TIMER = "membrane_rtc.timer"
+#: The payload tag of a wakeup that ends an away peer's resume grace.
+GRACE = "membrane_rtc.grace"
 #: What a client whose ``Peer.on_init`` refused it is told (HTTP 401); the exception's text
 #: stays in the server's log.
 UNAUTHORIZED = "unauthorized"
@@ -66,15 +71,17 @@ UNAUTHORIZED = "unauthorized"
 _WHILE_DOWN = (ActorExitRequest, Batch, Sequenced)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PeerEndpoint:
-    """One member: the gateway connection behind it, and its ``Peer``."""
+    """One member: the gateway connection behind it, and its ``Peer``. ``away`` while its
+    connection has dropped and it may resume (frames for it wait there)."""
 
     gateway: Address
     conn_id: int
     peer_id: str
     peer: PeerState
     remote_address: str | None = None
+    away: Away | None = None
 
 
 def _remote_address(metadata: Any) -> str | None:
@@ -97,6 +104,9 @@ class RoomActor(MembraneActor):
         self.supervisor: Address = None
         self.state: RoomState[PeerEndpoint] | None = None
         self.callback_timeout = 0.0
+        self.sessions = SessionSettings()
+        self.tokens = ResumeTokens()
+        self._absences = 0  # numbers each absence, so a stale grace timer ends nothing
         self.down = False  # crashed or stopping: only the exit matters now
         self.terminated = False
         # Messages for gateways, per gateway, in order; sent when the current message (or the
@@ -143,7 +153,12 @@ class RoomActor(MembraneActor):
 
     def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
         payload = message.payload
-        if self.state is None or not (isinstance(payload, tuple) and payload[0] == TIMER):
+        if self.state is None or not isinstance(payload, tuple):
+            return
+        if payload[0] == GRACE:
+            self._grace_over(payload[1], payload[2])
+            return
+        if payload[0] != TIMER:
             return
         try:
             self._ship(self.state.fire(payload[1]))
@@ -159,11 +174,25 @@ class RoomActor(MembraneActor):
                 self.send_ordered(gateway, batch_of(messages))
 
     def _ship(self, deliveries: list[Delivery[PeerEndpoint]]) -> None:
-        """Encode each message once and queue its frame for every recipient's gateway."""
+        """Encode each message once and queue its frame for every recipient's gateway (or
+        keep it for an away recipient; one whose frames pass the bound leaves)."""
+        overflowing: list[PeerEndpoint] = []
         for delivery in deliveries:
             frame = protocol.encode(delivery.message)
             for endpoint in delivery.recipients:
-                self._queue(endpoint.gateway, [(endpoint.conn_id, frame)])
+                if endpoint.away is None:
+                    self._queue(endpoint.gateway, [(endpoint.conn_id, frame)])
+                elif not endpoint.away.hold(frame):
+                    overflowing.append(endpoint)
+        for endpoint in overflowing:
+            if self._is_member(endpoint):
+                log.info("room %s: peer %s missed more than %d bytes while away; it leaves",
+                         self.name, endpoint.peer_id, self.sessions.resume_queue_bytes)
+                self._leave(endpoint)
+
+    def _is_member(self, endpoint: PeerEndpoint) -> bool:
+        """``endpoint`` is still how its peer is a member (not left, not resumed since)."""
+        return self.state is not None and self.state.members.get(endpoint.peer_id) is endpoint
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -171,6 +200,7 @@ class RoomActor(MembraneActor):
         self.supervisor = sender
         self.name = message.name
         self.callback_timeout = message.callback_timeout
+        self.sessions = message.sessions
         try:
             room = load_class(message.room_class, Room)()
         except Exception as exc:
@@ -240,6 +270,13 @@ class RoomActor(MembraneActor):
         """Run ``Peer.on_init`` (refused: HTTP 401), then ``Room.on_join``; then the gateway
         may upgrade the connection and the frames that follow say whether the peer joined."""
         assert self.state is not None
+        if message.resume_token is not None and self.sessions.resumable:
+            peer_id = self.tokens.claim(message.resume_token)
+            endpoint = self.state.members.get(peer_id) if peer_id is not None else None
+            if endpoint is not None:
+                self._resume(endpoint, message)
+                return
+            # Unknown, spent, forged or expired: not an error, the client is admitted afresh.
         auth, gateway, conn_id = message.auth, message.gateway, message.conn_id
         try:
             peer = PeerState(load_class(message.peer_class, Peer)(),
@@ -255,12 +292,15 @@ class RoomActor(MembraneActor):
             log.info("peer %s refused by %s", auth.peer_id, exc)
             self.send(gateway, PeerRefused(conn_id, 401, UNAUTHORIZED))
             return
+        if peer.public_metadata is not None:
+            auth = dataclasses.replace(auth, public_metadata=peer.public_metadata)
         endpoint = PeerEndpoint(gateway, conn_id, auth.peer_id, peer,
                                 _remote_address(auth.metadata))
         accepted = PeerAccepted(conn_id, auth.peer_id, self.myAddress, peer.idle_timeout)
         try:
-            deliveries = self.state.join(auth, endpoint)
+            deliveries = self.state.join(auth, endpoint, self._welcome(endpoint, resumed=False))
         except JoinRefused as refusal:
+            self.tokens.forget(auth.peer_id)
             log.info("room %s refused peer %s: %r", self.name, auth.peer_id, refusal.reason)
             notice = protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason,
                                     to=auth.peer_id)
@@ -272,6 +312,7 @@ class RoomActor(MembraneActor):
             return
         except RoomCallbackError as exc:
             # Upgrade it anyway: the room's crash then closes it with "Room closed".
+            self.tokens.forget(auth.peer_id)
             self._queue(gateway, control=accepted)
             self._end_peer(peer)
             self._crash(exc.reason, exc.error)
@@ -280,9 +321,70 @@ class RoomActor(MembraneActor):
         self._ship(deliveries)
         self._report_occupancy()
 
+    def _welcome(self, endpoint: PeerEndpoint, resumed: bool) -> dict[str, Any]:
+        """Our fields of a peer's ``authenticated``: a fresh resume token, fresh TURN
+        credentials, its public metadata; each only when it applies."""
+        welcome: dict[str, Any] = {}
+        if self.sessions.resumable:
+            welcome["resume_token"] = self.tokens.issue(endpoint.peer_id)
+            welcome["resumed"] = resumed
+        if self.sessions.ice:
+            welcome["ice_servers"] = self.sessions.ice.servers(endpoint.peer_id, time.time())
+        if endpoint.peer.public_metadata is not None:
+            welcome["metadata"] = endpoint.peer.public_metadata
+        return welcome
+
+    def _resume(self, old: PeerEndpoint, message: ConnectPeer) -> None:
+        """A member's client is back with its token: same peer, new connection. It gets
+        ``authenticated`` (resumed) and what it missed, in order; its room-mates see
+        nothing. An old connection still open (half-open after a network change) closes."""
+        assert self.state is not None
+        endpoint = PeerEndpoint(message.gateway, message.conn_id, old.peer_id, old.peer,
+                                _remote_address(message.auth.metadata))
+        if old.away is None:
+            self._queue(old.gateway, control=ClosePeer(old.conn_id, CloseCode.NORMAL,
+                                                       "resumed on another connection"))
+        missed = old.away.frames if old.away is not None else []
+        self._queue(endpoint.gateway, control=PeerAccepted(
+            endpoint.conn_id, endpoint.peer_id, self.myAddress, old.peer.idle_timeout,
+            resumed=True))
+        hello = protocol.authenticated(endpoint.peer_id, **self._welcome(endpoint, True))
+        self._queue(endpoint.gateway, [(endpoint.conn_id, protocol.encode(hello))] +
+                    [(endpoint.conn_id, frame) for frame in missed])
+        log.info("room %s: peer %s resumed (%d frames kept for it)", self.name,
+                 endpoint.peer_id, len(missed))
+        try:
+            self._ship(self.state.resume(endpoint.peer_id, endpoint))
+        except RoomCallbackError as exc:
+            self._crash(exc.reason, exc.error)
+
+    def _away(self, endpoint: PeerEndpoint) -> None:
+        """A member's connection dropped: it stays, frames for it are kept, and it leaves if
+        its client has not resumed when the grace is over."""
+        assert self.state is not None
+        self._absences += 1
+        endpoint.away = Away(self.sessions.resume_queue_bytes, self._absences)
+        self.wakeupAfter(timedelta(seconds=self.sessions.resume_grace),
+                         (GRACE, endpoint.peer_id, self._absences))
+        log.info("room %s: peer %s dropped; it may resume within %g s", self.name,
+                 endpoint.peer_id, self.sessions.resume_grace)
+        try:
+            self._ship(self.state.disconnect(endpoint.peer_id))
+        except RoomCallbackError as exc:
+            self._crash(exc.reason, exc.error)
+
+    def _grace_over(self, peer_id: str, absence: int) -> None:
+        """An away peer's grace ends: unless it resumed (or left) since, it leaves."""
+        assert self.state is not None
+        endpoint = self.state.members.get(peer_id)
+        if endpoint is not None and endpoint.away is not None and endpoint.away.epoch == absence:
+            log.info("room %s: peer %s did not resume in time; it leaves", self.name, peer_id)
+            self._leave(endpoint)
+
     def _leave(self, endpoint: PeerEndpoint) -> None:
         """A member is gone: ``Peer.on_terminate``, then ``on_leave`` and ``left``."""
         assert self.state is not None
+        self.tokens.forget(endpoint.peer_id)
         self._end_peer(endpoint.peer)
         try:
             self._ship(self.state.leave(endpoint.peer_id))
@@ -298,7 +400,12 @@ class RoomActor(MembraneActor):
 
     def receiveMsg_PeerDisconnected(self, message: PeerDisconnected, sender: Address) -> None:
         endpoint = self.state.members.get(message.peer_id) if self.state else None
-        if endpoint is not None:  # else it left already (kicked, crashed, refused)
+        if endpoint is None or endpoint.away is not None or endpoint.conn_id != message.conn_id \
+                or endpoint.gateway != message.gateway:
+            return  # it left already (kicked, crashed, refused), or that was an old connection
+        if message.resumable and self.sessions.resumable:
+            self._away(endpoint)
+        else:
             self._leave(endpoint)
 
     def _report_occupancy(self) -> None:
@@ -307,12 +414,16 @@ class RoomActor(MembraneActor):
             self.send_ordered(self.supervisor, RoomOccupancy(self.name, len(self.state.members)))
 
     def receiveMsg_GatewayLost(self, message: GatewayLost, sender: Address) -> None:
-        """The gateway holding some members' sockets is gone: they leave."""
+        """The gateway holding some members' sockets is gone: they leave, or with resuming
+        on, are away (their clients may resume through another gateway)."""
         if self.state is None:
             return
         for endpoint in list(self.state.members.values()):
-            if endpoint.gateway == message.gateway and not self.down:
-                self._leave(endpoint)
+            if endpoint.gateway == message.gateway and endpoint.away is None and not self.down:
+                if self.sessions.resumable:
+                    self._away(endpoint)
+                else:
+                    self._leave(endpoint)
         self._outbox.pop(address_key(message.gateway), None)  # nobody left to read it
 
     def receiveMsg_RoomPing(self, message: RoomPing, sender: Address) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from thespian.actors import (ActorSystemConventionUpdate, ChildActorExited, WakeupMessage,
                              requireCapability)
 
+from ..sessions import SessionSettings
 from ..supervision import (CRASH_DETAILS, AfterExit, HostInfo, Liveness, Registry, RoomHosts,
                            RoomRecord, RoomStatus)
 from .actor import MembraneActor, address_key
@@ -84,6 +85,7 @@ class RoomSupervisor(MembraneActor):
         self.max_peers_per_room = 0
         self.expose_errors = False
         self.callback_timeout = 0.0
+        self.sessions = SessionSettings()
         # Until configured otherwise, rooms run in the supervisor's own actor system.
         self.hosts = RoomHosts({LOCAL_HOST})
         self.placed = False  # rooms go to named hosts (a convention), not just "anywhere"
@@ -101,6 +103,7 @@ class RoomSupervisor(MembraneActor):
         self.max_peers_per_room = message.max_peers_per_room
         self.expose_errors = message.expose_errors
         self.callback_timeout = message.callback_timeout
+        self.sessions = message.sessions
         if message.convention:
             self.placed = True
             self.local_host = message.local_host
@@ -257,7 +260,8 @@ class RoomSupervisor(MembraneActor):
         record.peers = 0
         record.pid = None
         self.send(record.address, StartRoom(record.name, record.room_class, record.options,
-                                            self.max_peers_per_room, self.callback_timeout))
+                                            self.max_peers_per_room, self.callback_timeout,
+                                            self.sessions))
 
     def _current(self, name: str, sender: Address) -> RoomRecord | None:
         """The record of room ``name`` if ``sender`` is its current actor (not a late one)."""

@@ -19,17 +19,27 @@ class Client:
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
         self.peer_id: str | None = None
+        #: What ``authenticated`` said besides the peer id (resume token, ICE servers, ...).
+        self.welcome: dict[str, Any] = {}
 
     @classmethod
     async def connect(cls, url: str, *, authenticate: bool = True, **kwargs: Any) -> "Client":
         client = cls(await asyncio.wait_for(websockets.connect(url, **kwargs), WAIT))
         if authenticate:
-            frame = await client.recv()
-            assert frame["event"] == "authenticated", frame
-            client.peer_id = frame["data"]["peer_id"]
-            assert frame == {"event": "authenticated", "data": {"peer_id": client.peer_id},
-                             "from": None, "to": [client.peer_id]}
+            await client.authenticated()
         return client
+
+    async def authenticated(self) -> dict[str, Any]:
+        """Read ``authenticated``; check its shape (Membrane's, plus our optional fields)."""
+        frame = await self.recv()
+        assert frame["event"] == "authenticated", frame
+        data = frame["data"]
+        self.peer_id = data.pop("peer_id")
+        assert frame == {"event": "authenticated", "data": data, "from": None,
+                         "to": [self.peer_id]}
+        assert set(data) <= {"resume_token", "resumed", "ice_servers", "metadata"}, data
+        self.welcome = data
+        return data
 
     async def recv_text(self, timeout: float = WAIT) -> str:
         data = await asyncio.wait_for(self.connection.recv(), timeout)

@@ -1,0 +1,96 @@
+"""A peer's session across connections: resume tokens and the frames kept while it is away.
+
+A client whose connection drops (network change, sleep, a gateway gone) may come back within a
+grace period with ``?resume=<token>`` and be the same peer: same id, nothing seen by its
+room-mates, the frames sent to it meanwhile delivered in order. Plain state, no actors and no
+sockets: the room actor applies it (see docs/reference/protocol.md, "Resuming").
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from .config import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES, ServerConfig
+from .ice import IceSettings
+
+__all__ = ["SessionSettings", "ResumeTokens", "Away"]
+
+#: Random bytes in a resume token's secret part (the issue asks for at least 128 bits).
+TOKEN_BYTES = 24
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What every room applies to its peers' sessions (from the server's configuration)."""
+
+    #: Seconds an away peer may resume within; 0: a drop is a leave.
+    resume_grace: float = DEFAULT_RESUME_GRACE
+    #: Bytes of frames kept for an away peer; past it, its grace ends.
+    resume_queue_bytes: int = DEFAULT_RESUME_QUEUE_BYTES
+    ice: IceSettings = field(default_factory=IceSettings)
+
+    @classmethod
+    def from_config(cls, config: ServerConfig) -> SessionSettings:
+        return cls(config.resume_grace, config.resume_queue_bytes, IceSettings(
+            config.turn_secret, tuple(config.turn_urls), config.turn_ttl,
+            tuple(config.stun_urls)))
+
+    @property
+    def resumable(self) -> bool:
+        """Resuming is on (a grace period)."""
+        return self.resume_grace > 0
+
+
+class ResumeTokens:
+    """The current resume token of each member of one room.
+
+    A token is ``<peer id>.<secret>``: the peer id finds the secret, which is compared in
+    constant time. Each token is good once: resuming spends it and the client gets a new one.
+    """
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, str] = {}
+
+    def issue(self, peer_id: str) -> str:
+        """A new token for ``peer_id`` (its previous one is no longer good)."""
+        secret = secrets.token_urlsafe(TOKEN_BYTES)
+        self._secrets[peer_id] = secret
+        return f"{peer_id}.{secret}"
+
+    def claim(self, token: str) -> str | None:
+        """The peer id ``token`` is the current token of, spending it; else None (unknown,
+        used, forged or of a peer that has left: the client is then admitted afresh)."""
+        peer_id, _, secret = token.rpartition(".")
+        expected = self._secrets.get(peer_id)
+        if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
+            return None
+        del self._secrets[peer_id]
+        return peer_id
+
+    def forget(self, peer_id: str) -> None:
+        """The peer has left: its token is no longer good."""
+        self._secrets.pop(peer_id, None)
+
+
+class Away:
+    """A member whose connection dropped: the frames sent to it since, in order, bounded."""
+
+    __slots__ = ("frames", "size", "limit", "epoch")
+
+    def __init__(self, limit: int, epoch: int) -> None:
+        self.frames: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+        #: Which absence this is: a grace timer set for an earlier one must not end this one.
+        self.epoch = epoch
+
+    def hold(self, frame: bytes) -> bool:
+        """Keep a frame for the peer's return; False once the frames pass the limit (then the
+        peer's grace ends: it leaves, as without resuming)."""
+        self.size += len(frame)
+        if self.size > self.limit:
+            return False
+        self.frames.append(frame)
+        return True
