@@ -340,8 +340,9 @@ def _show(value: Any, as_json: bool) -> str:
     elif isinstance(value[0], HostInfo):
         rows = [["HOST", "ROOMS"]] + [[h.host, str(h.rooms)] for h in value]
     else:
-        rows = [["PEER ID", "REMOTE ADDRESS"]]
-        rows += [[p.peer_id, p.remote_address or "-"] for p in value]
+        rows = [["PEER ID", "REMOTE ADDRESS", "STATE"]]
+        rows += [[p.peer_id, p.remote_address or "-", "away" if p.away else "connected"]
+                 for p in value]
     return _table(rows)
 
 

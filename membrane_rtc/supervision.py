@@ -77,6 +77,8 @@ class PeerInfo:
 
     peer_id: str
     remote_address: str | None = None
+    #: Its connection dropped; it may still resume (until its grace ends).
+    away: bool = False
 
 
 class RestartBudget:

@@ -209,3 +209,32 @@ def test_the_time_limit_wraps_every_callback_and_a_timeout_is_a_crash() -> None:
     with pytest.raises(RoomCallbackError, match="no answer within 2.5 s"):
         state.forward(Message("x", None, "a", "all"))
     assert seen[:2] == [("room 'r' on_init", 2.5), ("room 'r' on_join", 2.5)]
+
+
+class Watchful(Room):
+    """Tells the room when a peer drops and comes back."""
+
+    def on_disconnect(self, peer_id: str) -> None:
+        self.send(Message("dropped", peer_id, to="all"))
+
+    def on_resume(self, peer_id: str) -> None:
+        self.send(Message("back", peer_id, to="all"))
+
+
+def test_a_dropped_member_stays_and_the_room_hears_of_it_and_of_its_return() -> None:
+    state = room_with("a", "b", room=Watchful())
+    assert [m.event for m in deliveries_to(state.disconnect("a"), "ep-b")] == ["dropped"]
+    assert set(state.members) == {"a", "b"}  # no left: a may come back
+    deliveries = state.resume("a", "ep-a2")
+    assert state.members["a"] == "ep-a2"
+    assert [(m.event, m.data) for m in deliveries_to(deliveries, "ep-a2")] == [("back", "a")]
+    assert state.disconnect("gone") == []
+
+
+def test_welcome_fields_and_public_metadata_go_in_authenticated_and_joined() -> None:
+    state = room_with("a")
+    deliveries = state.join(AuthData("b", public_metadata={"name": "Bo"}), "ep-b",
+                            {"resumed": False})
+    assert deliveries_to(deliveries, "ep-b")[0].data == {"peer_id": "b", "resumed": False}
+    assert deliveries_to(deliveries, "ep-a")[0].data == {"peer_id": "b",
+                                                          "metadata": {"name": "Bo"}}

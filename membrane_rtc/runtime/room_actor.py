@@ -431,7 +431,8 @@ class RoomActor(MembraneActor):
 
     def receiveMsg_ListPeers(self, message: ListPeers, sender: Address) -> None:
         assert self.state is not None
-        peers = [PeerInfo(e.peer_id, e.remote_address) for e in self.state.members.values()]
+        peers = [PeerInfo(e.peer_id, e.remote_address, e.away is not None)
+                 for e in self.state.members.values()]
         self.answer(message, sender, peers)
 
     def receiveMsg_KickPeer(self, message: KickPeer, sender: Address) -> None:

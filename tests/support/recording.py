@@ -63,6 +63,12 @@ class RecordingRoom(Room):
     def on_leave(self, peer_id: str) -> None:
         RECORD.add(f"room:{self.name}", "on_leave", peer_id)
 
+    def on_disconnect(self, peer_id: str) -> None:
+        RECORD.add(f"room:{self.name}", "on_disconnect", peer_id)
+
+    def on_resume(self, peer_id: str) -> None:
+        RECORD.add(f"room:{self.name}", "on_resume", peer_id)
+
     def on_forward(self, message: Message) -> Message | None:
         RECORD.add(f"room:{self.name}", "on_forward", message)
         if message.event == self.options.get("crash_on"):
