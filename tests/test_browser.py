@@ -7,42 +7,12 @@ loopback); a third is kept out of a full room; a closed page is seen to leave.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import AsyncIterator
 
-import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext
 
 from .conftest import ServerFactory
-from .support.tools import chromium
-
-FLAGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-         "--disable-background-networking", "--disable-component-update", "--no-first-run",
-         "--disable-gpu", "--disable-sync"]
-WAIT_MS = 30_000
-
-
-@pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    executable = chromium()  # skips (fails under CI) with one line when there is none
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=executable, headless=True, args=FLAGS)
-        try:
-            yield context
-        finally:
-            await context.close()
-
-
-async def open_demo(browser: BrowserContext, port: int, room: str) -> Page:
-    page = await browser.new_page()
-    await page.goto(f"http://127.0.0.1:{port}/?room={room}")
-    return page
-
-
-CONNECTED = """() => Object.values(window.demo.states).includes("connected")
-                 && Object.values(window.demo.remoteWidths).some((w) => w > 0)"""
-
+from .support.browser import CONNECTED, WAIT_MS, browser, open_demo  # noqa: F401 (fixture)
+from .support.proxy import CuttingProxy
 
 async def test_two_pages_complete_a_call_and_see_each_other_leave(
         start_server: ServerFactory, browser: BrowserContext) -> None:
@@ -109,3 +79,40 @@ async def test_the_tutorial_lobby_in_two_tabs(start_server: ServerFactory,
     await third.wait_for_function("() => window.demo && window.demo.errors.length > 0",
                                   timeout=WAIT_MS)
     assert await third.inner_text("#status") == "The room is full."
+
+
+async def test_a_page_whose_network_drops_resumes_and_its_call_recovers(
+        start_server: ServerFactory, browser: BrowserContext) -> None:
+    """One page reaches the server through a proxy that then cuts its connection (the server
+    sees a reset, the page hears nothing: a network change). The page's keepalive notices,
+    it resumes as the same peer, restarts ICE, and the call is connected again; the other
+    page never sees it leave."""
+    server = await start_server()
+    proxy = CuttingProxy(server.port)
+    proxy_port = await proxy.start()
+    try:
+        stays = await open_demo(browser, server.port, "demo")
+        await stays.wait_for_function("() => window.demo && window.demo.peerId", timeout=WAIT_MS)
+        moves = await browser.new_page()
+        await moves.goto(f"http://127.0.0.1:{proxy_port}/?room=demo&keepalive=500")
+        for page in (stays, moves):
+            await page.wait_for_function(CONNECTED, timeout=WAIT_MS)
+        stays_id = await stays.evaluate("window.demo.peerId")
+        moves_id = await moves.evaluate("window.demo.peerId")
+        assert proxy.cut() >= 1
+        await moves.wait_for_function("() => window.demo.resumes === 1", timeout=WAIT_MS)
+        assert await moves.evaluate("window.demo.peerId") == moves_id
+        assert await moves.evaluate("window.demo.identities") == []
+        # The renegotiation after the resume (an ICE restart) completes and connects.
+        await moves.wait_for_function(
+            f"""() => window.demo.restarts['{stays_id}'] >= 1
+                      && window.demo.states['{stays_id}'] === 'connected'
+                      && window.demo.connection === 'connected'""", timeout=WAIT_MS)
+        await stays.wait_for_function(f"() => window.demo.states['{moves_id}'] === 'connected'",
+                                      timeout=WAIT_MS)
+        assert await stays.evaluate("window.demo.left") == []
+        assert await stays.evaluate("window.demo.peers") == [moves_id]
+        assert [(p.peer_id, p.away) for p in await server.list_peers("demo")] == \
+            [(stays_id, False), (moves_id, False)]
+    finally:
+        await proxy.stop()

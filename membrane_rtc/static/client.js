@@ -6,48 +6,181 @@
 //   const call = new MeshCall(client, localStream);  // one RTCPeerConnection per remote peer
 //
 // SignalingClient speaks the wire protocol (frames with event, data, from, to) and dispatches
-// DOM events: "joined", "left", "error", "close" and "message" (any other event; detail = frame).
+// DOM events: "joined", "left", "error", "message" (any other event; detail = frame), and for
+// the connection: "state" (detail.state: connecting, connected, reconnecting, closed),
+// "reconnecting" (detail: attempt, delay), "resumed" (same peer id), "new-identity" (the
+// server admitted us afresh: detail.previous is the old id) and "close" (for good).
+//
+// A connection that drops (a network change, sleep, a server restart) is resumed with the
+// server's resume token: backoff with jitter, for at most `giveUpAfter` ms (the server's
+// --resume-grace; 20 s by default). A dead network is noticed by a keepalive "ping".
+
+/** Close codes after which resuming is pointless: we were let go on purpose, or broke rules. */
+const FINAL_CLOSE_CODES = new Set([1000, 1002, 1007, 1008, 1009]);
+/** Messages sent while reconnecting, kept to send once resumed (more are dropped). */
+const MAX_OUTBOX = 256;
 
 export class SignalingClient extends EventTarget {
-  constructor(url) {
+  constructor(url, { reconnect = true, giveUpAfter = 20000, backoff = 250, maxBackoff = 5000,
+                     keepalive = 10000 } = {}) {
     super();
     this.url = url;
+    this.options = { reconnect, giveUpAfter, backoff, maxBackoff, keepalive };
     this.peerId = null;
     this.socket = null;
+    this.state = "new";
+    this.resumeToken = null;
+    this.iceServers = null;  // from the server, when it hands out STUN/TURN
+    this.metadata = null;    // our public metadata, as room-mates see it
+    this.outbox = [];
+    this.closing = false;
+    this.lastHeard = 0;
+    this.keepaliveTimer = null;
   }
 
   /** Open the socket; resolve with our peer id, or reject with the server's error. */
   connect() {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(this.url);
-      this.socket = socket;
-      socket.addEventListener("message", (event) => {
-        if (event.data === "pong") return;
-        const frame = JSON.parse(event.data);
-        if (frame.event === "authenticated") {
-          this.peerId = frame.data.peer_id;
-          resolve(this.peerId);
-        } else if (frame.event === "error" && this.peerId === null) {
-          reject(new SignalingError(frame.data));
-        }
-        const kinds = ["joined", "left", "error"];
-        const type = kinds.includes(frame.event) ? frame.event : "message";
-        this.dispatchEvent(new CustomEvent(type, { detail: frame }));
-      });
-      socket.addEventListener("close", (event) => {
-        if (this.peerId === null) reject(new SignalingError({ description: "Connection refused", details: event.code }));
-        this.dispatchEvent(new CustomEvent("close", { detail: { code: event.code, reason: event.reason } }));
-      });
+      this.#open(this.url, resolve, reject);
     });
   }
 
-  /** Send an event to some peers (a list of ids) or to "all" but ourselves. */
-  send(event, data, to) {
-    this.socket.send(JSON.stringify({ event, data, to }));
+  #setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("state", { detail: { state } }));
   }
 
+  #open(url, resolve, reject) {
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    this.#setState(this.state === "reconnecting" ? "reconnecting" : "connecting");
+    let authenticated = false;
+    const current = () => this.socket === socket;  // an abandoned socket's events are ignored
+    socket.addEventListener("message", (event) => {
+      if (!current()) return;
+      this.lastHeard = Date.now();
+      if (event.data === "pong") return;
+      const frame = JSON.parse(event.data);
+      if (frame.event === "authenticated") {
+        authenticated = true;
+        this.#authenticated(frame.data);
+        resolve?.(this.peerId);
+      } else if (frame.event === "error" && !authenticated) {
+        reject?.(new SignalingError(frame.data));
+      }
+      const kinds = ["joined", "left", "error"];
+      const type = kinds.includes(frame.event) ? frame.event : "message";
+      this.dispatchEvent(new CustomEvent(type, { detail: frame }));
+    });
+    socket.addEventListener("close", (event) => {
+      if (!current()) return;
+      this.#stopKeepalive();
+      if (!authenticated && this.state === "reconnecting") return this.#retry();
+      if (!authenticated) reject?.(new SignalingError({ description: "Connection refused", details: event.code }));
+      if (authenticated && this.#mayResume(event.code)) return this.#dropped();
+      this.#closed(event.code, event.reason);
+    });
+  }
+
+  #authenticated(data) {
+    const previous = this.peerId;
+    this.peerId = data.peer_id;
+    this.resumeToken = data.resume_token ?? null;
+    this.iceServers = data.ice_servers ?? null;
+    this.metadata = data.metadata ?? null;
+    const wasReconnecting = this.state === "reconnecting";
+    this.#setState("connected");
+    this.#startKeepalive();
+    if (!wasReconnecting) return;
+    if (data.resumed) {
+      for (const text of this.outbox.splice(0)) this.socket.send(text);
+      this.dispatchEvent(new CustomEvent("resumed", { detail: { peerId: this.peerId } }));
+    } else {
+      this.outbox = [];  // meant for peers of a session that is over
+      this.dispatchEvent(new CustomEvent("new-identity", { detail: { peerId: this.peerId, previous } }));
+    }
+  }
+
+  #mayResume(code) {
+    return this.options.reconnect && !this.closing && this.resumeToken !== null
+      && !FINAL_CLOSE_CODES.has(code);
+  }
+
+  // -- resuming ------------------------------------------------------------------------------
+
+  #dropped() {
+    this.#setState("reconnecting");
+    this.droppedAt = Date.now();
+    this.attempt = 0;
+    this.#retry();
+  }
+
+  #retry() {
+    const elapsed = Date.now() - this.droppedAt;
+    if (elapsed >= this.options.giveUpAfter) return this.#closed(1006, "could not resume");
+    // Exponential backoff with full jitter, capped: many clients of one server do not come
+    // back in lockstep after it restarts.
+    const ceiling = Math.min(this.options.maxBackoff, this.options.backoff * 2 ** this.attempt);
+    const delay = this.attempt === 0 ? 0 : Math.random() * ceiling;
+    this.attempt += 1;
+    this.dispatchEvent(new CustomEvent("reconnecting", { detail: { attempt: this.attempt, delay } }));
+    setTimeout(() => {
+      if (this.closing) return;
+      const url = new URL(this.url);
+      url.searchParams.set("resume", this.resumeToken);
+      this.#open(url.toString(), null, null);
+    }, delay);
+  }
+
+  #closed(code, reason) {
+    this.#stopKeepalive();
+    this.#setState("closed");
+    this.dispatchEvent(new CustomEvent("close", { detail: { code, reason } }));
+  }
+
+  // -- keepalive: a network that died silently is noticed, and resumed from ------------------
+
+  #startKeepalive() {
+    this.#stopKeepalive();
+    const every = this.options.keepalive;
+    if (!every) return;
+    this.lastHeard = Date.now();
+    this.keepaliveTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > 2 * every) {
+        // No pong for two periods: abandon the socket without a close frame (one that did
+        // arrive would tell the server we left); the resume closes it on the server's side.
+        this.#stopKeepalive();
+        this.socket = null;
+        if (this.#mayResume(1006)) this.#dropped(); else this.#closed(1006, "keepalive timeout");
+      } else if (this.socket?.readyState === WebSocket.OPEN) {
+        this.socket.send("ping");
+      }
+    }, every);
+  }
+
+  #stopKeepalive() {
+    clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = null;
+  }
+
+  /** Send an event to some peers (a list of ids) or to "all" but ourselves. While
+   * reconnecting it is kept and sent once resumed. */
+  send(event, data, to) {
+    const text = JSON.stringify({ event, data, to });
+    if (this.state === "reconnecting" || this.socket?.readyState !== WebSocket.OPEN) {
+      if (this.state === "reconnecting" && this.outbox.length < MAX_OUTBOX) this.outbox.push(text);
+      return;
+    }
+    this.socket.send(text);
+  }
+
+  /** Leave the room for good (a close frame: the server lets our peer go at once). */
   close() {
-    if (this.socket) this.socket.close();
+    this.closing = true;
+    this.#stopKeepalive();
+    if (this.socket) this.socket.close(1000);
+    else this.#closed(1000, "");
   }
 }
 
@@ -61,6 +194,9 @@ export class SignalingError extends Error {
 
 // A full-mesh call: peers already in the room offer to each newcomer ("joined"); the newcomer
 // answers. Offers, answers and ICE candidates travel as the events "offer", "answer", "candidate".
+// ICE servers come from the server's "authenticated" when it hands them out. After a resume,
+// every connection restarts ICE (the network under it changed); after a new identity, the
+// old connections are dropped (the others see us join anew and offer).
 export class MeshCall extends EventTarget {
   constructor(client, localStream, rtcConfig = {}) {
     super();
@@ -68,6 +204,7 @@ export class MeshCall extends EventTarget {
     this.localStream = localStream;
     this.rtcConfig = rtcConfig;
     this.connections = new Map(); // peer id -> RTCPeerConnection
+    this.restarting = new Set();  // peer ids whose ICE restart awaits its answer
     // One signal at a time, in arrival order: a candidate must not overtake its offer's
     // setRemoteDescription.
     this.queue = Promise.resolve();
@@ -79,12 +216,18 @@ export class MeshCall extends EventTarget {
     client.addEventListener("joined", (e) => serially(() => this.#offerTo(e.detail.data.peer_id)));
     client.addEventListener("left", (e) => serially(() => this.#drop(e.detail.data.peer_id)));
     client.addEventListener("message", (e) => serially(() => this.#signal(e.detail)));
+    client.addEventListener("resumed", () => serially(() => this.#restartAll()));
+    client.addEventListener("new-identity", () => serially(() => {
+      for (const peerId of [...this.connections.keys()]) this.#drop(peerId);
+    }));
   }
 
   #connection(peerId) {
     let pc = this.connections.get(peerId);
     if (pc) return pc;
-    pc = new RTCPeerConnection(this.rtcConfig);
+    const config = { ...this.rtcConfig };
+    if (this.client.iceServers && !config.iceServers) config.iceServers = this.client.iceServers;
+    pc = new RTCPeerConnection(config);
     this.connections.set(peerId, pc);
     if (this.localStream) {
       for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
@@ -102,21 +245,40 @@ export class MeshCall extends EventTarget {
     return pc;
   }
 
-  async #offerTo(peerId) {
+  async #offerTo(peerId, iceRestart = false) {
     const pc = this.#connection(peerId);
-    await pc.setLocalDescription(await pc.createOffer());
+    if (iceRestart && this.client.iceServers && !this.rtcConfig.iceServers) {
+      pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.client.iceServers });
+    }
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
+    if (iceRestart) this.restarting.add(peerId);
     this.client.send("offer", pc.localDescription.toJSON(), [peerId]);
+  }
+
+  async #restartAll() {
+    for (const peerId of this.connections.keys()) await this.#offerTo(peerId, true);
   }
 
   async #signal(frame) {
     const from = frame.from;
     if (frame.event === "offer") {
       const pc = this.#connection(from);
+      if (pc.signalingState === "have-local-offer") {
+        // Both sides offered at once (both restarting): the peer with the smaller id yields.
+        if (this.client.peerId > from) return;
+        await pc.setLocalDescription({ type: "rollback" });
+        this.restarting.delete(from);
+      }
       await pc.setRemoteDescription(frame.data);
       await pc.setLocalDescription(await pc.createAnswer());
       this.client.send("answer", pc.localDescription.toJSON(), [from]);
     } else if (frame.event === "answer") {
-      await this.connections.get(from)?.setRemoteDescription(frame.data);
+      const pc = this.connections.get(from);
+      if (!pc || pc.signalingState !== "have-local-offer") return;
+      await pc.setRemoteDescription(frame.data);
+      if (this.restarting.delete(from)) {
+        this.dispatchEvent(new CustomEvent("restarted", { detail: { peerId: from } }));
+      }
     } else if (frame.event === "candidate") {
       await this.#connection(from).addIceCandidate(frame.data);
     }
@@ -127,6 +289,7 @@ export class MeshCall extends EventTarget {
     if (!pc) return;
     pc.close();
     this.connections.delete(peerId);
+    this.restarting.delete(peerId);
     this.dispatchEvent(new CustomEvent("gone", { detail: { peerId } }));
   }
 }
