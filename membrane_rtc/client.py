@@ -4,18 +4,31 @@
         print("I am", client.peer_id)
         await client.send("offer", {"sdp": ...}, to=[other_id])
         message = await client.recv()        # a Message: event, data, from_, to
+
+A connection that drops is resumed inside ``recv``/``send`` with the server's resume token
+(backoff with jitter, for at most ``give_up_after`` seconds): same ``peer_id``, and what was
+sent to it meanwhile arrives in order. ``resumes`` counts the resumes; a client the server
+admitted afresh instead has a new ``peer_id``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from . import protocol
-from .protocol import Addressees, Message
+from .config import DEFAULT_RESUME_GRACE
+from .protocol import Addressees, CloseCode, Message
+
+#: Close codes after which resuming is pointless: let go on purpose, or rules broken.
+FINAL_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.PROTOCOL_ERROR,
+                               CloseCode.INVALID_DATA, CloseCode.POLICY_VIOLATION,
+                               CloseCode.MESSAGE_TOO_BIG})
 
 __all__ = ["SignalingClient", "SignalingError"]
 
@@ -32,40 +45,106 @@ class SignalingError(RuntimeError):
 class SignalingClient:
     """One peer's connection to a room."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0, resume: bool = True,
+                 give_up_after: float = DEFAULT_RESUME_GRACE, backoff: float = 0.25,
+                 max_backoff: float = 5.0) -> None:
         self.url = url
         self.timeout = timeout
+        self.resume = resume
+        self.give_up_after = give_up_after
+        self.backoff = backoff
+        self.max_backoff = max_backoff
         self.peer_id: str | None = None
+        #: What the server's ``authenticated`` said (None where it said nothing).
+        self.resume_token: str | None = None
+        self.ice_servers: list[dict[str, Any]] | None = None
+        self.metadata: dict[str, Any] | None = None
+        #: How many times a dropped connection was resumed as the same peer.
+        self.resumes = 0
         self._connection: ClientConnection | None = None
+        self._closing = False
 
     async def connect(self) -> str:
         """Join the room; return our peer id. Raises SignalingError when refused."""
+        await self._open(self.url)
+        assert self.peer_id is not None
+        return self.peer_id
+
+    async def _open(self, url: str) -> bool:
+        """Connect and read ``authenticated``; return whether it says we resumed."""
         try:
             self._connection = await asyncio.wait_for(
-                websockets.connect(self.url, compression=None, max_queue=None), self.timeout)
+                websockets.connect(url, compression=None, max_queue=None), self.timeout)
         except websockets.InvalidStatus as exc:
             raise SignalingError(f"HTTP {exc.response.status_code}") from None
-        first = await self.recv()
+        text = await asyncio.wait_for(self._connection.recv(), self.timeout)
+        first = protocol.decode_server_frame(text)
         if first.event == "error":
             await self.close()
             data = first.data or {}
             raise SignalingError(data.get("description", "error"), data.get("details"))
         if first.event != "authenticated":
             raise SignalingError("unexpected first frame", first.event)
-        self.peer_id = first.data["peer_id"]
-        return self.peer_id
+        data = first.data
+        self.peer_id = data["peer_id"]
+        self.resume_token = data.get("resume_token")
+        self.ice_servers = data.get("ice_servers")
+        self.metadata = data.get("metadata")
+        return bool(data.get("resumed"))
+
+    def _may_resume(self, closed: websockets.ConnectionClosed) -> bool:
+        """A drop (no close frame from the server, or one that does not end the session)."""
+        code = closed.rcvd.code if closed.rcvd is not None else None
+        return self.resume and not self._closing and self.resume_token is not None \
+            and code not in FINAL_CLOSE_CODES
+
+    async def _resume(self) -> None:
+        """Reconnect with our resume token until it works or ``give_up_after`` passes."""
+        assert self.resume_token is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.give_up_after
+        parts = urlsplit(self.url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                 if k != "resume"] + [("resume", self.resume_token)]
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+        for attempt in range(1_000_000):  # bounded by the deadline below
+            try:
+                if await self._open(url):
+                    self.resumes += 1
+                return  # resumed, or (token expired) admitted afresh with a new peer_id
+            except (OSError, asyncio.TimeoutError, websockets.WebSocketException):
+                pass
+            ceiling = min(self.max_backoff, self.backoff * 2 ** attempt)
+            delay = random.uniform(0, ceiling)  # jitter: clients do not return in lockstep
+            if loop.time() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+        raise SignalingError("could not resume", self.url)
 
     async def send(self, event: str, data: Any = None,
                    to: Addressees = None) -> None:
         """Send an event to some peers (ids) or ``"all"``; the server sets ``from``."""
         assert self._connection is not None, "not connected"
-        await self._connection.send(protocol.encode(Message(event, data, None, to)), text=True)
+        frame = protocol.encode(Message(event, data, None, to))
+        try:
+            await self._connection.send(frame, text=True)
+        except websockets.ConnectionClosed as closed:
+            if not self._may_resume(closed):
+                raise
+            await self._resume()
+            await self._connection.send(frame, text=True)
 
     async def recv(self, timeout: float | None = None) -> Message:
         """The next message from the server (``pong`` replies are skipped)."""
         assert self._connection is not None, "not connected"
         while True:
-            text = await asyncio.wait_for(self._connection.recv(), timeout or self.timeout)
+            try:
+                text = await asyncio.wait_for(self._connection.recv(), timeout or self.timeout)
+            except websockets.ConnectionClosed as closed:
+                if not self._may_resume(closed):
+                    raise
+                await self._resume()
+                continue
             if text != protocol.PONG:
                 return protocol.decode_server_frame(text)
 
@@ -76,6 +155,8 @@ class SignalingClient:
         return message
 
     async def close(self) -> None:
+        """Leave the room for good (a close frame: the server lets our peer go at once)."""
+        self._closing = True
         if self._connection is not None:
             await self._connection.close()
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from membrane_rtc import Server
 from membrane_rtc.client import SignalingClient, SignalingError
 
 from .conftest import ServerFactory
+from .support.waiting import until
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "aiortc_datachannel.py"
 
@@ -39,3 +41,35 @@ async def test_two_aiortc_peers_exchange_a_data_channel_message(
     server = await start_server_each_mode()
     assert await example.run(f"{server.url}/demo", "hello through membrane-rtc") == \
         "hello through membrane-rtc"
+
+
+async def test_a_dropped_client_resumes_as_the_same_peer(
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode()
+    url = f"{server.url}/demo?tag=1"
+    async with SignalingClient(url) as alice, SignalingClient(url) as bob:
+        await alice.recv_event("joined")
+        me, token = alice.peer_id, alice.resume_token
+        assert alice._connection is not None
+        alice._connection.transport.abort()  # the network goes: no close frame
+        await until(lambda: _away(server, me))  # the server noticed (a frame sent before
+        await bob.send("offer", {"n": 1}, [me])  # that would go down the dead socket)
+        offer = await alice.recv_event("offer")  # recv resumes, then reads what she missed
+        assert (alice.peer_id, alice.resumes, offer.data) == (me, 1, {"n": 1})
+        assert alice.resume_token not in (None, token)
+        await alice.send("answer", None, [bob.peer_id])
+        assert (await bob.recv()).event == "answer"  # bob saw no left and no joined
+
+
+async def _away(server: Server, peer_id: str | None) -> bool:
+    return any(p.peer_id == peer_id and p.away for p in await server.list_peers("demo"))
+
+
+async def test_a_client_that_cannot_resume_in_time_gives_up_clearly(
+        start_server: ServerFactory) -> None:
+    server = await start_server()
+    client = SignalingClient(f"{server.url}/demo", give_up_after=0.5, backoff=0.05)
+    await client.connect()
+    await server.stop()  # no server to come back to
+    with pytest.raises(SignalingError, match="could not resume"):
+        await client.recv()
