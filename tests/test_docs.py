@@ -242,6 +242,16 @@ def test_the_operator_and_scale_out_commands_shown_are_valid() -> None:
                 config_from_args(args)  # and the serve flags make sense together
 
 
+def test_the_turn_command_shown_gives_every_peer_turn_and_stun(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    [command] = [c for c in console_commands("howto/deploy.md") if "--turn-url" in c]
+    variable, _, secret = shlex.split(command)[0].partition("=")
+    monkeypatch.setenv(variable, secret)  # the secret comes from the environment, not argv
+    words = shlex.split(command)[1:]
+    config = config_from_args(build_parser().parse_args(words[1:]))
+    assert config.turn_secret == secret and len(config.turn_urls) == 2 and config.stun_urls
+
+
 def test_the_tutorial_shows_its_files_as_they_are() -> None:
     """The tutorial's listings are written out (they read the same on the forge as in the
     built docs); each must be the file it names, which the tests run."""
