@@ -12,6 +12,8 @@ what a simulated peer receives is what a real client would, frame for frame::
     a.send("offer", {"sdp": "..."}, to=[b.peer_id])
     assert b.received[-1].event == "offer" and b.received[-1].from_ == a.peer_id
     b.leave()                            # on_leave ran; a got "left"
+    a.drop()                             # its network dropped: on_disconnect, no "left"
+    a.resume()                           # back: on_resume, and what it missed
     room.advance(30)                     # the room's timers (call_later) due by then fired
     room.terminate()                     # on_terminate ran
 
@@ -21,16 +23,19 @@ terminates them after the test.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import uuid
 from typing import Any, Iterator
 
 from . import protocol
+from .config import DEFAULT_RESUME_GRACE
 from .peer import Peer, PeerContext
 from .peer_state import PeerCallbackError, PeerState
 from .protocol import Addressees, Message
 from .room import AuthData, JoinRefused, Room
 from .room_state import Delivery, RoomCallbackError, RoomState
+from .sessions import ResumeTokens
 from .supervision import CRASH_DETAILS
 
 __all__ = ["RoomHarness", "TestPeer", "PeerRefused"]
@@ -57,6 +62,9 @@ class TestPeer:
         self.received: list[Message] = []
         #: The connection was closed (left, kicked, its Peer raised, its room went down).
         self.closed = False
+        #: Its connection dropped (:meth:`drop`) and it has not resumed yet.
+        self.away = False
+        self._missed: list[Message] = []
 
     def send(self, event: str, data: Any = None, to: Addressees = None) -> None:
         """Send a message as this client would (``from`` is set to its peer id)."""
@@ -65,6 +73,17 @@ class TestPeer:
     def leave(self) -> None:
         """Close this client's connection: ``Peer.on_terminate``, ``on_leave``, ``left``."""
         self.harness._leave(self)
+
+    def drop(self) -> None:
+        """This client's network drops: ``Room.on_disconnect``; it stays a member, what is
+        sent to it waits, and it leaves if it has not resumed when the grace is over
+        (:meth:`RoomHarness.advance`). With ``resume_grace=0`` it leaves at once."""
+        self.harness._drop(self)
+
+    def resume(self) -> None:
+        """The client comes back with its token: ``authenticated`` (resumed), what it missed,
+        then ``Room.on_resume``."""
+        self.harness._resume(self)
 
     def events(self) -> list[str]:
         """The events received so far, in order (a short way to assert on them)."""
@@ -86,8 +105,13 @@ class RoomHarness:
 
     def __init__(self, room_class: type[Room], options: Any = None, *,
                  peer_class: type[Peer] = Peer, peer_options: Any = None, name: str = "test",
-                 max_peers: int = 0, expose_errors: bool = False) -> None:
+                 max_peers: int = 0, expose_errors: bool = False,
+                 resume_grace: float = DEFAULT_RESUME_GRACE) -> None:
         self.name = name
+        self.resume_grace = resume_grace
+        self.tokens = ResumeTokens()
+        #: When each away peer's grace ends, by peer id.
+        self._graces: dict[str, float] = {}
         self.expose_errors = expose_errors
         self.peer_class = peer_class
         self.peer_options = peer_options
@@ -119,9 +143,12 @@ class RoomHarness:
             peer.init(auth, self.peer_options)
         except PeerCallbackError as exc:
             raise PeerRefused(exc.error) from exc.error
+        if peer.public_metadata is not None:
+            auth = dataclasses.replace(auth, public_metadata=peer.public_metadata)
         client = TestPeer(self, auth.peer_id, peer)
+        welcome = self._welcome(client, resumed=False)
         try:
-            self._run(lambda: self.state.join(auth, client), joining=client)
+            self._run(lambda: self.state.join(auth, client, welcome), joining=client)
         except JoinRefused as refusal:
             self._receive(client, protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason,
                                                  to=auth.peer_id))
@@ -154,8 +181,41 @@ class RoomHarness:
             return
         self._close(client)
 
+    def _welcome(self, client: TestPeer, resumed: bool) -> dict[str, Any]:
+        """The server's own fields of ``authenticated`` (no ICE servers in a harness)."""
+        welcome: dict[str, Any] = {}
+        if self.resume_grace > 0:
+            welcome = {"resume_token": self.tokens.issue(client.peer_id), "resumed": resumed}
+        if client.peer.public_metadata is not None:
+            welcome["metadata"] = client.peer.public_metadata
+        return welcome
+
+    def _drop(self, client: TestPeer) -> None:
+        if client.closed or client.away:
+            raise RuntimeError(f"peer {client.peer_id} is not connected")
+        if self.resume_grace <= 0:
+            self._close(client)
+            return
+        client.away = True
+        self._graces[client.peer_id] = self.now + self.resume_grace
+        self._run(lambda: self.state.disconnect(client.peer_id))
+
+    def _resume(self, client: TestPeer) -> None:
+        if not client.away or client.closed:
+            raise RuntimeError(f"peer {client.peer_id} has not dropped (or has left)")
+        client.away = False
+        del self._graces[client.peer_id]
+        self._receive(client, protocol.authenticated(client.peer_id,
+                                                     **self._welcome(client, resumed=True)))
+        client.received += client._missed
+        client._missed = []
+        self._run(lambda: self.state.resume(client.peer_id, client))
+
     def _close(self, client: TestPeer) -> None:
         client.closed = True
+        client.away = False
+        self._graces.pop(client.peer_id, None)
+        self.tokens.forget(client.peer_id)
         self.peers.pop(client.peer_id, None)
         self._end_peer(client)
         if not self.terminated:
@@ -166,12 +226,21 @@ class RoomHarness:
         self._close(self.peers[peer_id])
 
     def advance(self, seconds: float) -> None:
-        """Move the clock: the room's timers (``Room.call_later``) that fall due fire, in
-        order, each at its time."""
+        """Move the clock: the room's timers (``Room.call_later``) that fall due fire, and
+        dropped peers whose grace is over leave, in order, each at its time."""
         until = self.now + seconds
-        while self._timers and self._timers[0][0] <= until and not self.terminated:
-            self.now, timer_id = heapq.heappop(self._timers)
-            self._run(lambda: self.state.fire(timer_id))
+        while not self.terminated:
+            timer_at = self._timers[0][0] if self._timers else None
+            grace = min(self._graces.items(), key=lambda item: item[1], default=None)
+            if grace is not None and grace[1] <= until and \
+                    (timer_at is None or grace[1] <= timer_at):
+                self.now = grace[1]
+                self._close(self.peers[grace[0]])
+            elif timer_at is not None and timer_at <= until:
+                self.now, timer_id = heapq.heappop(self._timers)
+                self._run(lambda: self.state.fire(timer_id))
+            else:
+                break
         self.now = until
 
     def terminate(self) -> None:
@@ -206,8 +275,10 @@ class RoomHarness:
 
     @staticmethod
     def _receive(client: TestPeer, message: Message) -> None:
-        """What the client reads: the frame the server would write, decoded."""
-        client.received.append(protocol.decode_server_frame(protocol.encode(message)))
+        """What the client reads: the frame the server would write, decoded (kept for it
+        while it is away; a harness does not bound that, a server does)."""
+        frame = protocol.decode_server_frame(protocol.encode(message))
+        (client._missed if client.away else client.received).append(frame)
 
     def _crashed(self, exc: RoomCallbackError, joining: TestPeer | None) -> None:
         self.crash = exc

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from actors.capped import CappedRoom
 from actors.default import DefaultRoom
+from actors.presence import PresenceRoom
 from actors.token import TokenPeer
 from membrane_rtc import JoinRefused, Message, protocol
 from membrane_rtc.testing import PeerRefused, RoomHarness
@@ -107,8 +109,9 @@ def wire(message: Message) -> dict[str, Any]:
 
 
 def named(frames: list[dict[str, Any]], ids: dict[str, str]) -> str:
-    """Frames with peer ids replaced by names: two runs' ids differ, nothing else may."""
-    text = json.dumps(frames)
+    """Frames with peer ids replaced by names and resume tokens by a mark: two runs' ids and
+    tokens differ, nothing else may."""
+    text = re.sub(r'"resume_token": "[^"]+"', '"resume_token": "TOKEN"', json.dumps(frames))
     for peer_id, name in ids.items():
         text = text.replace(peer_id, name)
     return text
@@ -128,8 +131,8 @@ async def test_the_harness_gives_the_same_frames_as_a_real_server(
     await alice.send("bye", None, "all")
 
     async def frames(client: Client, count: int) -> list[dict[str, Any]]:
-        hello = {"event": "authenticated", "data": {"peer_id": client.peer_id}, "from": None,
-                 "to": [client.peer_id]}
+        hello = {"event": "authenticated", "data": {"peer_id": client.peer_id, **client.welcome},
+                 "from": None, "to": [client.peer_id]}
         return [hello] + [await client.recv() for _ in range(count)]
 
     # bob: greeting, the offer, the bye; then he leaves. alice: greeting, bob joined, the
@@ -202,3 +205,28 @@ def test_an_operator_kick_is_a_leave() -> None:
     assert b.closed and a.received[-1] == Message("left", {"peer_id": b.peer_id}, None, "all")
     with pytest.raises(RuntimeError, match="not connected"):
         b.send("still here?")
+
+
+def test_a_dropped_peer_resumes_or_leaves_when_its_grace_ends(room_harness) -> None:
+    room = room_harness(PresenceRoom, resume_grace=20)
+    a, b = room.join(), room.join()
+    a.drop()
+    assert b.received[-1].event == "peer_away" and b.received[-1].data == {"peer_id": a.peer_id}
+    b.send("offer", 1, to=[a.peer_id])
+    a.resume()
+    assert a.events()[-2:] == ["authenticated", "offer"]
+    assert a.received[-2].data["resumed"] is True
+    assert b.events()[-1] == "peer_back"
+    a.drop()
+    room.advance(19.9)
+    assert not a.closed and "left" not in b.events()
+    room.advance(0.2)
+    assert a.closed and b.events()[-1] == "left"
+
+
+def test_without_resuming_a_drop_is_a_leave(room_harness) -> None:
+    room = room_harness(PresenceRoom, resume_grace=0)
+    a, b = room.join(), room.join()
+    assert set(a.received[0].data) == {"peer_id"}  # Membrane's authenticated
+    a.drop()
+    assert a.closed and b.events()[-1] == "left"
