@@ -63,8 +63,9 @@ SPREAD_ROOMS = 4
 
 
 @contextmanager
-def membrane(mode: str, idle_rooms: int, event_loop: str = "auto") -> Iterator[Running]:
-    args = ["--actor-system", mode, "--event-loop", event_loop, "--room", "demo"]
+def membrane(mode: str, idle_rooms: int, event_loop: str = "auto",
+             extra: tuple[str, ...] = ()) -> Iterator[Running]:
+    args = ["--actor-system", mode, "--event-loop", event_loop, *extra, "--room", "demo"]
     args += [arg for r in range(ROOMS) for arg in ("--room", f"r{r}")]
     args += [arg for r in range(idle_rooms) for arg in ("--room", f"i{r}")]
     if mode == "multiproc":
@@ -403,6 +404,93 @@ def report(results: dict[str, Result], quick: bool) -> str:
     ])
 
 
+#: Resume cost: forwarding with resuming on (the default) and off, alternated this many times.
+RESUME_ALTERNATIONS = 3
+#: Idle peers held with resuming on and off, for the memory side of the cost.
+RESUME_IDLE_PEERS = 5000
+
+
+def measure_resume(quick: bool) -> dict[str, Any]:
+    """Resuming: how long a resume takes and whether what was sent meanwhile arrives; and
+    what resuming costs when nobody drops (on vs ``--resume-grace 0``, same run)."""
+    figures: dict[str, Any] = {}
+    with Served("--room-class", "actors.presence:PresenceRoom", "--room", "presence") as server:
+        figures["resume"] = loadgen("resume", "--url", f"{server.url}/presence", "--rounds",
+                                    "20" if quick else "100", "--frames", "20")
+    seconds = "2" if quick else "8"
+    idle = 500 if quick else RESUME_IDLE_PEERS
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    memory: dict[str, float] = {}
+    for alternation in range(RESUME_ALTERNATIONS):
+        for label, grace in (("on", "20"), ("off", "0")):
+            with membrane("embedded", -(-idle // IDLE_ROOM_SIZE),
+                          extra=("--resume-grace", grace)) as target:
+                rates[label].append(node_loadgen(
+                    "forward", "--url", target.url, "--pairs", "20", "--inflight", "4",
+                    "--seconds", seconds)["messages_per_s"])
+                if alternation == 0:
+                    idle_url = target.url.rsplit("/", 1)[0] + "/i{room}"
+                    before = memory_kib(target.pids())
+                    peers = IdlePeers(idle_url, idle, rooms=-(-idle // IDLE_ROOM_SIZE))
+                    try:
+                        during = memory_kib(target.pids())
+                    finally:
+                        peers.close()
+                    memory[label] = round((during["uss_kib"] - before["uss_kib"]) / idle, 2)
+    figures["rates"] = rates
+    figures["median"] = {label: sorted(values)[len(values) // 2] for label, values in rates.items()}
+    figures["idle_kib"] = memory
+    figures["idle_peers"] = idle
+    return figures
+
+
+def resume_goals(figures: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    resume, median, memory = figures["resume"], figures["median"], figures["idle_kib"]
+    rate = median["on"] / median["off"]
+    kib = memory["on"] / memory["off"]
+    return [
+        ("a resume completes within 1 s of the network coming back (slowest of "
+         f"{resume['rounds']})", f"{resume['max_ms']} ms", resume["max_ms"] < 1000),
+        ("no message sent to a dropped peer is lost (within the queue bound)",
+         f"{resume['lost']} lost of {resume['rounds'] * resume['frames_per_drop']}; "
+         f"{resume['resumed']}/{resume['rounds']} resumed", resume["lost"] == 0
+         and resume["resumed"] == resume["rounds"]),
+        ("resuming on: forwarding msg/s within 5% of --resume-grace 0 (median of "
+         f"{RESUME_ALTERNATIONS} alternating runs)", f"{rate:.3f}x", rate >= 0.95),
+        ("resuming on: idle peer memory within 5% of --resume-grace 0",
+         f"{memory['on']} vs {memory['off']} KiB ({kib:.3f}x)", kib <= 1.05),
+    ]
+
+
+def resume_report(figures: dict[str, Any]) -> str:
+    """The resuming section of docs/performance.md."""
+    resume = figures["resume"]
+    rows = ["| goal | measured | met |", "|---|---|---|"] + [
+        f"| {goal} | {value} | {'yes' if met else '**no**'} |"
+        for goal, value, met in resume_goals(figures)]
+    return "\n".join([
+        "",
+        "## Resuming after a drop",
+        "",
+        f"{resume['rounds']} drops, one after another, embedded, a room of two that announces "
+        "drops (`actors.presence:PresenceRoom`): the client's TCP connection is cut without a "
+        f"close frame; once its room-mate hears `peer_away`, it sends the dropped peer "
+        f"{resume['frames_per_drop']} offers; then the client reconnects with its resume "
+        "token. Reconnect to the last missed offer: p50 / p99 / max "
+        f"{resume['p50_ms']} / {resume['p99_ms']} / {resume['max_ms']} ms.",
+        "",
+        f"The cost when nobody drops, same run: the Node load generator (20x4) against a "
+        f"server with resuming on and one with `--resume-grace 0`, alternated "
+        f"{RESUME_ALTERNATIONS} times: {figures['rates']['on']} vs {figures['rates']['off']} "
+        f"msg/s; {figures['idle_peers']:,} idle peers: {figures['idle_kib']['on']} vs "
+        f"{figures['idle_kib']['off']} KiB each (USS). A peer that never drops pays one resume "
+        "token (a short string in its room) and one attribute test per frame sent to it.",
+        "",
+        *rows,
+        "",
+    ])
+
+
 def hosts_report(results: dict[int, dict[str, Any]]) -> str:
     """The several-hosts section of docs/performance.md."""
     rows = ["| room hosts | rooms on | forwarded msg/s (20x4 over "
@@ -462,12 +550,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small numbers, about a minute")
     parser.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
+    parser.add_argument("--only", choices=["resume"],
+                        help="run one section alone and print it (docs/performance.md is "
+                             "left as it is)")
     args = parser.parse_args()
+    if args.only == "resume":
+        print(resume_report(measure_resume(args.quick)))
+        return
     if not shutil.which("node"):
         parser.error("the benchmarks need node and npm (PeerJS server, the Node load generator)")
     install_peerjs()
     results = {name: measure(name, args.quick) for name in args.targets}
-    text = report(results, args.quick) + hosts_report(measure_hosts(args.quick))
+    text = report(results, args.quick) + hosts_report(measure_hosts(args.quick)) + \
+        resume_report(measure_resume(args.quick))
     picture = Path(args.output).with_suffix(".png")
     if plot(results, picture):
         text += f"\n![Throughput and CPU cost per target]({picture.name})\n"

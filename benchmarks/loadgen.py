@@ -9,6 +9,10 @@ Scenarios (bounded in count and time, loopback only):
 - ``join``: N peers connect one after another; reports joins/s and connect-to-authenticated
   latency percentiles.
 - ``idle``: N peers connect and stay until told to stop (stdin closes); reports when all are in.
+- ``resume``: R rounds in a room that announces drops (``actors.presence:PresenceRoom``): A's
+  connection is cut (no close frame); once B hears ``peer_away``, B sends A F messages; then
+  A reconnects with its resume token. Reports the time from reconnecting to the last missed
+  message, and how many of them never came.
 
 Prints one JSON object on stdout.
 """
@@ -56,6 +60,47 @@ async def join(url: str) -> tuple[Any, str]:
     if hello.get("event") != "authenticated":
         raise RuntimeError(f"not admitted: {hello}")
     return connection, hello["data"]["peer_id"]
+
+
+async def next_event(connection: Any, event: str, timeout: float = 10) -> Any:
+    """Skip frames until one with ``event``; return its data."""
+    while True:
+        message = json.loads(await asyncio.wait_for(connection.recv(), timeout))
+        if message["event"] == event:
+            return message["data"]
+
+
+async def resume(url: str, rounds: int, frames: int, size: int) -> dict[str, Any]:
+    padding = "x" * max(0, size - 60)
+    times: list[float] = []
+    lost = 0
+    resumed = 0
+    for _ in range(rounds):
+        a = await websockets.connect(url, compression=None, max_queue=None)
+        hello = json.loads(await asyncio.wait_for(a.recv(), 10))["data"]
+        b, _ = await join(url)
+        a.transport.abort()  # the network goes
+        await next_event(b, "peer_away")
+        for n in range(frames):
+            await b.send(frame("offer", {"n": n, "pad": padding}, hello["peer_id"]))
+        started = time.perf_counter()  # the network is back
+        back = await websockets.connect(f"{url}?resume={hello['resume_token']}",
+                                        compression=None, max_queue=None)
+        again = await next_event(back, "authenticated")
+        resumed += again["peer_id"] == hello["peer_id"] and again["resumed"]
+        got = 0
+        try:
+            while got < frames:
+                data = await next_event(back, "offer", timeout=5)
+                got += data["n"] == got
+        except asyncio.TimeoutError:
+            pass
+        times.append(time.perf_counter() - started)
+        lost += frames - got
+        await back.close()
+        await b.close()
+    return {"scenario": "resume", "rounds": rounds, "frames_per_drop": frames,
+            "resumed": resumed, "lost": lost, **percentiles(times)}
 
 
 def frame(event: str, data: Any, to: str) -> str:
@@ -223,7 +268,7 @@ async def idle(url: str, peers: int, rooms: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["forward", "paced", "join", "idle"])
+    parser.add_argument("scenario", choices=["forward", "paced", "join", "idle", "resume"])
     parser.add_argument("--url", required=True, help="room URL, e.g. ws://127.0.0.1:8080/webrtc/demo")
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--inflight", type=int, default=4)
@@ -235,6 +280,9 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=1, help="idle: rooms to spread over ({room} in --url)")
     parser.add_argument("--room-size", type=int, default=0,
                         help="join: peers per room ({room} in --url; default: one room)")
+    parser.add_argument("--rounds", type=int, default=50, help="resume: drops, one by one")
+    parser.add_argument("--frames", type=int, default=20,
+                        help="resume: messages sent to the dropped peer while it is away")
     parser.add_argument("--protocol", choices=["membrane", "peerjs"], default="membrane")
     args = parser.parse_args()
     global PROTOCOL
@@ -248,6 +296,8 @@ def main() -> None:
         result = paced(args.url, args.pairs, args.rate, args.size, args.seconds)
     elif args.scenario == "join":
         result = join_storm(args.url, args.peers, args.room_size)
+    elif args.scenario == "resume":
+        result = resume(args.url, args.rounds, args.frames, args.size)
     else:
         result = idle(args.url, args.peers, args.rooms)
     print(json.dumps(asyncio.run(result)), flush=True)

@@ -55,3 +55,11 @@ def test_node_loadgen_scenarios(served: Served) -> None:
     assert rooms["sent"] == 50 and rooms["lost"] == 0
     # half to one room-mate, half to "all" (two room-mates each)
     assert rooms["expected"] == 25 * 1 + 25 * 2 == rooms["received"]
+
+
+def test_resume_scenario() -> None:
+    with Served("--room-class", "actors.presence:PresenceRoom", "--room", "p") as server:
+        resume = loadgen("resume", "--url", f"{server.url}/p", "--rounds", "3",
+                         "--frames", "5")
+    assert resume["rounds"] == 3 and resume["resumed"] == 3 and resume["lost"] == 0
+    assert 0 < resume["p50_ms"] <= resume["max_ms"]
