@@ -45,6 +45,14 @@ async def resume(url: str, token: str) -> Client:
     return client
 
 
+async def two_peers(server: Server) -> tuple[str, Client, Client]:
+    """The demo room's URL and two clients in it (``a`` has read that ``b`` joined)."""
+    url = f"{server.url}/demo"
+    a, b = await Client.connect(url), await Client.connect(url)
+    await a.recv_event("joined")
+    return url, a, b
+
+
 async def nothing_pending(client: Client) -> None:
     """The next thing the client receives is the answer to a ping sent now: no frame (no
     ``left``, no ``joined``) is waiting before it."""
@@ -88,9 +96,7 @@ async def test_a_dropped_peer_resumes_with_its_id_and_what_it_missed(
 async def test_a_peer_that_does_not_come_back_leaves_when_its_grace_ends(
         start_server_each_mode: ServerFactory) -> None:
     server = await start_server_each_mode(resume_grace=0.5)
-    url = f"{server.url}/demo"
-    a, b = await Client.connect(url), await Client.connect(url)
-    await a.recv_event("joined")
+    url, a, b = await two_peers(server)
     await drop(a)
     assert (await b.recv_event("left"))["data"]["peer_id"] == a.peer_id
     late = await resume(url, a.welcome["resume_token"])  # expired: admitted afresh
@@ -103,9 +109,7 @@ async def test_a_peer_that_does_not_come_back_leaves_when_its_grace_ends(
 
 async def test_a_client_that_closes_leaves_at_once(start_server: ServerFactory) -> None:
     server = await start_server()
-    url = f"{server.url}/demo"
-    a, b = await Client.connect(url), await Client.connect(url)
-    await a.recv_event("joined")
+    url, a, b = await two_peers(server)
     await b.close()  # a close frame: on purpose, no grace
     assert (await a.recv_event("left"))["data"]["peer_id"] == b.peer_id
     await a.close()
@@ -114,9 +118,7 @@ async def test_a_client_that_closes_leaves_at_once(start_server: ServerFactory) 
 async def test_a_queue_past_its_bound_ends_the_grace(
         start_server_each_mode: ServerFactory) -> None:
     server = await start_server_each_mode(resume_queue_bytes=1000)
-    url = f"{server.url}/demo"
-    a, b = await Client.connect(url), await Client.connect(url)
-    await a.recv_event("joined")
+    url, a, b = await two_peers(server)
     await drop(a)
     await away(server, "demo", a.peer_id or "")
     await b.send("offer", "x" * 600, [a.peer_id])  # kept
@@ -145,9 +147,7 @@ async def test_a_resume_closes_the_old_half_open_connection(
         start_server_each_mode: ServerFactory) -> None:
     """After a network change the server may still hold the old socket: the resume wins."""
     server = await start_server_each_mode()
-    url = f"{server.url}/demo"
-    a, b = await Client.connect(url), await Client.connect(url)
-    await a.recv_event("joined")
+    url, a, b = await two_peers(server)
     back = await resume(url, a.welcome["resume_token"])
     assert back.peer_id == a.peer_id
     assert await a.closed() == 1000
