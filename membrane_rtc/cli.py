@@ -255,7 +255,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 #: Settings whose flag is not simply the field's name with dashes.
-_FLAG_OF = {"roles": "role", "turn_urls": "turn-url", "stun_urls": "stun-url"}
+_FLAG_OF = {"roles": "role", "rooms": "room", "turn_urls": "turn-url", "stun_urls": "stun-url"}
 
 
 async def run_server(config: ServerConfig) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .names import room_name_problem
+
 __all__ = ["RoomConfig", "ServerConfig", "ConfigError", "ROLES", "ACTOR_SYSTEMS", "EVENT_LOOPS"]
 
 #: The roles a membrane-rtc process can play; see ``ServerConfig.roles``.
@@ -167,6 +169,9 @@ class ServerConfig:
                      "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, "must be >= 0 (0: no limit)")
+        for room in self.rooms:
+            if (problem := room_name_problem(room.name)) is not None:
+                raise ConfigError("rooms", problem)
         if self.resume_grace < 0:
             raise ConfigError("resume_grace", "must be >= 0 (0: resuming off)")
         if self.resume_queue_bytes <= 0:

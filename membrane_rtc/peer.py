@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .names import room_name_problem
 from .protocol import Message
 from .room import AuthData
 
@@ -64,8 +65,8 @@ class Peer:
         if not url.path.startswith(prefix):
             raise BadRequest(f"path {url.path!r} is not under {prefix!r}")
         room = unquote(url.path[len(prefix):])
-        if not room or "/" in room:
-            raise BadRequest(f"path {url.path!r} names no room")
+        if (problem := room_name_problem(room)) is not None:
+            raise BadRequest(f"path {url.path!r} names no room: {problem}")
         credentials = dict(parse_qsl(url.query, keep_blank_values=True))
         metadata = {"headers": dict(request.headers), "remote_address": request.remote_address}
         return credentials, metadata, room

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from .config import DEFAULT_MAX_RESTARTS, DEFAULT_RESTART_WINDOW
 from .loading import class_spec
+from .names import room_name_problem
 
 __all__ = ["RoomStatus", "RoomInfo", "PeerInfo", "HostInfo", "RestartBudget", "RoomRecord",
            "Registry", "RoomHosts", "Liveness", "AfterExit", "Clock"]
@@ -164,6 +165,8 @@ class Registry:
 
     def refuse_create(self, name: str) -> str | None:
         """Why a room of this name cannot be created now (None: it can)."""
+        if (problem := room_name_problem(name)) is not None:
+            return problem
         existing = self.rooms.get(name)
         if existing is not None and existing.state != RoomStatus.FAILED:
             return f"room {name!r} exists"

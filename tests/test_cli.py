@@ -126,6 +126,10 @@ async def test_a_module_spec_from_the_working_directory(serve: Start, tmp_path: 
     (["--idle-timeout", "0"], "--idle-timeout: must be positive"),
     (["--metrics-port", "70000"], "--metrics-port: 70000 is not a port number"),
     (["--restart-window", "-2"], "--restart-window: must be positive"),
+    (["--room", ""], "--room: a room name cannot be empty"),
+    (["--room", "a/b"], "--room: room name 'a/b' contains '/'"),
+    (["--resume-grace", "-1"], "--resume-grace: must be >= 0"),
+    (["--turn-url", "turn:x"], "--turn-secret: TURN needs both a secret and at least one URL"),
 ])
 async def test_bad_input_is_one_clear_line(args: list[str], words: str) -> None:
     status, out, err = await run_cli("serve", "--port", "0", *args)

@@ -177,6 +177,8 @@ async def test_operator_restart_from_the_cli_while_peers_are_connected(
         assert status == 0 and await carol.closed() == 1000
         status, _, err = await run_cli("admin", "--port", port, "stop", "nowhere")
         assert status == 2 and "no such room 'nowhere'" in err
+        status, _, err = await run_cli("admin", "--port", port, "create", "a/b")
+        assert status == 2 and "room name 'a/b' contains '/'" in err  # the gateway's rule
     finally:
         assert await server.signal_and_wait() == 0
 
