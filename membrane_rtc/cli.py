@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     networks.add_argument("--stun-url", action="append", dest="stun_urls", metavar="URL",
                           help="a STUN server URL handed to every peer, e.g. "
                                "stun:stun.example.com:3478; repeatable")
+    serve.add_argument("--drain-timeout", type=float, default=defaults.DEFAULT_DRAIN_TIMEOUT,
+                       metavar="S", help="on SIGTERM or 'admin drain': seconds clients may stay "
+                       "(new ones get HTTP 503, /readyz 503) before they are closed with 1012 "
+                       "and the server stops (default %(default)s; Ctrl-C stops at once)")
     serve.add_argument("--expose-errors", action="store_true",
                        help="development: tell clients why a room crashed (the exception's "
                             "text) instead of 'room_crashed'")
@@ -245,6 +249,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         resume_grace=args.resume_grace, resume_queue_bytes=args.resume_queue_bytes,
         turn_secret=args.turn_secret or None, turn_urls=args.turn_urls or [],
         turn_ttl=args.turn_ttl, stun_urls=args.stun_urls or [],
+        drain_timeout=args.drain_timeout,
     )
     try:
         config.validate()
@@ -259,7 +264,8 @@ _FLAG_OF = {"roles": "role", "rooms": "room", "turn_urls": "turn-url", "stun_url
 
 
 async def run_server(config: ServerConfig) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down cleanly."""
+    """Serve until SIGINT (stop now) or SIGTERM / ``admin drain`` (drain first), then shut
+    down cleanly."""
     server = Server(config)
     try:
         await server.start()
@@ -269,8 +275,9 @@ async def run_server(config: ServerConfig) -> None:
         raise UsageError(f"cannot start: {exc}") from None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    asked_to_drain = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, stop.set)  # a terminal's Ctrl-C: stop now
+    loop.add_signal_handler(signal.SIGTERM, asked_to_drain.set)  # a service manager: drain
     rooms = ", ".join(room.name for room in config.rooms) if "leader" in config.roles \
         else "the leader's"
     if server.gateway is None:  # a leader or a room host without websockets
@@ -284,13 +291,26 @@ async def run_server(config: ServerConfig) -> None:
                   "(open it in two tabs)", flush=True)
     if server.metrics_port is not None:
         print(f"metrics: http://{config.metrics_host}:{server.metrics_port}/metrics", flush=True)
-    await stop.wait()
+    await _first_of(stop.wait(), asked_to_drain.wait(), server.drained())
+    if not stop.is_set():
+        log.info("draining for up to %g s", config.drain_timeout)
+        await _first_of(stop.wait(), server.drain())  # a Ctrl-C cuts the drain short
     log.info("shutting down")
     try:
         await asyncio.wait_for(server.stop(), SHUTDOWN_TIMEOUT)
     except asyncio.TimeoutError:
         raise ShutdownTimeout(f"shutdown took over {SHUTDOWN_TIMEOUT:g} s; exiting anyway") from None
     print("membrane-rtc stopped", flush=True)
+
+
+async def _first_of(*waits: Any) -> None:
+    """Wait until the first of these coroutines is done; cancel the others."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def loop_factory(config: ServerConfig) -> Callable[[], asyncio.AbstractEventLoop] | None:

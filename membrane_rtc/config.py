@@ -44,6 +44,9 @@ DEFAULT_RESTART_WINDOW = 5.0
 DEFAULT_RESUME_GRACE = 20.0
 #: Bytes of frames kept for a peer while it is away; more ends its grace (it leaves).
 DEFAULT_RESUME_QUEUE_BYTES = 64 * 1024
+#: Seconds a draining server (SIGTERM, ``admin drain``) lets its clients stay before it closes
+#: them with 1012 and shuts down.
+DEFAULT_DRAIN_TIMEOUT = 10.0
 #: Lifetime of the TURN credentials handed to a peer (seconds): coturn's REST API default.
 DEFAULT_TURN_TTL = 86400
 
@@ -143,6 +146,10 @@ class ServerConfig:
     #: STUN servers handed to every peer (no credentials).
     stun_urls: list[str] = field(default_factory=list)
 
+    #: Seconds between a drain's start (readiness 503, new clients 503) and closing the
+    #: remaining clients with 1012.
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+
     #: Tell clients why a room crashed (the exception's text) instead of ``room_crashed``.
     #: For development: on the open internet that text leaks the server's internals.
     expose_errors: bool = False
@@ -166,7 +173,8 @@ class ServerConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(name, "must be positive")
         for name in ("max_peers_per_room", "max_rooms", "max_connections", "joins_per_second",
-                     "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts"):
+                     "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts",
+                     "drain_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, "must be >= 0 (0: no limit)")
         for room in self.rooms:

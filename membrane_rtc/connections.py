@@ -36,6 +36,10 @@ class Runtime(Protocol):
         """The gateway no longer holds this connection: the peer leaves its room, or if
         ``resumable`` (it dropped: no close from either side on purpose) may resume."""
 
+    async def ready(self) -> bool:
+        """Whether the rooms can be reached now (the actor system and its supervisor answer,
+        and there is a room host): what ``/readyz`` says."""
+
     def backlog(self) -> int:
         """Messages handed over and not yet taken in: the gateway stops reading from clients
         while it is high, so that a flood waits in TCP buffers, not in memory."""
@@ -61,3 +65,7 @@ class ConnectionEvents(Protocol):
     def close(self, conn_id: int, code: int, reason: str, refusal: str | None = None) -> None:
         """Close the connection after the frames delivered before; ``refusal`` names a refusal
         to count and log (e.g. ``join_refused``)."""
+
+    def drain(self) -> None:
+        """An operator asked for a drain (``membrane-rtc admin drain``): take no new clients,
+        close the others after the drain timeout, then stop."""

@@ -16,6 +16,7 @@ import logging
 import uuid
 from http import HTTPStatus
 from importlib import resources
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
@@ -44,6 +45,10 @@ BACKLOG_CHECK = 0.002
 #: Seconds between keepalive pings; a client that has not answered the last one by the next
 #: is gone (its network dropped without a FIN). As websockets' own default.
 PING_INTERVAL = 20.0
+#: How long ``/readyz`` waits for the runtime to say it is ready (seconds).
+READY_TIMEOUT = 3.0
+#: How long a drain waits for the clients it closed with 1012 to go (seconds).
+DRAIN_CLOSE_WAIT = 5.0
 
 
 class PeerConnection:
@@ -99,6 +104,14 @@ class Gateway:
         self._held_back: set[WebSocket] = set()
         self._backlog_check: asyncio.TimerHandle | None = None
         self.server: asyncio.Server | None = None
+        #: Draining: readiness says 503, new clients get HTTP 503, the others are closed with
+        #: 1012 when the drain timeout ends (see :meth:`drain_and_close`).
+        self.draining = False
+        #: Set once a drain is over: the server may stop.
+        self.drained = asyncio.Event()
+        self._drain: asyncio.Task[None] | None = None
+        self._no_clients = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()  # readiness answers under way
 
     def reload_peer_class(self) -> None:
         """Load the Peer class anew (``--reload``): ``parse_request`` runs here."""
@@ -127,6 +140,8 @@ class Gateway:
         for timer in (self._keepalive, self._backlog_check):
             if timer is not None:
                 timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         for ws in list(self.sockets):
             if ws.open:
                 ws.close(CloseCode.GOING_AWAY, "server shutting down")
@@ -147,7 +162,13 @@ class Gateway:
     def handshake(self, ws: WebSocket, request: Request) -> None:
         self.sockets.add(ws)
         if "websocket" not in request.headers.get("Upgrade", "").lower():
-            ws.respond(self._serve_file(request))
+            if urlsplit(request.path).path == "/readyz":
+                self._spawn(self._answer_readiness(ws))
+            else:
+                ws.respond(self._serve_file(request))
+            return
+        if self.draining:
+            self._refuse(ws, request.path, 503, "server draining", "draining")
             return
         if self._refused_by_limits(ws, request):
             return
@@ -203,17 +224,73 @@ class Gateway:
         ws.reject(status, HTTPStatus(status).phrase + "\n", headers)
 
     def _serve_file(self, request: Request) -> Response:
-        """Plain HTTP: the JS client at ``/client.js`` and, with ``demo``, the demo page at
-        ``/``; a real local page is what lets browsers open a camera and a loopback socket."""
+        """Plain HTTP: ``/healthz``, the JS client at ``/client.js`` and, with ``demo``, the
+        demo page at ``/``; a real local page is what lets browsers open a camera and a
+        loopback socket."""
         path = urlsplit(request.path).path
+        if path == "/healthz":  # the process serves: the question a liveness probe asks
+            return _response(200, b"ok\n", _TEXT)
         name = {"/client.js": "client.js", "/": "demo.html" if self.config.demo else None}.get(path)
         if name is None:
-            body, content_type, status = b"Not Found\n", "text/plain; charset=utf-8", 404
-        else:
-            (body, content_type), status = _STATIC[name], 200
-        headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
-                           ("Cache-Control", "no-cache"), ("Connection", "close")])
-        return Response(status, HTTPStatus(status).phrase, headers, body)
+            return _response(404, b"Not Found\n", _TEXT)
+        body, content_type = _STATIC[name]
+        return _response(200, body, content_type)
+
+    async def _answer_readiness(self, ws: WebSocket) -> None:
+        """``/readyz``: 200 when the rooms can be reached (asked of the runtime, bounded), 503
+        when not or while draining: a load balancer then sends new clients elsewhere."""
+        ready = False
+        if not self.draining:
+            try:
+                ready = await asyncio.wait_for(self.runtime.ready(), READY_TIMEOUT)
+            except (asyncio.TimeoutError, OSError):
+                ready = False
+        if ws.transport is not None and not ws.transport.is_closing():
+            status = 200 if ready and not self.draining else 503
+            ws.respond(_response(status, b"ready\n" if status == 200 else
+                                 (b"draining\n" if self.draining else b"not ready\n"), _TEXT))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- draining ----------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        """An operator's drain (through the runtime): as :meth:`drain_and_close`."""
+        self._spawn(self.drain_and_close())
+
+    async def drain_and_close(self, timeout: float | None = None) -> None:
+        """Drain: readiness 503 and new clients HTTP 503 at once; the clients still here after
+        ``timeout`` (the config's ``drain_timeout``) are closed with 1012 so that they
+        reconnect, resuming, elsewhere; then :attr:`drained` is set. Once per gateway."""
+        if self._drain is None:
+            seconds = self.config.drain_timeout if timeout is None else timeout
+            self._drain = asyncio.ensure_future(self._drain_for(seconds))
+        await asyncio.shield(self._drain)
+
+    async def _drain_for(self, seconds: float) -> None:
+        self.draining = True
+        log_event(log, logging.INFO, "draining", seconds=seconds, clients=len(self.connections))
+        if self.connections:
+            self._no_clients.clear()
+            try:
+                await asyncio.wait_for(self._no_clients.wait(), seconds)
+            except asyncio.TimeoutError:
+                pass
+        closing = [c.ws for c in self.connections.values() if c.ws.open]
+        for ws in closing:
+            ws.close(CloseCode.SERVICE_RESTART, "server restarting")
+        if closing:
+            log_event(log, logging.INFO, "drain_closed_clients", clients=len(closing),
+                      code=int(CloseCode.SERVICE_RESTART))
+            self._no_clients.clear()
+            try:
+                await asyncio.wait_for(self._no_clients.wait(), DRAIN_CLOSE_WAIT)
+            except asyncio.TimeoutError:
+                pass
+        self.drained.set()
 
     # -- what the runtime tells the gateway (connections.ConnectionEvents) -------------------
 
@@ -339,6 +416,8 @@ class Gateway:
             conn.answer_timer.cancel()
             conn.answer_timer = None
         self.connections.pop(conn.conn_id, None)
+        if not self.connections:
+            self._no_clients.set()
         self._forget(conn)
         if conn.idle_timer is None:
             return  # never upgraded
@@ -404,6 +483,16 @@ def _resume_token(path: str) -> str | None:
 def _without_secrets(path: str) -> str:
     """The request's path for log lines: without its query, where tokens travel."""
     return urlsplit(path).path
+
+
+_TEXT = "text/plain; charset=utf-8"
+
+
+def _response(status: int, body: bytes, content_type: str) -> Response:
+    """A complete plain HTTP answer (the connection closes after it)."""
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                       ("Cache-Control", "no-cache"), ("Connection", "close")])
+    return Response(status, HTTPStatus(status).phrase, headers, body)
 
 
 def _host(ws: WebSocket) -> str:

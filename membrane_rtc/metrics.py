@@ -28,6 +28,7 @@ REFUSALS = (
     "no_such_room",          # HTTP 404
     "rate_limited",          # HTTP 429: too many joins per second from one address
     "too_many_connections",  # HTTP 503: max connections reached
+    "draining",              # HTTP 503: the server is draining (SIGTERM, admin drain)
     "unavailable",           # HTTP 500/503: the actors failed or did not answer in time
     "join_refused",          # "Could not join room" (on_join, room full)
     "invalid_json",          # "Invalid JSON"

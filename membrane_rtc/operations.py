@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import DEFAULT_ROOM_CLASS
-from .runtime.messages import (CreateRoom, KickPeer, ListHosts, ListPeers, ListRooms, Request,
-                               RestartRoom, StopRoom)
+from .runtime.messages import (CreateRoom, Drain, KickPeer, ListHosts, ListPeers, ListRooms,
+                               Request, RestartRoom, StopRoom)
 from .supervision import HostInfo, PeerInfo, RoomInfo
 
 __all__ = ["Option", "Operation", "OPERATIONS", "BY_NAME", "operation_of", "request_fields"]
@@ -60,6 +60,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("peers", ListPeers, "list a room's peers", list[PeerInfo]),
     Operation("hosts", ListHosts, "list the room hosts and their rooms", list[HostInfo]),
     Operation("kick", KickPeer, "disconnect a peer"),
+    Operation("drain", Drain, "drain the gateways, then stop: new clients get HTTP 503, the "
+              "others are closed with 1012 after --drain-timeout"),
 )
 
 BY_NAME = {operation.name: operation for operation in OPERATIONS}

@@ -68,6 +68,8 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     #: The server failed this connection (a ``Peer`` callback raised).
     INTERNAL_ERROR = 1011
+    #: The server is restarting (a drain ended): reconnect, resuming, elsewhere or soon.
+    SERVICE_RESTART = 1012
 
 
 Addressees = Union[list[str], Literal["all"], None]

@@ -158,6 +158,19 @@ class Server:
                                          actor_address=os.environ.get(ACTOR_ADDRESS_VARIABLE))
             write_endpoint(self.port, endpoint)
 
+    async def drain(self) -> None:
+        """Drain the gateway (readiness 503, new clients 503, the others closed with 1012
+        after ``drain_timeout``); :meth:`stop` then has no client left to close."""
+        if self.gateway is not None:
+            await self.gateway.drain_and_close()
+
+    async def drained(self) -> None:
+        """Wait until a drain is over, however it started (SIGTERM or ``admin drain``)."""
+        if self.gateway is None:
+            await self._stopped.wait()
+        else:
+            await self.gateway.drained.wait()
+
     async def stop(self) -> None:
         """Close every socket (1001), run every room's ``on_terminate``, stop the actors.
 

@@ -20,9 +20,10 @@ from membrane_rtc.cli import build_parser
 from membrane_rtc.config import ConfigError
 
 from .support.net import free_port
-from .support.client import Client, refused_status
+from .support.client import Client, http_get, refused_status
 from .support.process import CONSOLE_SCRIPT, REPO, ServeProcess, run_cli
 from .support.tools import require
+from .support.waiting import until
 
 Start = Callable[..., Awaitable[ServeProcess]]
 
@@ -41,9 +42,8 @@ async def serve() -> AsyncIterator[Start]:
         await process.stop()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_serve_then_signal_closes_sockets_with_1001_and_terminates_rooms(
-        serve: Start, tmp_path: Path, signum: int) -> None:
+async def test_ctrl_c_closes_sockets_with_1001_at_once_and_terminates_rooms(
+        serve: Start, tmp_path: Path) -> None:
     marker = tmp_path / "marker.txt"
     server = await serve("--room", "demo", "--room", "other",
                          "--room-class", "tests/support/marker_room.py:MarkerRoom",
@@ -54,27 +54,61 @@ async def test_serve_then_signal_closes_sockets_with_1001_and_terminates_rooms(
     await alice.recv_event("joined")
     await bob.send("offer", {"sdp": "v=0"}, [alice.peer_id])
     assert (await alice.recv_event("offer"))["from"] == bob.peer_id
-    assert await server.signal_and_wait(signum) == 0
+    assert await server.signal_and_wait(signal.SIGINT) == 0
     assert await alice.closed() == 1001 and await bob.closed() == 1001
     assert sorted(marker.read_text().splitlines()) == [
         "init demo", "init other", "terminate demo", "terminate other"]
     assert "membrane-rtc stopped" in "".join(server.stdout)
 
 
+def mode_args(mode: str) -> list[str]:
+    return ["--actor-system", mode] + (["--admin-port", str(free_port())]
+                                       if mode == "multiproc" else [])
+
+
+@pytest.mark.parametrize("mode", ["embedded", "multiproc"])
+async def test_sigterm_drains_readiness_goes_first_then_clients_get_1012(
+        serve: Start, mode: str) -> None:
+    server = await serve("--drain-timeout", "2", *mode_args(mode))
+    base = server.url.rsplit("/", 1)[0].replace("ws://", "http://")
+    assert await http_get(f"{base}/healthz") == (200, "ok\n")
+    assert await http_get(f"{base}/readyz") == (200, "ready\n")
+    client = await Client.connect(f"{server.url}/demo")
+    assert server.process.returncode is None
+    server.process.send_signal(signal.SIGTERM)
+
+    async def not_ready() -> bool:
+        return (await http_get(f"{base}/readyz"))[0] == 503
+    await until(not_ready)
+    assert client.connection.close_code is None  # readiness went 503 before the close
+    assert await refused_status(f"{server.url}/demo") == 503  # new clients go elsewhere
+    assert await client.closed(timeout=10) == 1012
+    assert client.connection.close_reason == "server restarting"
+    assert await asyncio.wait_for(server.process.wait(), 20) == 0
+
+
+async def test_admin_drain_drains_then_stops(serve: Start) -> None:
+    server = await serve("--drain-timeout", "0.5")
+    client = await Client.connect(f"{server.url}/demo")
+    port = server.url.split(":")[2].split("/")[0]
+    status, out, err = await run_cli("admin", "drain", "--port", port)
+    assert (status, out.strip()) == (0, "ok"), err
+    assert await client.closed(timeout=10) == 1012
+    assert await asyncio.wait_for(server.process.wait(), 20) == 0
+
+
 @pytest.mark.parametrize("mode,hang", [("embedded", "spin"), ("multiproc", "sleep")])
 async def test_sigterm_is_bounded_even_when_an_on_terminate_hangs(
         serve: Start, mode: str, hang: str) -> None:
     """A hanging on_terminate is cut by the callback time limit: the server still closes
-    every socket with 1001 and exits 0, within the limit plus the shutdown itself."""
+    every socket and exits 0, within the limit plus the shutdown itself."""
     args = ["--room", "stuck", "--room", "fine", "--room-class", "tests.support.hanging:HangingRoom",
             "--room-options", json.dumps({"terminate": hang}), "--callback-timeout", "1",
-            "--actor-system", mode]
-    if mode == "multiproc":
-        args += ["--admin-port", str(free_port())]
-    server = await serve(*args)
+            *mode_args(mode)]
+    server = await serve(*args, "--drain-timeout", "0")
     peers = [await Client.connect(f"{server.url}/{room}") for room in ("stuck", "fine")]
     assert await server.signal_and_wait(signal.SIGTERM, timeout=15) == 0
-    assert [await peer.closed() for peer in peers] == [1001, 1001]
+    assert [await peer.closed() for peer in peers] == [1012, 1012]  # drained at once
     assert "ran past its time limit" in "".join(server.stderr)
 
 

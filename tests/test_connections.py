@@ -18,8 +18,9 @@ from membrane_rtc.gateway import Gateway
 from membrane_rtc.protocol import Message
 from membrane_rtc.room import AuthData
 
-from .support.client import Client, refused_status
+from .support.client import Client, http_get, refused_status
 from .support.process import REPO
+from .support.waiting import until
 
 
 class FakeRuntime:
@@ -36,6 +37,7 @@ class FakeRuntime:
         self.resume_tokens: list[str | None] = []
         self.gone = asyncio.Event()
         self.detached = False
+        self.is_ready = True
 
     def connect(self, conn_id: int, room_name: str, auth: AuthData,
                 resume_token: str | None = None) -> None:
@@ -65,6 +67,9 @@ class FakeRuntime:
 
     def backlog(self) -> int:
         return 0
+
+    async def ready(self) -> bool:
+        return self.is_ready
 
     async def detach(self) -> None:
         self.detached = True
@@ -149,6 +154,29 @@ async def test_a_resume_token_goes_to_the_runtime_and_nowhere_else(
     assert (await client.recv_event("offer"))["from"] == "resumed-peer"
     assert server.metrics.resumed._value.get() == 1
     await client.close()
+
+
+async def test_health_and_readiness_and_a_drain(gateway: tuple[Gateway, FakeRuntime]) -> None:
+    """/healthz: the process serves; /readyz: the runtime says it can reach the rooms, and no
+    drain is under way. A drain refuses new clients and closes the rest with 1012."""
+    server, runtime = gateway
+    base = f"http://127.0.0.1:{server.port}"
+    assert await http_get(f"{base}/healthz") == (200, "ok\n")
+    assert await http_get(f"{base}/readyz") == (200, "ready\n")
+    runtime.is_ready = False
+    assert await http_get(f"{base}/readyz") == (503, "not ready\n")
+    runtime.is_ready = True
+    client = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby")
+    drain = asyncio.ensure_future(server.drain_and_close(timeout=0.2))
+
+    async def draining() -> bool:
+        return server.draining
+    await until(draining)
+    assert await http_get(f"{base}/readyz") == (503, "draining\n")
+    assert await refused_status(f"ws://127.0.0.1:{server.port}/webrtc/lobby") == 503
+    assert await client.closed() == 1012
+    await asyncio.wait_for(drain, 5)
+    assert server.drained.is_set() and runtime.resumable[-1] is True  # it may resume elsewhere
 
 
 def _imports(path: Path) -> set[str]:

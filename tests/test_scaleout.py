@@ -19,7 +19,7 @@ import pytest
 from .conftest import record_actor_group
 from .support.net import free_port
 from .support.procfs import wait_until_no_process_in
-from .support.client import Client
+from .support.client import Client, http_get
 from .support.process import ServeProcess, run_cli
 from .support.waiting import until
 
@@ -113,7 +113,13 @@ async def skip_joins(client: Client) -> dict[str, Any]:
 
 async def test_rooms_spread_over_hosts_and_survive_the_loss_of_one(deployment: Deployment) -> None:
     leader = await deployment.start("leader", "leader", "gateway")
+    readyz = leader.url.rsplit("/", 1)[0].replace("ws://", "http://") + "/readyz"
+    assert await http_get(readyz) == (503, "not ready\n")  # no room host yet
     await deployment.start("hostB", "rooms", ready="serving as")
+
+    async def ready() -> bool:
+        return (await http_get(readyz))[0] == 200
+    await until(ready, timeout=30)
     await deployment.admin("create", "first")
     first = await until(lambda: deployment.room_running_on("first", "hostB"), timeout=30)
     host_c = await deployment.start("hostC", "rooms", "gateway")

@@ -18,7 +18,7 @@ from ..connections import ConnectionEvents
 from ..protocol import CloseCode
 from ..room import AuthData
 from .actor import address_key
-from .bridge import ActorBridge
+from .bridge import ActorBridge, ActorSystemError
 from .messages import (
     Address,
     Batch,
@@ -27,7 +27,9 @@ from .messages import (
     ClosePeer,
     ConnectPeer,
     Deliver,
+    DrainGateway,
     GatewayPing,
+    ListHosts,
     GatewayPong,
     PeerAccepted,
     PeerDisconnected,
@@ -37,6 +39,9 @@ from .messages import (
 )
 
 __all__ = ["ActorRuntime"]
+
+#: How long ``/readyz`` waits for the supervisor's answer (seconds).
+READY_TIMEOUT = 2.0
 
 log = logging.getLogger("membrane_rtc.gateway")
 
@@ -92,6 +97,15 @@ class ActorRuntime:
     def backlog(self) -> int:
         return self.bridge.backlog()
 
+    async def ready(self) -> bool:
+        """The supervisor answers, and knows at least one room host (itself, when the rooms
+        run in its own actor system)."""
+        try:
+            reply = await self.bridge.ask(self.bridge.supervisor, ListHosts(), READY_TIMEOUT)
+        except ActorSystemError:
+            return False
+        return reply.error is None and bool(reply.value)
+
     async def detach(self) -> None:
         try:
             await self.bridge.ask(self.bridge.supervisor, UnregisterGateway(), timeout=5)
@@ -119,6 +133,8 @@ class ActorRuntime:
                 self.events.refuse(message.conn_id, message.status, message.reason)
         elif isinstance(message, RoomClosed):
             self._room_closed(message)
+        elif isinstance(message, DrainGateway):
+            self.events.drain()
         elif isinstance(message, GatewayPing):
             self.bridge.tell(self.bridge.supervisor, GatewayPong(self.bridge.address))
         else:

@@ -138,6 +138,12 @@ class ConfigureSupervisor(Request):
 
 
 @dataclass
+class Drain(Request):
+    """An operator's drain: every gateway refuses new clients, closes the others with 1012
+    after its drain timeout, and its server stops."""
+
+
+@dataclass
 class StopAllRooms(Request):
     """Server shutdown: stop every room and answer once all have terminated."""
 
@@ -225,6 +231,11 @@ class GatewayPong:
     """A gateway's answer to :class:`GatewayPing`: ``gateway`` is its registered address."""
 
     gateway: Address
+
+
+@dataclass
+class DrainGateway:
+    """Sent by the supervisor to every gateway when an operator asks for a drain."""
 
 
 @dataclass

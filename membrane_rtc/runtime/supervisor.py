@@ -25,6 +25,8 @@ from .actor import MembraneActor, address_key
 from .messages import (
     Address,
     ConfigureSupervisor,
+    Drain,
+    DrainGateway,
     ConnectPeer,
     CreateRoom,
     EndRoom,
@@ -162,6 +164,12 @@ class RoomSupervisor(MembraneActor):
         for record in list(self.rooms.values()):
             if record.host == host and record.address is not None:
                 self._room_gone(record, record.address, f"room host {host} lost", crashed=False)
+
+    def receiveMsg_Drain(self, message: Drain, sender: Address) -> None:
+        log.info("drain asked for: telling %d gateways", len(self.gateways))
+        for gateway in self.gateways.values():
+            self.send(gateway, DrainGateway())
+        self.answer(message, sender)
 
     def receiveMsg_ListHosts(self, message: ListHosts, sender: Address) -> None:
         counts = self.registry.rooms_per_host()

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -85,3 +86,10 @@ async def refusal(url: str, **kwargs: Any) -> websockets.InvalidStatus:
 async def refused_status(url: str, **kwargs: Any) -> int:
     """Connect expecting an HTTP refusal before the upgrade; return its status."""
     return (await refusal(url, **kwargs)).response.status_code
+
+
+async def http_get(url: str) -> tuple[int, str]:
+    """A plain HTTP GET (no upgrade): status and body."""
+    async with httpx.AsyncClient(timeout=WAIT) as client:
+        response = await client.get(url)
+        return response.status_code, response.text
