@@ -5,7 +5,7 @@ Write a :class:`Room` (and maybe a :class:`Peer`), then run ``membrane-rtc serve
 """
 
 from .config import RoomConfig, ServerConfig
-from .peer import BadRequest, Peer, PeerContext, PeerRequest
+from .peer import BadRequest, Peer, PeerContext, PeerRequest, Unauthorized
 from .protocol import ALL, Message
 from .room import AuthData, JoinRefused, Room
 from .server import Server, ServerError
@@ -29,6 +29,7 @@ __all__ = [
     "Server",
     "ServerConfig",
     "ServerError",
+    "Unauthorized",
 ]
 
 __version__ = "0.1.0"

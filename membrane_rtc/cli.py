@@ -10,8 +10,11 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+import jwt
 
 from . import __version__
 from .admin import DEFAULT_TIMEOUT, AdminClient, AdminError
@@ -40,6 +43,8 @@ SHUTDOWN_TIMEOUT = 30.0
 _DEFAULT = ServerConfig()
 #: Where ``--turn-secret`` is read from when not given (a flag shows in ``ps``).
 TURN_SECRET_VARIABLE = "MEMBRANE_RTC_TURN_SECRET"
+#: Where ``membrane-rtc token --secret`` is read from (JWTPeer reads the same by default).
+JWT_SECRET_VARIABLE = "MEMBRANE_RTC_JWT_SECRET"
 
 
 class UsageError(Exception):
@@ -179,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-port", type=int, default=None, metavar="N",
                        help="serve Prometheus metrics at http://127.0.0.1:N/metrics (default: off)")
 
+    token = commands.add_parser(
+        "token", help="mint a JWT access token for actors.jwt_auth:JWTPeer (development)",
+        description="Print an HS256 access token for actors.jwt_auth:JWTPeer. For "
+                    "development: in production your application issues the tokens.")
+    token.add_argument("--secret", default=os.environ.get(JWT_SECRET_VARIABLE),
+                       help=f"the shared secret (default: ${JWT_SECRET_VARIABLE}, which other "
+                            "users' ps cannot read)")
+    token.add_argument("--room", required=True, help="the room it admits to ('*': any room)")
+    token.add_argument("--sub", required=True, help="who the peer is (AuthData.identity)")
+    token.add_argument("--ttl", type=int, default=3600, metavar="S",
+                       help="seconds it is valid (default %(default)s)")
+    token.add_argument("--name", help="a display name: the peer's public metadata")
     new = commands.add_parser("new", help="write a room module and its test to start from",
                               description="Write NAME.py and test_NAME.py in the current "
                                           "directory: a room and its test, which pass as "
@@ -403,6 +420,20 @@ def run_new(name: str) -> str:
             f"  serve it: membrane-rtc serve --room {name} --room-class {room.name}:{cls}")
 
 
+def mint_token(secret: str | None, room: str, sub: str, ttl: int,
+               name: str | None = None) -> str:
+    """An HS256 access token for ``actors.jwt_auth:JWTPeer`` (PyJWT signs it)."""
+    if not secret:
+        raise UsageError(f"--secret: give one, or set ${JWT_SECRET_VARIABLE}")
+    if ttl <= 0:
+        raise UsageError("--ttl: must be positive")
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": sub, "room": room, "iat": now, "exp": now + ttl}
+    if name is not None:
+        claims["name"] = name
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``membrane-rtc`` console script."""
     parser = build_parser()
@@ -414,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "new":
             print(run_new(args.name))
+        elif args.command == "token":
+            print(mint_token(args.secret, args.room, args.sub, args.ttl, args.name))
         elif args.command == "serve":
             config = config_from_args(args)
             with asyncio.Runner(loop_factory=loop_factory(config)) as runner:

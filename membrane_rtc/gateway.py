@@ -63,7 +63,7 @@ class PeerConnection:
         self.conn_id = conn_id
         self.peer_id = peer_id
         self.room_name = room_name
-        #: The request's path, for the log line of a refusal.
+        #: The request's path, for the log line of a refusal (which drops its query).
         self.path = path
         self.ws = ws
         #: Bounds the wait for the runtime's answer, before the upgrade.
@@ -187,8 +187,7 @@ class Gateway:
         resume_token = _resume_token(request.path)
         credentials = {k: v for k, v in credentials.items() if k != RESUME_PARAMETER}
         auth = AuthData(str(uuid.uuid4()), credentials, metadata)
-        conn = PeerConnection(conn_id, auth.peer_id, room_name, _without_secrets(request.path),
-                              ws)
+        conn = PeerConnection(conn_id, auth.peer_id, room_name, request.path, ws)
         ws.context = conn
         self.connections[conn_id] = conn
         conn.answer_timer = asyncio.get_running_loop().call_later(
@@ -219,8 +218,8 @@ class Gateway:
                 **fields: object) -> None:
         """Answer a websocket request with an HTTP error, and count and log why."""
         self.metrics.refused(refusal or STATUS_REASONS.get(status, "unavailable"))
-        log_event(log, logging.INFO, "peer_refused", status=status, reason=reason, path=path,
-                  remote=_host(ws), **fields)
+        log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
+                  path=_without_secrets(path), remote=_host(ws), **fields)
         ws.reject(status, HTTPStatus(status).phrase + "\n", headers)
 
     def _serve_file(self, request: Request) -> Response:

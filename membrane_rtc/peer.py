@@ -15,11 +15,17 @@ from .names import room_name_problem
 from .protocol import Message
 from .room import AuthData
 
-__all__ = ["Peer", "PeerContext", "PeerRequest", "BadRequest"]
+__all__ = ["Peer", "PeerContext", "PeerRequest", "BadRequest", "Unauthorized"]
 
 
 class BadRequest(Exception):
     """Raise from :meth:`Peer.parse_request` to refuse the connection with HTTP 400."""
+
+
+class Unauthorized(Exception):
+    """Raise from :meth:`Peer.on_init` to refuse the client with HTTP 401. Its text is the
+    reason in the server's log lines (``peer_refused``), never sent to the client; any other
+    exception refuses too, logged as ``unauthorized``. Never put a credential in it."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class Peer:
     #: most MAX_PUBLIC_METADATA_BYTES, sent in ``joined`` and ``authenticated`` as
     #: ``metadata`` and given to the room as ``AuthData.public_metadata``. ``on_init`` sets it.
     public_metadata: dict[str, Any] | None = None
+    #: Who the client is, as its credentials proved (e.g. a token's ``sub``): given to the
+    #: room as ``AuthData.identity``. ``on_init`` sets it.
+    identity: str | None = None
 
     @classmethod
     def parse_request(cls, request: PeerRequest) -> tuple[dict[str, str], Any, str]:
@@ -74,8 +83,8 @@ class Peer:
     def on_init(self, context: PeerContext, auth: AuthData, options: Any) -> None:
         """Authenticate the client; raise (any exception) to refuse with HTTP 401.
 
-        ``options`` are the server's custom peer options. May set ``self.idle_timeout`` and
-        ``self.public_metadata``.
+        ``options`` are the server's custom peer options. May set ``self.idle_timeout``,
+        ``self.identity`` and ``self.public_metadata``.
         """
 
     def on_receive(self, message: Message, context: PeerContext) -> Message | None:

@@ -7,6 +7,7 @@ callback that raises (or runs past its time limit) ends that peer only, never it
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import msgspec
@@ -74,6 +75,14 @@ class PeerState:
                     f"public_metadata must be a JSON object of at most "
                     f"{MAX_PUBLIC_METADATA_BYTES} bytes"))
         self._initialized = True
+
+    def admitted(self, auth: AuthData) -> AuthData:
+        """``auth`` with what ``on_init`` established: identity and public metadata."""
+        peer = self.peer
+        if peer.identity is None and peer.public_metadata is None:
+            return auth
+        return dataclasses.replace(auth, identity=peer.identity,
+                                   public_metadata=peer.public_metadata)
 
     @property
     def public_metadata(self) -> dict[str, Any] | None:

@@ -19,13 +19,15 @@ __all__ = ["Room", "AuthData", "JoinRefused"]
 @dataclass(frozen=True)
 class AuthData:
     """Who is connecting: the fresh ``peer_id``, what ``Peer.parse_request`` extracted
-    (``credentials``, ``metadata``: private to the server) and the ``public_metadata`` its
-    ``Peer.on_init`` gave it (room-mates see it in ``joined``)."""
+    (``credentials``, ``metadata``: private to the server), and what its ``Peer.on_init``
+    established: ``identity`` (e.g. a token's subject) and ``public_metadata`` (room-mates see
+    it in ``joined``)."""
 
     peer_id: str
     credentials: dict[str, str] = field(default_factory=dict)
     metadata: Any = None
     public_metadata: dict[str, Any] | None = None
+    identity: str | None = None
 
 
 class JoinRefused(Exception):

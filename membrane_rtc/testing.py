@@ -23,7 +23,6 @@ terminates them after the test.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import uuid
 from typing import Any, Iterator
@@ -143,8 +142,7 @@ class RoomHarness:
             peer.init(auth, self.peer_options)
         except PeerCallbackError as exc:
             raise PeerRefused(exc.error) from exc.error
-        if peer.public_metadata is not None:
-            auth = dataclasses.replace(auth, public_metadata=peer.public_metadata)
+        auth = peer.admitted(auth)
         client = TestPeer(self, auth.peer_id, peer)
         welcome = self._welcome(client, resumed=False)
         try:

@@ -21,7 +21,7 @@ import pytest
 from membrane_rtc.cli import build_parser, config_from_args
 
 from .support.client import Client, refused_status
-from .support.process import REPO, ServeProcess
+from .support.process import REPO, ServeProcess, run_cli
 
 DOCS = REPO / "docs"
 #: Commands the pages show that this suite does not run, and why.
@@ -177,6 +177,23 @@ async def test_the_token_peer_command_works() -> None:
     try:
         assert await refused_status(f"{server.url}/demo?token=nope") == 401
         assert (await Client.connect(f"{server.url}/demo?token=s3cret")).peer_id
+    finally:
+        await server.stop()
+
+
+async def test_the_jwt_commands_work_as_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    export, serve, mint = [c for c in console_commands("howto/authenticate.md")
+                           if "JWT" in c or "jwt" in c or c.startswith("membrane-rtc token")]
+    variable, _, secret = export.removeprefix("export ").partition("=")
+    monkeypatch.setenv(variable, secret)
+    server = await serve_as_shown(serve)
+    try:
+        status, out, err = await run_cli(*shlex.split(mint)[1:])
+        assert status == 0, err
+        client = await Client.connect(f"{server.url}/demo?access_token={out.strip()}")
+        assert client.welcome["metadata"] == {"name": "Ada"}
+        await client.close()
+        assert await refused_status(f"{server.url}/demo?access_token=forged") == 401
     finally:
         await server.stop()
 

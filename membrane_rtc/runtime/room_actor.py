@@ -9,7 +9,6 @@ and exits, instead of letting Thespian swallow the error.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -21,7 +20,7 @@ from thespian.actors import ActorExitRequest, WakeupMessage
 
 from .. import protocol
 from ..loading import load_class
-from ..peer import Peer, PeerContext
+from ..peer import Peer, PeerContext, Unauthorized
 from ..peer_state import PeerCallbackError, PeerState
 from ..protocol import CloseCode
 from ..room import JoinRefused, Room
@@ -290,10 +289,10 @@ class RoomActor(MembraneActor):
             peer.init(auth, message.peer_options)
         except PeerCallbackError as exc:
             log.info("peer %s refused by %s", auth.peer_id, exc)
-            self.send(gateway, PeerRefused(conn_id, 401, UNAUTHORIZED))
+            reason = str(exc.error) if isinstance(exc.error, Unauthorized) else UNAUTHORIZED
+            self.send(gateway, PeerRefused(conn_id, 401, reason))
             return
-        if peer.public_metadata is not None:
-            auth = dataclasses.replace(auth, public_metadata=peer.public_metadata)
+        auth = peer.admitted(auth)
         endpoint = PeerEndpoint(gateway, conn_id, auth.peer_id, peer,
                                 _remote_address(auth.metadata))
         accepted = PeerAccepted(conn_id, auth.peer_id, self.myAddress, peer.idle_timeout)

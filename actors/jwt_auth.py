@@ -1,0 +1,104 @@
+"""A peer admitted by a JWT access token your application issued, verified with PyJWT.
+
+The token comes as ``?access_token=...`` or an ``Authorization: Bearer ...`` header. Options
+(``--peer-options``):
+
+- ``{"secret": "..."}`` (or ``"secret_env": "VAR"``; by default ``$MEMBRANE_RTC_JWT_SECRET``):
+  HS256 with a shared secret;
+- ``{"public_key_file": "/path/key.pem"}``: RS256 or ES256 (the key's kind decides) with your
+  issuer's public key;
+- ``"leeway"`` (seconds of clock skew allowed on ``exp``/``nbf``, default 10), and optionally
+  ``"audience"`` and ``"issuer"``, checked when given.
+
+Claims: ``exp`` is required; ``room`` must name the URL's room (``"*"``: any room); ``sub`` is
+the peer's identity (``AuthData.identity``); ``metadata`` (an object), or else ``name``,
+becomes its public metadata (``joined.data.metadata``). Every refusal is HTTP 401, with the
+reason in the server's log, never the token.
+"""
+
+import functools
+import json
+import os
+from typing import Any
+
+import jwt
+
+from membrane_rtc import AuthData, Peer, PeerContext, PeerRequest, Unauthorized
+
+#: Where the shared secret is read from when the options name none.
+SECRET_VARIABLE = "MEMBRANE_RTC_JWT_SECRET"
+#: The claim that matches every room.
+ANY_ROOM = "*"
+#: Seconds of clock skew allowed on ``exp`` and ``nbf``.
+DEFAULT_LEEWAY = 10.0
+#: The asymmetric algorithms by the kind of public key.
+_ALGORITHMS = {"RSA": ["RS256"], "EC": ["ES256"]}
+
+
+def verification_key(options: dict[str, Any]) -> tuple[Any, list[str]]:
+    """The key and the algorithms tokens must be signed with; only these are accepted
+    (never ``none``, never an HMAC keyed with a public key). Read once per options."""
+    return _key(json.dumps(options, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _key(options_json: str) -> tuple[Any, list[str]]:
+    options = json.loads(options_json)
+    if "public_key_file" in options:
+        # Optional, for RS256/ES256 only: pip install 'membrane-rtc[jwt]'.
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        with open(options["public_key_file"], "rb") as pem:
+            key = load_pem_public_key(pem.read())
+        kind = type(key).__name__
+        algorithms = next((a for k, a in _ALGORITHMS.items() if k in kind), None)
+        if algorithms is None:
+            raise ValueError(f"unsupported public key type {kind}")
+        return key, algorithms
+    secret = options.get("secret") or os.environ.get(options.get("secret_env", SECRET_VARIABLE))
+    if not secret:
+        raise ValueError(f"no secret: give 'secret', 'secret_env' or ${SECRET_VARIABLE}")
+    return secret, ["HS256"]
+
+
+class JWTPeer(Peer):
+    """Admits a client whose access token is valid for the room it asks for."""
+
+    @classmethod
+    def parse_request(cls, request: PeerRequest) -> tuple[dict[str, str], Any, str]:
+        """As the default, plus the bearer token as ``credentials["access_token"]``; the
+        ``Authorization`` header is kept out of the metadata the room sees."""
+        credentials, metadata, room = super().parse_request(request)
+        headers = metadata["headers"]
+        scheme, _, token = headers.pop("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token and "access_token" not in credentials:
+            credentials["access_token"] = token.strip()
+        return credentials, metadata, room
+
+    def on_init(self, context: PeerContext, auth: AuthData, options: Any) -> None:
+        options = options or {}
+        token = auth.credentials.get("access_token")
+        if not token:
+            raise Unauthorized("no access token")
+        key, algorithms = verification_key(options)
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=algorithms,
+                leeway=float(options.get("leeway", DEFAULT_LEEWAY)),
+                audience=options.get("audience"), issuer=options.get("issuer"),
+                options={"require": ["exp"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("access token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthorized("access token not valid yet") from None
+        except jwt.InvalidTokenError as exc:  # signature, algorithm, audience, format...
+            raise Unauthorized(f"invalid access token ({type(exc).__name__})") from None
+        room = claims.get("room")
+        if room != ANY_ROOM and room != context.room:
+            raise Unauthorized("access token is not for this room")
+        if isinstance(claims.get("sub"), str):
+            self.identity = claims["sub"]
+        if isinstance(claims.get("metadata"), dict):
+            self.public_metadata = claims["metadata"]
+        elif isinstance(claims.get("name"), str):
+            self.public_metadata = {"name": claims["name"]}

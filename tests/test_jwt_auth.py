@@ -1,0 +1,125 @@
+"""actors.jwt_auth:JWTPeer against a real server, with tokens minted by PyJWT; and the
+``membrane-rtc token`` command."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from .conftest import ServerFactory
+from .support.client import Client, refusal
+from .support.process import run_cli
+from .support.recording import RECORD
+
+SECRET = "a-shared-secret-of-some-length-0123456789"
+JWT_PEER = "actors.jwt_auth:JWTPeer"
+
+
+def token(room: str = "demo", key: Any = SECRET, algorithm: str = "HS256",
+          **claims: Any) -> str:
+    now = int(time.time())
+    body = {"sub": "ada", "room": room, "exp": now + 60, "name": "Ada", **claims}
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm)
+
+
+async def refused(url: str, **kwargs: Any) -> int:
+    return (await refusal(url, **kwargs)).response.status_code
+
+
+async def test_a_valid_token_admits_and_names_the_peer(
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode(peer_class=JWT_PEER, peer_options={"secret": SECRET})
+    url = f"{server.url}/demo"
+    ada = await Client.connect(f"{url}?access_token={token()}")
+    assert ada.welcome["metadata"] == {"name": "Ada"}
+    bob = await Client.connect(url, additional_headers={
+        "Authorization": f"Bearer {token(sub='bob', name=None, metadata={'name': 'Bob'})}"})
+    joined = await ada.recv_event("joined")
+    assert joined["data"] == {"peer_id": bob.peer_id, "metadata": {"name": "Bob"}}
+    anywhere = await Client.connect(f"{url}?access_token={token(room='*', sub='eve')}")
+    for client in (ada, bob, anywhere):
+        await client.close()
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda: token(exp=int(time.time()) - 60), "access token expired"),
+    (lambda: token(room="elsewhere"), "access token is not for this room"),
+    (lambda: token(key="another-secret-of-some-length-0123456789"), "InvalidSignatureError"),
+    (lambda: token(exp=None), "MissingRequiredClaimError"),
+    (lambda: token(nbf=int(time.time()) + 600), "access token not valid yet"),
+    (lambda: jwt.encode({"sub": "x", "room": "demo", "exp": int(time.time()) + 60}, None,
+                        algorithm="none"), "InvalidAlgorithmError"),
+    (lambda: _tampered(token()), "InvalidSignatureError"),
+    (lambda: "not.a.jwt", "DecodeError"),
+    (lambda: "", "no access token"),
+])
+async def test_every_bad_token_is_401_with_a_reason_logged_and_never_the_token(
+        start_server: ServerFactory, caplog: pytest.LogCaptureFixture, make: Any,
+        reason: str) -> None:
+    server = await start_server(peer_class=JWT_PEER, peer_options={"secret": SECRET})
+    bad = make()
+    with caplog.at_level(logging.INFO):
+        assert await refused(f"{server.url}/demo?access_token={bad}") == 401
+    assert any(reason in record.getMessage() for record in caplog.records)
+    if bad:
+        assert not any(bad in record.getMessage() for record in caplog.records)
+    refusals = server.metrics.refusals.labels("unauthorized")._value.get()
+    assert refusals == 1
+
+
+def _tampered(good: str) -> str:
+    """The same token with its claims changed (another room) and the old signature."""
+    header, claims, signature = good.split(".")
+    forged = base64.urlsafe_b64encode(b'{"sub":"mallory","room":"*","exp":9999999999}')
+    return f"{header}.{forged.decode().rstrip('=')}.{signature}"
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256"])
+async def test_tokens_signed_with_a_private_key_are_checked_with_its_public_key(
+        start_server: ServerFactory, tmp_path: Path, algorithm: str) -> None:
+    private = rsa.generate_private_key(65537, 2048) if algorithm == "RS256" \
+        else ec.generate_private_key(ec.SECP256R1())
+    public = tmp_path / "public.pem"
+    public.write_bytes(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    server = await start_server({"demo": ("tests.support.recording:RecordingRoom", None)},
+                                peer_class=JWT_PEER,
+                                peer_options={"public_key_file": str(public)})
+    url = f"{server.url}/demo"
+    ada = await Client.connect(f"{url}?access_token={token(key=private, algorithm=algorithm)}")
+    [join] = [c for c in RECORD.calls if c[1] == "on_join"]
+    assert join[2].identity == "ada" and join[2].public_metadata == {"name": "Ada"}
+    assert "authorization" not in join[2].metadata["headers"]
+    # An HMAC token keyed with the public key's text: the classic confusion, refused.
+    confused = jwt.encode({"sub": "x", "room": "demo", "exp": int(time.time()) + 60},
+                          SECRET, algorithm="HS256")
+    assert await refused(f"{url}?access_token={confused}") == 401
+    await ada.close()
+
+
+async def test_the_token_command_mints_what_the_peer_accepts(
+        start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = await start_server(peer_class=JWT_PEER, peer_options={"secret_env": "ROOM_SECRET"})
+    monkeypatch.setenv("ROOM_SECRET", SECRET)
+    monkeypatch.setenv("MEMBRANE_RTC_JWT_SECRET", SECRET)
+    status, out, err = await run_cli("token", "--room", "demo", "--sub", "ada", "--ttl", "60",
+                                     "--name", "Ada")
+    assert status == 0, err
+    minted = out.strip()
+    claims = jwt.decode(minted, SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["room"], claims["name"]) == ("ada", "demo", "Ada")
+    assert 55 <= claims["exp"] - time.time() <= 61
+    client = await Client.connect(f"{server.url}/demo?access_token={minted}")
+    assert client.welcome["metadata"] == {"name": "Ada"}
+    await client.close()
+    monkeypatch.delenv("MEMBRANE_RTC_JWT_SECRET")
+    status, _, err = await run_cli("token", "--room", "demo", "--sub", "ada")
+    assert status == 2 and "--secret: give one" in err
