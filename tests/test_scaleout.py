@@ -24,6 +24,7 @@ from .support.process import ServeProcess, run_cli
 from .support.waiting import until
 
 CALLBACK_TIMEOUT = "1"  # a room host is taken for lost after 3 s + this of silence
+RESUME_GRACE = "2"  # a lost gateway's peers may resume elsewhere for this long, then leave
 
 
 def listening_pid(port: int) -> int:
@@ -58,7 +59,8 @@ class Deployment:
     async def start(self, name: str, *roles: str, ready: str | None = None) -> ServeProcess:
         args = [arg for role in roles for arg in ("--role", role)]
         args += ["--convention", self.convention, "--admin-port", str(self.ports[name]),
-                 "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT]
+                 "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT,
+                 "--resume-grace", RESUME_GRACE]
         if "gateway" in roles:
             args += ["--port", "0"]
         process = await ServeProcess.start(*args, ready=ready)

@@ -80,9 +80,10 @@ class ServeProcess:
         return self.process.returncode  # type: ignore[return-value]
 
     async def stop(self) -> None:
+        """Stop it now (SIGINT: a SIGTERM would drain first)."""
         if self.process.returncode is None:
             try:
-                await self.signal_and_wait(signal.SIGTERM, timeout=10)
+                await self.signal_and_wait(signal.SIGINT, timeout=10)
             except (asyncio.TimeoutError, ProcessLookupError):
                 self.process.kill()
                 await self.process.wait()
