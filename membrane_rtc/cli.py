@@ -43,6 +43,8 @@ SHUTDOWN_TIMEOUT = 30.0
 _DEFAULT = ServerConfig()
 #: Where ``--turn-secret`` is read from when not given (a flag shows in ``ps``).
 TURN_SECRET_VARIABLE = "MEMBRANE_RTC_TURN_SECRET"
+#: Where ``--webhook-secret`` is read from when not given.
+WEBHOOK_SECRET_VARIABLE = "MEMBRANE_RTC_WEBHOOK_SECRET"
 #: Where ``membrane-rtc token --secret`` is read from (JWTPeer reads the same by default).
 JWT_SECRET_VARIABLE = "MEMBRANE_RTC_JWT_SECRET"
 
@@ -165,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     networks.add_argument("--stun-url", action="append", dest="stun_urls", metavar="URL",
                           help="a STUN server URL handed to every peer, e.g. "
                                "stun:stun.example.com:3478; repeatable")
+    hooks = serve.add_argument_group(
+        "webhooks", "Room and peer events POSTed as signed JSON (docs/reference/webhooks.md).")
+    hooks.add_argument("--webhook-url", action="append", dest="webhook_urls", metavar="URL",
+                       help="where to POST events; repeatable")
+    hooks.add_argument("--webhook-secret", metavar="SECRET",
+                       default=os.environ.get(WEBHOOK_SECRET_VARIABLE),
+                       help="signs each body (X-Membrane-Signature: sha256=HMAC) (default: $"
+                            f"{WEBHOOK_SECRET_VARIABLE})")
+    hooks.add_argument("--webhook-queue", type=int, default=defaults.DEFAULT_WEBHOOK_QUEUE,
+                       metavar="N", help="events waiting per URL before new ones are dropped "
+                                         "(default %(default)s)")
     serve.add_argument("--drain-timeout", type=float, default=defaults.DEFAULT_DRAIN_TIMEOUT,
                        metavar="S", help="on SIGTERM or 'admin drain': seconds clients may stay "
                        "(new ones get HTTP 503, /readyz 503) before they are closed with 1012 "
@@ -266,7 +279,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         resume_grace=args.resume_grace, resume_queue_bytes=args.resume_queue_bytes,
         turn_secret=args.turn_secret or None, turn_urls=args.turn_urls or [],
         turn_ttl=args.turn_ttl, stun_urls=args.stun_urls or [],
-        drain_timeout=args.drain_timeout,
+        drain_timeout=args.drain_timeout, webhook_urls=args.webhook_urls or [],
+        webhook_secret=args.webhook_secret or None, webhook_queue=args.webhook_queue,
     )
     try:
         config.validate()
@@ -277,7 +291,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 #: Settings whose flag is not simply the field's name with dashes.
-_FLAG_OF = {"roles": "role", "rooms": "room", "turn_urls": "turn-url", "stun_urls": "stun-url"}
+_FLAG_OF = {"roles": "role", "rooms": "room", "turn_urls": "turn-url", "stun_urls": "stun-url",
+            "webhook_urls": "webhook-url"}
 
 
 async def run_server(config: ServerConfig) -> None:

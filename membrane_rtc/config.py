@@ -47,6 +47,8 @@ DEFAULT_RESUME_QUEUE_BYTES = 64 * 1024
 #: Seconds a draining server (SIGTERM, ``admin drain``) lets its clients stay before it closes
 #: them with 1012 and shuts down.
 DEFAULT_DRAIN_TIMEOUT = 10.0
+#: Webhook events waiting per URL before new ones are dropped.
+DEFAULT_WEBHOOK_QUEUE = 10_000
 #: Lifetime of the TURN credentials handed to a peer (seconds): coturn's REST API default.
 DEFAULT_TURN_TTL = 86400
 
@@ -146,6 +148,12 @@ class ServerConfig:
     #: STUN servers handed to every peer (no credentials).
     stun_urls: list[str] = field(default_factory=list)
 
+    #: POST every room and peer event, signed with webhook_secret, to each of these URLs.
+    webhook_urls: list[str] = field(default_factory=list)
+    webhook_secret: str | None = None
+    #: Events waiting per webhook URL; past it, new ones are dropped (counted, logged).
+    webhook_queue: int = DEFAULT_WEBHOOK_QUEUE
+
     #: Seconds between a drain's start (readiness 503, new clients 503) and closing the
     #: remaining clients with 1012.
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
@@ -184,6 +192,14 @@ class ServerConfig:
             raise ConfigError("resume_grace", "must be >= 0 (0: resuming off)")
         if self.resume_queue_bytes <= 0:
             raise ConfigError("resume_queue_bytes", "must be positive")
+        if self.webhook_urls and not self.webhook_secret:
+            raise ConfigError("webhook_secret", "webhooks are signed: give a secret too "
+                                                "(--webhook-secret)")
+        for url in self.webhook_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError("webhook_urls", f"{url!r} is not an http(s) URL")
+        if self.webhook_queue <= 0:
+            raise ConfigError("webhook_queue", "must be positive")
         if self.turn_ttl <= 0:
             raise ConfigError("turn_ttl", "must be positive")
         if bool(self.turn_secret) != bool(self.turn_urls):

@@ -81,6 +81,11 @@ class Metrics:
         self.connections = Counter(
             "membrane_rtc_connections", "Websocket connections accepted",
             registry=self.registry)
+        self.webhooks = Counter(
+            "membrane_rtc_webhooks", "Webhook deliveries: sent, retried, failed (given up), "
+            "dropped (queue full)", ["outcome"], registry=self.registry)
+        for outcome in ("sent", "retried", "failed", "dropped"):
+            self.webhooks.labels(outcome)
         self.resumed = Counter(
             "membrane_rtc_resumed", "Connections that resumed a peer after a drop",
             registry=self.registry)

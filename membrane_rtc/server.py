@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from .admin_channel import AdminChannel
 from .config import RoomConfig, ServerConfig, convention_address
@@ -32,6 +32,7 @@ from .runtime.messages import (
     Address,
     ConfigureSupervisor,
     CreateRoom,
+    Event,
     ForwardMessage,
     KickPeer,
     ListHosts,
@@ -47,12 +48,23 @@ from .runtime.messages import (
 from .sessions import SessionSettings
 from .supervision import HostInfo, PeerInfo, RoomInfo
 from .state import AdminEndpoint, remove_endpoint, write_endpoint
+from .webhooks import Webhooks
 
 __all__ = ["Server", "ServerError"]
 
 log = logging.getLogger("membrane_rtc.server")
 
 ForwardStatus = Literal["ok", "no_such_peer", "unknown_error"]
+
+
+def _with_events(handler: Callable[[Any], None], webhooks: Webhooks) -> Callable[[Any], None]:
+    """What the actors send this process: events go to the webhooks, the rest to ``handler``."""
+    def handle(message: Any) -> None:
+        if isinstance(message, Event):
+            webhooks.post(message.payload)
+        else:
+            handler(message)
+    return handle
 
 
 def _ignore(message: Any) -> None:
@@ -88,6 +100,12 @@ class Server:
         #: The port ``/metrics`` is served on, when ``config.metrics_port`` is set.
         self.metrics_port: int | None = None
         self.reloader: Reloader | None = None
+        #: Sends the room and peer events to the webhook URLs (the leader's job).
+        self.webhooks: Webhooks | None = None
+        if config.webhook_urls and "leader" in self.roles:
+            assert config.webhook_secret is not None  # validate() saw to it
+            self.webhooks = Webhooks(config.webhook_urls, config.webhook_secret, self.metrics,
+                                     config.webhook_queue)
         self._stopped = asyncio.Event()
 
     @property
@@ -113,7 +131,11 @@ class Server:
             runtime = ActorRuntime(self.bridge, config.peer_class, config.peer_options)
             gateway = Gateway(runtime, config, self.metrics)
             runtime.attach(gateway)
-        await self.bridge.start(runtime.on_actor_message if gateway else _ignore)
+        handler: Callable[[Any], None] = runtime.on_actor_message if gateway else _ignore
+        if self.webhooks is not None:
+            await self.webhooks.start()
+            handler = _with_events(handler, self.webhooks)
+        await self.bridge.start(handler)
         try:
             if "leader" in self.roles:
                 await self._ask(ConfigureSupervisor(
@@ -121,7 +143,8 @@ class Server:
                     config.max_peers_per_room, config.callback_timeout,
                     self.host_name if "rooms" in self.roles else None,
                     config.convention is not None, config.expose_errors,
-                    SessionSettings.from_config(config)),
+                    SessionSettings.from_config(config),
+                    self.bridge.address if self.webhooks is not None else None),
                     self.bridge.supervisor)
                 for room in self.config.rooms:
                     await self.create_room(room.name, room.room_class, room.options)
@@ -186,6 +209,8 @@ class Server:
             await self.gateway.stop()
             self.gateway = None
         await self._stop_actors()
+        if self.webhooks is not None:  # after the rooms: their last events go out too
+            await self.webhooks.stop()
         self._stopped.set()
 
     async def _stop_actors(self) -> None:

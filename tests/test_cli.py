@@ -186,7 +186,8 @@ async def test_a_busy_port_is_one_clear_line() -> None:
 #: ServerConfig fields without a flag of their own: Python-only, or set through another flag.
 PYTHON_ONLY = {"rooms": "--room", "roles": "--role", "demo": "--no-demo",
                "allowed_origins": "--allowed-origin", "connect_timeout": None, "admin": None,
-               "metrics_host": None, "turn_urls": "--turn-url", "stun_urls": "--stun-url"}
+               "metrics_host": None, "turn_urls": "--turn-url", "stun_urls": "--stun-url",
+               "webhook_urls": "--webhook-url"}
 
 
 async def test_help_lists_every_serve_flag() -> None:

@@ -135,6 +135,8 @@ class ConfigureSupervisor(Request):
     expose_errors: bool = False
     #: Resuming and ICE servers, for every room's peers.
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    #: Where room and peer events go (the process that sends webhooks); None: nowhere.
+    events_to: Address = None
 
 
 @dataclass
@@ -184,6 +186,8 @@ class StartRoom:
     max_peers: int = 0
     callback_timeout: float = 0
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    #: Where the room reports its peers joining and leaving (None: it does not).
+    events_to: Address = None
 
 
 @dataclass
@@ -231,6 +235,13 @@ class GatewayPong:
     """A gateway's answer to :class:`GatewayPing`: ``gateway`` is its registered address."""
 
     gateway: Address
+
+
+@dataclass
+class Event:
+    """A room or peer event (:func:`membrane_rtc.events.new_event`) for the webhooks."""
+
+    payload: dict[str, Any]
 
 
 @dataclass

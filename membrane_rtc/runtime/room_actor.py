@@ -19,6 +19,7 @@ from typing import Any
 from thespian.actors import ActorExitRequest, WakeupMessage
 
 from .. import protocol
+from ..events import EventKind, new_event
 from ..loading import load_class
 from ..peer import Peer, PeerContext, Unauthorized
 from ..peer_state import PeerCallbackError, PeerState
@@ -37,6 +38,7 @@ from .messages import (
     ConnectPeer,
     Deliver,
     EndRoom,
+    Event,
     ForwardMessage,
     GatewayLost,
     KickPeer,
@@ -104,6 +106,7 @@ class RoomActor(MembraneActor):
         self.state: RoomState[PeerEndpoint] | None = None
         self.callback_timeout = 0.0
         self.sessions = SessionSettings()
+        self.events_to: Address = None  # where peers joining and leaving are reported
         self.tokens = ResumeTokens()
         self._absences = 0  # numbers each absence, so a stale grace timer ends nothing
         self.down = False  # crashed or stopping: only the exit matters now
@@ -200,6 +203,7 @@ class RoomActor(MembraneActor):
         self.name = message.name
         self.callback_timeout = message.callback_timeout
         self.sessions = message.sessions
+        self.events_to = message.events_to
         try:
             room = load_class(message.room_class, Room)()
         except Exception as exc:
@@ -216,6 +220,9 @@ class RoomActor(MembraneActor):
         self._ship(deliveries)
         log.info("room %s started (%s)", self.name, type(room).__name__)
         self.send_ordered(sender, RoomStarted(message.name, os.getpid()))
+        # Told from here, not by the supervisor: the room may admit peers before the
+        # supervisor hears it started, and events must be in the order they happened.
+        self._event(EventKind.ROOM_STARTED)
 
     def receiveMsg_ActorExitRequest(self, message: ActorExitRequest, sender: Address) -> None:
         """Exiting (asked to, or the actor system shuts down): peers first, then the room."""
@@ -319,6 +326,8 @@ class RoomActor(MembraneActor):
         self._queue(gateway, control=accepted)
         self._ship(deliveries)
         self._report_occupancy()
+        self._event(EventKind.PEER_JOINED, peer_id=auth.peer_id, identity=auth.identity,
+                    metadata=auth.public_metadata)
 
     def _welcome(self, endpoint: PeerEndpoint, resumed: bool) -> dict[str, Any]:
         """Our fields of a peer's ``authenticated``: a fresh resume token, fresh TURN
@@ -391,6 +400,7 @@ class RoomActor(MembraneActor):
             self._crash(exc.reason, exc.error)
             return
         self._report_occupancy()
+        self._event(EventKind.PEER_LEFT, peer_id=endpoint.peer_id)
 
     def _close(self, endpoint: PeerEndpoint, code: int, reason: str) -> None:
         """The room lets a member go: its socket closes, and it leaves."""
@@ -406,6 +416,11 @@ class RoomActor(MembraneActor):
             self._away(endpoint)
         else:
             self._leave(endpoint)
+
+    def _event(self, kind: EventKind, **fields: Any) -> None:
+        """Report an event of this room or its peers to the webhooks' process, if any."""
+        if self.events_to is not None:
+            self.send(self.events_to, Event(new_event(kind, self.name, **fields)))
 
     def _report_occupancy(self) -> None:
         assert self.state is not None

@@ -18,6 +18,7 @@ from typing import Any
 from thespian.actors import (ActorSystemConventionUpdate, ChildActorExited, WakeupMessage,
                              requireCapability)
 
+from ..events import EventKind, new_event
 from ..sessions import SessionSettings
 from ..supervision import (CRASH_DETAILS, AfterExit, HostInfo, Liveness, Registry, RoomHosts,
                            RoomRecord, RoomStatus)
@@ -27,6 +28,7 @@ from .messages import (
     ConfigureSupervisor,
     Drain,
     DrainGateway,
+    Event,
     ConnectPeer,
     CreateRoom,
     EndRoom,
@@ -88,6 +90,7 @@ class RoomSupervisor(MembraneActor):
         self.expose_errors = False
         self.callback_timeout = 0.0
         self.sessions = SessionSettings()
+        self.events_to: Address = None  # the webhooks' process, when there are webhooks
         # Until configured otherwise, rooms run in the supervisor's own actor system.
         self.hosts = RoomHosts({LOCAL_HOST})
         self.placed = False  # rooms go to named hosts (a convention), not just "anywhere"
@@ -106,6 +109,7 @@ class RoomSupervisor(MembraneActor):
         self.expose_errors = message.expose_errors
         self.callback_timeout = message.callback_timeout
         self.sessions = message.sessions
+        self.events_to = message.events_to
         if message.convention:
             self.placed = True
             self.local_host = message.local_host
@@ -170,6 +174,11 @@ class RoomSupervisor(MembraneActor):
         for gateway in self.gateways.values():
             self.send(gateway, DrainGateway())
         self.answer(message, sender)
+
+    def _event(self, kind: EventKind, room: str, **fields: Any) -> None:
+        """Report a room event to the webhooks' process, if there is one."""
+        if self.events_to is not None:
+            self.send(self.events_to, Event(new_event(kind, room, **fields)))
 
     def receiveMsg_ListHosts(self, message: ListHosts, sender: Address) -> None:
         counts = self.registry.rooms_per_host()
@@ -269,7 +278,7 @@ class RoomSupervisor(MembraneActor):
         record.pid = None
         self.send(record.address, StartRoom(record.name, record.room_class, record.options,
                                             self.max_peers_per_room, self.callback_timeout,
-                                            self.sessions))
+                                            self.sessions, self.events_to))
 
     def _current(self, name: str, sender: Address) -> RoomRecord | None:
         """The record of room ``name`` if ``sender`` is its current actor (not a late one)."""
@@ -382,6 +391,9 @@ class RoomSupervisor(MembraneActor):
         for gateway in self.gateways.values():
             self.send(gateway, RoomClosed(record.name, address, told))
         self.room_heard.forget(record.name)
+        on_purpose = record.state in (RoomStatus.STOPPING, RoomStatus.RESTARTING)
+        self._event(EventKind.ROOM_STOPPED if on_purpose else EventKind.ROOM_CRASHED,
+                    record.name, reason=told)
         decision = self.registry.after_exit(record, reason, crashed)
         if decision is AfterExit.FORGET:
             log.info("room %s stopped", record.name)
@@ -396,4 +408,5 @@ class RoomSupervisor(MembraneActor):
         else:
             log.error("room %s failed: %d restarts within %.1f s (last reason: %s)",
                       record.name, record.budget.spent, self.registry.restart_window, reason)
+            self._event(EventKind.ROOM_FAILED, record.name, reason=told)
             self._answer_waiting(record, f"room {record.name!r} failed: {reason}")
