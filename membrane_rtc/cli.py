@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Peer class, module:Class or file.py:Class (default %(default)s)")
     serve.add_argument("--peer-options", default="null", metavar="JSON",
                        help="custom options for Peer.on_init, as JSON")
+    serve.add_argument("--auto-create", action="store_true",
+                       help="create a room (--room-class, --room-options) on the first "
+                            "connection to an unknown name of letters, digits, _ . - (up to "
+                            "64), within --max-rooms")
+    serve.add_argument("--empty-timeout", type=float, default=defaults.DEFAULT_EMPTY_TIMEOUT,
+                       metavar="S", help="seconds an auto-created room stays after its last "
+                       "peer left (default %(default)s; --room rooms stay)")
     serve.add_argument("--path-prefix", default=_DEFAULT.path_prefix, help="URL prefix of rooms (default %(default)s)")
     limits = serve.add_argument_group("limits", "Each refusal gets a clear answer and a log line; 0 = no limit.")
     limits.add_argument("--max-message-bytes", type=int, default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
@@ -279,6 +286,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         resume_grace=args.resume_grace, resume_queue_bytes=args.resume_queue_bytes,
         turn_secret=args.turn_secret or None, turn_urls=args.turn_urls or [],
         turn_ttl=args.turn_ttl, stun_urls=args.stun_urls or [],
+        auto_create=args.auto_create, auto_room_class=room_class,
+        auto_room_options=room_options, empty_timeout=args.empty_timeout,
         drain_timeout=args.drain_timeout, webhook_urls=args.webhook_urls or [],
         webhook_secret=args.webhook_secret or None, webhook_queue=args.webhook_queue,
     )

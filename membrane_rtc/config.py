@@ -47,6 +47,8 @@ DEFAULT_RESUME_QUEUE_BYTES = 64 * 1024
 #: Seconds a draining server (SIGTERM, ``admin drain``) lets its clients stay before it closes
 #: them with 1012 and shuts down.
 DEFAULT_DRAIN_TIMEOUT = 10.0
+#: Seconds an auto-created room may stay empty before it is stopped.
+DEFAULT_EMPTY_TIMEOUT = 300.0
 #: Webhook events waiting per URL before new ones are dropped.
 DEFAULT_WEBHOOK_QUEUE = 10_000
 #: Lifetime of the TURN credentials handed to a peer (seconds): coturn's REST API default.
@@ -103,6 +105,13 @@ class ServerConfig:
     #: Open the admin side for ``membrane-rtc admin``: the loopback admin channel (embedded)
     #: and the state file that tells local operators how to reach it.
     admin: bool = True
+    #: Create a room (auto_room_class, auto_room_options) on the first connection to an
+    #: unknown name that may_auto_create allows (names.py), within max_rooms.
+    auto_create: bool = False
+    auto_room_class: str | type = DEFAULT_ROOM_CLASS
+    auto_room_options: Any = None
+    #: Seconds an auto-created room stays after its last peer left (rooms of ``rooms`` stay).
+    empty_timeout: float = DEFAULT_EMPTY_TIMEOUT
     #: Restart budget of each room: at most this many restarts within the window (seconds).
     max_restarts: int = DEFAULT_MAX_RESTARTS
     restart_window: float = DEFAULT_RESTART_WINDOW
@@ -177,7 +186,8 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 65535:
                 raise ConfigError(name, f"{value} is not a port number")
-        for name in ("max_message_bytes", "idle_timeout", "connect_timeout", "restart_window"):
+        for name in ("max_message_bytes", "idle_timeout", "connect_timeout", "restart_window",
+                     "empty_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, "must be positive")
         for name in ("max_peers_per_room", "max_rooms", "max_connections", "joins_per_second",

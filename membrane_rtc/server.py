@@ -144,7 +144,9 @@ class Server:
                     self.host_name if "rooms" in self.roles else None,
                     config.convention is not None, config.expose_errors,
                     SessionSettings.from_config(config),
-                    self.bridge.address if self.webhooks is not None else None),
+                    self.bridge.address if self.webhooks is not None else None,
+                    (config.auto_room_class, config.auto_room_options)
+                    if config.auto_create else None, config.empty_timeout),
                     self.bridge.supervisor)
                 for room in self.config.rooms:
                     await self.create_room(room.name, room.room_class, room.options)

@@ -130,6 +130,15 @@ class RoomRecord:
     last_reason: str | None = None  # why the previous actor exited, for the listing
     #: (request, asker) waiting for this room to be started, or stopped.
     waiting: list[tuple[Any, Any]] = field(default_factory=list)
+    #: Created by a client's first connection (``--auto-create``): stopped once empty a while.
+    auto: bool = False
+    #: Counts the room's empty spells, so that a timer of an earlier one stops nothing.
+    empty_spells: int = 0
+
+    @property
+    def idle_auto_room(self) -> bool:
+        """An auto-created room, running, with nobody in it: its empty timeout runs."""
+        return self.auto and self.peers == 0 and self.state == RoomStatus.RUNNING
 
     @property
     def serving(self) -> bool:

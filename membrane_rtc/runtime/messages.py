@@ -137,6 +137,11 @@ class ConfigureSupervisor(Request):
     sessions: SessionSettings = field(default_factory=SessionSettings)
     #: Where room and peer events go (the process that sends webhooks); None: nowhere.
     events_to: Address = None
+    #: ``(room_class, options)`` of the rooms a client's first connection creates (None: a
+    #: connection to an unknown room is refused with 404), and how long such a room may stay
+    #: empty before it is stopped.
+    auto_create: tuple[ClassRef, Any] | None = None
+    empty_timeout: float = 0
 
 
 @dataclass

@@ -19,6 +19,7 @@ from thespian.actors import (ActorSystemConventionUpdate, ChildActorExited, Wake
                              requireCapability)
 
 from ..events import EventKind, new_event
+from ..names import may_auto_create
 from ..sessions import SessionSettings
 from ..supervision import (CRASH_DETAILS, AfterExit, HostInfo, Liveness, Registry, RoomHosts,
                            RoomRecord, RoomStatus)
@@ -63,6 +64,9 @@ log = logging.getLogger("membrane_rtc.supervisor")
 #: Details of "Room closed" for a room stopped on purpose (Elixir's exit reason ``:normal``).
 STOPPED_REASON = "normal"
 RESTARTED_REASON = "restarted by operator"
+#: Why an auto-created room stopped (its empty timeout), and its wakeups' payload tag.
+EMPTY_REASON = "empty"
+EMPTY = "membrane_rtc.empty"
 #: The room host name of a supervisor that runs its rooms in its own system (one process).
 LOCAL_HOST = "local"
 #: In a convention, every room on another host, and every gateway, is pinged this often
@@ -91,6 +95,8 @@ class RoomSupervisor(MembraneActor):
         self.callback_timeout = 0.0
         self.sessions = SessionSettings()
         self.events_to: Address = None  # the webhooks' process, when there are webhooks
+        self.auto_create: tuple[Any, Any] | None = None
+        self.empty_timeout = 0.0
         # Until configured otherwise, rooms run in the supervisor's own actor system.
         self.hosts = RoomHosts({LOCAL_HOST})
         self.placed = False  # rooms go to named hosts (a convention), not just "anywhere"
@@ -110,6 +116,8 @@ class RoomSupervisor(MembraneActor):
         self.callback_timeout = message.callback_timeout
         self.sessions = message.sessions
         self.events_to = message.events_to
+        self.auto_create = message.auto_create
+        self.empty_timeout = message.empty_timeout
         if message.convention:
             self.placed = True
             self.local_host = message.local_host
@@ -140,6 +148,9 @@ class RoomSupervisor(MembraneActor):
             self._host_lost(host)
 
     def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
+        if isinstance(message.payload, tuple) and message.payload[0] == EMPTY:
+            self._empty_for_long(*message.payload[1:])
+            return
         if message.payload != "heartbeat":
             return
         silent_for = HOST_SILENCE + self.callback_timeout
@@ -222,10 +233,37 @@ class RoomSupervisor(MembraneActor):
 
     def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
         record = self.registry.serving(message.room_name)
+        if record is None and self.auto_create is not None \
+                and message.room_name not in self.rooms and may_auto_create(message.room_name):
+            refusal = self.registry.refuse_create(message.room_name)
+            if refusal is not None:
+                log.warning("no room created for a client: %s", refusal)
+                self.send(message.gateway, PeerRefused(message.conn_id, 503, "room limit"))
+                return
+            room_class, options = self.auto_create
+            record = self.registry.add(message.room_name, room_class, options)
+            record.auto = True
+            log.info("room %s created on demand", record.name)
+            self._spawn(record)
+            record = self.registry.serving(message.room_name)  # None while it waits for a host
         if record is None:
             self.send(message.gateway, PeerRefused(message.conn_id, 404, "no such room"))
             return
         self.send(record.address, message)
+
+    # -- rooms on demand: an auto-created room stops once empty for a while ------------------
+
+    def _watch_emptiness(self, record: RoomRecord) -> None:
+        record.empty_spells += 1
+        if record.idle_auto_room:
+            self.wakeupAfter(timedelta(seconds=self.empty_timeout),
+                             (EMPTY, record.name, record.empty_spells))
+
+    def _empty_for_long(self, name: str, spell: int) -> None:
+        record = self.rooms.get(name)
+        if record is not None and record.idle_auto_room and record.empty_spells == spell:
+            log.info("room %s stopped: empty for %g s", name, self.empty_timeout)
+            self._end(record, RoomStatus.STOPPING, EMPTY_REASON)
 
     # -- requests a room answers itself ------------------------------------------------------
 
@@ -294,11 +332,13 @@ class RoomSupervisor(MembraneActor):
         record.state = RoomStatus.RUNNING
         record.pid = message.pid
         self._answer_waiting(record, None)
+        self._watch_emptiness(record)
 
     def receiveMsg_RoomOccupancy(self, message: RoomOccupancy, sender: Address) -> None:
         record = self._current(message.name, sender)
         if record is not None:
             record.peers = message.peers
+            self._watch_emptiness(record)
 
     def receiveMsg_RoomCrashed(self, message: RoomCrashed, sender: Address) -> None:
         record = self._current(message.name, sender)
