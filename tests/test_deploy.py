@@ -1,0 +1,129 @@
+"""The deployment guide as written, on Debian's packages: the shipped nginx.conf passes
+``nginx -t`` and carries wss:// to a server started with the systemd unit's own flags."""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import shlex
+import shutil
+import ssl
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+import websockets
+
+from .support.client import Client, http_get, refusal
+from .support.net import free_port
+from .support.process import REPO, ServeProcess
+from .support.tls import self_signed
+from .support.tools import require
+
+DOCS = REPO / "docs" / "howto"
+HOST = "rtc.example.com"  # the guide's name; the test's TLS certificate is made for it
+
+
+def nginx() -> str:
+    path = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    require(path, "needs Debian's nginx: apt-get install nginx")
+    assert path is not None
+    return path
+
+
+def site_config(directory: Path, listen_port: int, upstream_port: int) -> str:
+    """docs/howto/nginx.conf with only its addresses and certificate paths changed."""
+    certificate, key = self_signed(directory, HOST)
+    text = (DOCS / "nginx.conf").read_text()
+    for shipped, here in (("listen 443 ", f"listen 127.0.0.1:{listen_port} "),
+                          (f"/etc/letsencrypt/live/{HOST}/fullchain.pem", str(certificate)),
+                          (f"/etc/letsencrypt/live/{HOST}/privkey.pem", str(key)),
+                          ("http://127.0.0.1:8080", f"http://127.0.0.1:{upstream_port}")):
+        assert shipped in text, shipped
+        text = text.replace(shipped, here)
+    return text
+
+
+def main_config(directory: Path, site: Path) -> Path:
+    """A minimal nginx.conf around the site, everything in ``directory``."""
+    path = directory / "nginx.conf"
+    path.write_text(f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    include {site};
+}}
+""")
+    return path
+
+
+def unit_serve_flags() -> list[str]:
+    """The ``serve`` flags of the guide's systemd unit."""
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read_string((DOCS / "membrane-rtc.service").read_text())
+    words = shlex.split(unit["Service"]["ExecStart"])
+    assert words[1] == "serve"
+    return words[2:]
+
+
+@pytest.fixture
+async def behind_nginx(tmp_path: Path) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
+    binary = nginx()
+    flags = unit_serve_flags()
+    flags[flags.index("--port") + 1] = "0"
+    flags[flags.index("--metrics-port") + 1] = str(free_port())
+    server = await ServeProcess.start(*flags)
+    upstream = int(server.url.split(":")[2].split("/")[0])
+    listen = free_port()
+    site = tmp_path / "membrane-rtc.conf"
+    site.write_text(site_config(tmp_path, listen, upstream))
+    config = main_config(tmp_path, site)
+    check = await asyncio.create_subprocess_exec(
+        binary, "-t", "-c", str(config), "-p", str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await check.communicate()
+    assert check.returncode == 0, out.decode()  # nginx -t: the shipped directives are valid
+    process = await asyncio.create_subprocess_exec(binary, "-c", str(config), "-p", str(tmp_path))
+    context = ssl.create_default_context(cafile=str(tmp_path / "fullchain.pem"))
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", listen)
+                writer.close()
+                break
+            except OSError:
+                assert loop.time() < deadline, (tmp_path / "error.log").read_text()
+                await asyncio.sleep(0.05)
+        yield listen, context
+    finally:
+        process.terminate()
+        await process.wait()
+        await server.stop()
+
+
+async def test_wss_through_the_guides_nginx_to_the_guides_server(
+        behind_nginx: tuple[int, ssl.SSLContext]) -> None:
+    port, context = behind_nginx
+    url = f"wss://{HOST}:{port}/webrtc/demo"
+    kwargs = {"ssl": context, "host": "127.0.0.1", "port": port}
+    page = {"origin": websockets.Origin(f"https://{HOST}")}
+    alice = await Client.connect(url, **kwargs, **page)
+    bob = await Client.connect(url, **kwargs, **page)
+    await alice.recv_event("joined")
+    await bob.send("offer", {"sdp": "v=0"}, [alice.peer_id])
+    assert (await alice.recv_event("offer"))["from"] == bob.peer_id
+    foreign = await refusal(url, **kwargs, origin=websockets.Origin("https://evil.example"))
+    assert foreign.response.status_code == 403  # --allowed-origin, through the proxy
+    await alice.close(), await bob.close()
