@@ -191,3 +191,39 @@ async def test_a_convention_member_without_the_leader_is_refused_clearly() -> No
     assert status == 2 and "give --convention HOST:PORT" in err
     status, _, err = await run_cli("serve", "--role", "rooms", "--convention", "nowhere")
     assert status == 2 and "HOST:PORT" in err
+
+
+async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) -> None:
+    """docs/howto/scale-out.md, "One machine": its three commands, on free ports."""
+    text = (Path(__file__).parents[1] / "docs" / "howto" / "scale-out.md").read_text()
+    section = text.split("## One machine, to try it", 1)[1].split("```console", 1)[1]
+    commands = [line[2:] for line in section.split("```", 1)[0].splitlines()
+                if line.startswith("$ ")]
+    assert len(commands) == 3
+    ports = {"1900": free_port(), "1901": free_port(), "1902": free_port(), "8081": 0}
+    for name, command in zip(("leader", "rooms-a", "rooms-b"), commands):
+        words = command.split()[2:]  # after "membrane-rtc serve"
+        words = [str(ports[w]) if w in ports else
+                 (f"127.0.0.1:{ports['1900']}" if w == "127.0.0.1:1900" else w) for w in words]
+        if "gateway" in words and "--port" not in words:
+            words += ["--port", "0"]  # the guide's 8080, here any free port
+        deployment.ports[name] = int(words[words.index("--admin-port") + 1])
+        ready = None if "gateway" in words else "serving as"
+        process = await ServeProcess.start(*words, ready=ready)
+        deployment.processes[name] = process
+        admin = listening_pid(deployment.ports[name])
+        record_actor_group(admin)
+        deployment.groups.add(os.getpgid(admin))
+
+    async def both_hosts() -> bool:
+        return {h["host"] for h in await deployment.admin("hosts")} == {"rooms-a", "rooms-b"}
+    await until(both_hosts, timeout=30)
+
+    async def lobby_running() -> bool:
+        room = (await deployment.rooms()).get("lobby")
+        return room is not None and room["state"] == "running"
+    await until(lobby_running, timeout=30)
+    a = await Client.connect(f"{deployment.processes['leader'].url}/lobby")
+    b = await Client.connect(f"{deployment.processes['rooms-b'].url}/lobby")
+    await exchange(a, b)
+    await a.close(), await b.close()
