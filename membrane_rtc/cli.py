@@ -22,7 +22,7 @@ from .operations import BY_NAME, OPERATIONS, request_fields
 from . import config as defaults
 from .config import (ACTOR_SYSTEMS, EVENT_LOOPS, ROLES, ConfigError, RoomConfig, ServerConfig,
                      convention_address)
-from .logs import LOG_FORMATS, configure_logging
+from .logs import LOG_FORMATS, announce, configure_logging
 from .loading import SpecError, absolute_spec, load_class
 from .peer import Peer
 from .room import Room
@@ -322,16 +322,19 @@ async def run_server(config: ServerConfig) -> None:
     rooms = ", ".join(room.name for room in config.rooms) if "leader" in config.roles \
         else "the leader's"
     if server.gateway is None:  # a leader or a room host without websockets
-        print(f"membrane-rtc serving as {' + '.join(sorted(config.roles))} in the convention at "
-              f"{config.convention} (room host {server.host_name}); Ctrl-C to stop", flush=True)
+        announce("serving", f"membrane-rtc serving as {' + '.join(sorted(config.roles))} in "
+                 f"the convention at {config.convention} (room host {server.host_name}); "
+                 "Ctrl-C to stop")
     else:
-        print(f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor system: "
-              f"{config.actor_system}; event loop: {_loop_name()}); Ctrl-C to stop", flush=True)
+        announce("serving", f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor "
+                 f"system: {config.actor_system}; event loop: {_loop_name()}); Ctrl-C to stop",
+                 url=server.url)
         if config.demo and "leader" in config.roles:  # a gateway alone creates no room
-            print(f"demo page: http://{config.host}:{server.port}/?room={config.rooms[0].name} "
-                  "(open it in two tabs)", flush=True)
+            announce("demo_page", f"demo page: http://{config.host}:{server.port}/?room="
+                     f"{config.rooms[0].name} (open it in two tabs)")
     if server.metrics_port is not None:
-        print(f"metrics: http://{config.metrics_host}:{server.metrics_port}/metrics", flush=True)
+        announce("metrics", f"metrics: http://{config.metrics_host}:{server.metrics_port}"
+                 "/metrics")
     await _first_of(stop.wait(), asked_to_drain.wait(), server.drained())
     if not stop.is_set():
         log.info("draining for up to %g s", config.drain_timeout)
@@ -341,7 +344,7 @@ async def run_server(config: ServerConfig) -> None:
         await asyncio.wait_for(server.stop(), SHUTDOWN_TIMEOUT)
     except asyncio.TimeoutError:
         raise ShutdownTimeout(f"shutdown took over {SHUTDOWN_TIMEOUT:g} s; exiting anyway") from None
-    print("membrane-rtc stopped", flush=True)
+    announce("stopped", "membrane-rtc stopped")
 
 
 async def _first_of(*waits: Any) -> None:
@@ -458,6 +461,14 @@ def mint_token(secret: str | None, room: str, sub: str, ttl: int,
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+def _error(args: argparse.Namespace, text: str) -> None:
+    """One line on stderr: as text, or with ``--log-format json`` as a JSON log line."""
+    if getattr(args, "log_format", "text") == "json":
+        log.error("%s", text)
+    else:
+        print(f"membrane-rtc: error: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``membrane-rtc`` console script."""
     parser = build_parser()
@@ -478,10 +489,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(run_admin(args))
     except UsageError as exc:
-        print(f"membrane-rtc: error: {exc}", file=sys.stderr)
+        _error(args, str(exc))
         return 2
     except ShutdownTimeout as exc:
-        print(f"membrane-rtc: error: {exc}", file=sys.stderr)
+        _error(args, str(exc))
         return 1
     return 0
 

@@ -13,7 +13,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["configure_logging", "log_event", "JsonFormatter", "LOG_FORMATS"]
+__all__ = ["configure_logging", "log_event", "announce", "thespian_log_defs", "JsonFormatter",
+           "LOG_FORMATS"]
 
 LOG_FORMATS = ("text", "json")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -47,13 +48,61 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+#: The chosen format and level, for :func:`announce` and the actor processes' logging (set by
+#: :func:`configure_logging`).
+_format = "text"
+_level = "INFO"
+
+
+class ShutdownNoise(logging.Filter):
+    """Drops the one Thespian line that is noise: at a clean shutdown of a convention leader,
+    each actor creation Thespian still had pending is reported as an ERROR "Pending Actor
+    create ... failed (3585)" (3585: the actor system is shutting down). Nothing failed and
+    no room is started then; the line only alarms whoever reads the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Pending Actor create") and "(3585)" in message)
+
+
+def thespian_log_defs() -> dict[str, Any]:
+    """The logging set-up of Thespian's logger process (multi-process mode), through which
+    the actor processes' warnings and errors go: the same format, level and filter as this
+    process's (without it, Thespian's default prints them in another format)."""
+    formatter: dict[str, Any] = {"()": JsonFormatter} if _format == "json" \
+        else {"format": _TEXT_FORMAT}
+    return {
+        "version": 1,
+        "formatters": {"membrane": formatter},
+        "filters": {"shutdown_noise": {"()": ShutdownNoise}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "membrane", "filters": ["shutdown_noise"]}},
+        "root": {"handlers": ["stderr"], "level": _level},
+    }
+
+
+def announce(event: str, text: str, **fields: Any) -> None:
+    """A line for the operator on stdout (the server's banner, its stop): the text as is,
+    or with ``--log-format json`` a JSON object like the log lines', so that every line the
+    process writes parses."""
+    if _format == "json":
+        record = logging.LogRecord("membrane_rtc.cli", logging.INFO, __file__, 0, text, None,
+                                   None)
+        record.event, record.fields = event, {"message": text, **fields}
+        text = JsonFormatter().format(record)
+    print(text, flush=True)
+
+
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     """Send every log line to stderr in ``log_format`` (``text`` or ``json``) at ``level``."""
+    global _format, _level
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {LOG_FORMATS}")
+    _format, _level = log_format, level.upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json"
                          else logging.Formatter(_TEXT_FORMAT))
+    handler.addFilter(ShutdownNoise())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -15,7 +15,7 @@ from membrane_rtc.logs import JsonFormatter, log_event
 from .conftest import ServerFactory
 from .support.net import free_port
 from .support.client import Client, refused_status
-from .support.process import ServeProcess
+from .support.process import ServeProcess, run_cli
 from .support.waiting import until
 
 
@@ -113,8 +113,11 @@ async def test_serve_logs_json_lines_and_serves_metrics_on_loopback() -> None:
         assert value(samples, "membrane_rtc_refusals_total", reason="no_such_room") == 1
     finally:
         await server.stop()
-    for line in server.stderr:  # every line is JSON
+    assert any("membrane-rtc stopped" in line for line in server.stdout)
+    for line in server.stdout + server.stderr:  # every line is JSON, the banner's too
         json.loads(line)
+    status, _, err = await run_cli("serve", "--log-format", "json", "--room", "a/b")
+    assert status == 2 and json.loads(err)["message"].startswith("--room: room name 'a/b'")
 
 
 def test_text_and_json_lines_carry_the_same_fields(caplog) -> None:

@@ -60,7 +60,7 @@ class Deployment:
         args = [arg for role in roles for arg in ("--role", role)]
         args += ["--convention", self.convention, "--admin-port", str(self.ports[name]),
                  "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT,
-                 "--resume-grace", RESUME_GRACE]
+                 "--resume-grace", RESUME_GRACE, "--log-format", "json"]
         if "gateway" in roles:
             args += ["--port", "0"]
         process = await ServeProcess.start(*args, ready=ready)
@@ -86,6 +86,10 @@ class Deployment:
     async def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             await process.stop()
+            if "--log-format" in process.args:  # every line JSON, Thespian's own included
+                for line in process.stdout + process.stderr:
+                    assert "(3585)" not in line, line  # shutdown noise, filtered out
+                    json.loads(line)
         for group in self.groups:  # no actor process outlives its host's server
             await wait_until_no_process_in(group, timeout=30)
 

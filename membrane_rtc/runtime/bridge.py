@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 from thespian.actors import ActorSystem, ActorSystemMessage, PoisonMessage
 
+from ..logs import thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
 from .lifeline import Lifeline, WatchServer
@@ -253,7 +254,8 @@ class ActorBridge:
         if self.system_base == MULTIPROC:
             advertise(self.actor_address)
         return ActorSystem(self.system_base, self.capabilities, transientUnique=True,
-                           logDefs=False if self.system_base == EMBEDDED else None)
+                           logDefs=False if self.system_base == EMBEDDED
+                           else thespian_log_defs())
 
     def _create_actors(self, system: ActorSystem) -> None:
         self.supervisor = system.createActor(RoomSupervisor, globalName=SUPERVISOR_NAME)

@@ -17,8 +17,9 @@ URL = re.compile(r"serving (ws://\S+)/<room>")
 class ServeProcess:
     """A ``membrane-rtc serve`` child process; always ``await stop()`` it (the fixture does)."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, args: tuple[str, ...] = ()) -> None:
         self.process = process
+        self.args = args
         self.url = ""
         self.stdout: list[str] = []
         #: Its log lines, read as they come (an unread pipe would block a chatty server).
@@ -55,7 +56,7 @@ class ServeProcess:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True)  # its own process group: a test may kill -9 it whole
-        served = cls(process)
+        served = cls(process, args)
         assert process.stdout is not None
         while True:
             line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode()
