@@ -33,7 +33,7 @@ from .runtime.messages import (
     StopRoom,
 )
 from .supervision import HostInfo, PeerInfo, RoomInfo
-from .state import read_endpoint
+from .state import forget_if_stale, read_endpoint
 
 __all__ = ["AdminClient", "AdminError"]
 
@@ -123,6 +123,10 @@ class AdminClient:
             endpoint = read_endpoint(port)
         except FileNotFoundError:
             raise AdminError(f"no membrane-rtc server on port {port} (no state file)") from None
+        if forget_if_stale(port, endpoint):
+            raise AdminError(f"the membrane-rtc server on port {port} is gone: its process "
+                             f"{endpoint.pid} ended without cleaning up (its stale state file "
+                             "is removed)")
         if endpoint.mode == "multiproc":
             return cls(_ThespianTransport(endpoint.admin_port, timeout, endpoint.actor_address))
         if not endpoint.token:

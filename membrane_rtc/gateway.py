@@ -424,8 +424,10 @@ class Gateway:
         self.metrics.peers.dec()
         if ws.close_sent_code == CloseCode.MESSAGE_TOO_BIG:
             self.metrics.refused("frame_too_big")  # websockets closed it: a frame over max_size
+        code = ws.close_code
         log_event(log, logging.INFO, "peer_disconnected", peer_id=conn.peer_id,
-                  room=conn.room_name, code=ws.close_code, reason=ws.close_reason)
+                  room=conn.room_name, code=None if code is None else int(code),
+                  reason=ws.close_reason)
 
     def _forget(self, conn: PeerConnection) -> None:
         """The gateway no longer holds this connection (gone, cut off or refused): tell the

@@ -14,7 +14,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["AdminEndpoint", "state_dir", "write_endpoint", "read_endpoint", "remove_endpoint"]
+__all__ = ["AdminEndpoint", "state_dir", "write_endpoint", "read_endpoint", "remove_endpoint",
+           "forget_if_stale"]
 
 
 @dataclass
@@ -58,6 +59,31 @@ def read_endpoint(port: int) -> AdminEndpoint:
     """The admin endpoint of the server on ``port``; FileNotFoundError if none runs there."""
     with _path(port).open() as source:
         return AdminEndpoint(**json.load(source))
+
+
+def forget_if_stale(port: int, endpoint: AdminEndpoint) -> bool:
+    """Whether the server that wrote this file has ended without removing it (killed); the
+    stale file is removed then."""
+    if _running(endpoint.pid):
+        return False
+    _path(port).unlink(missing_ok=True)
+    return True
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed server whose parent has not reaped
+    it yet is gone for our purpose)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it runs, as another user
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask: it exists
+    return state != "Z"
 
 
 def remove_endpoint(port: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import logging
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -127,8 +128,10 @@ async def test_a_client_that_leaves_is_disconnected_exactly_once(
 
 
 async def test_a_dropped_connection_may_resume_a_closed_one_may_not(
-        gateway: tuple[Gateway, FakeRuntime]) -> None:
-    """The runtime learns whether the client left (close frame) or dropped (no close)."""
+        gateway: tuple[Gateway, FakeRuntime], caplog: pytest.LogCaptureFixture) -> None:
+    """The runtime learns whether the client left (close frame) or dropped (no close); the
+    log line says which code, as a number."""
+    caplog.set_level(logging.INFO, logger="membrane_rtc.gateway")
     server, runtime = gateway
     url = f"ws://127.0.0.1:{server.port}/webrtc/lobby"
     leaving = await Client.connect(url)
@@ -139,6 +142,9 @@ async def test_a_dropped_connection_may_resume_a_closed_one_may_not(
     dropping.connection.transport.abort()  # the network is gone: no close frame
     await asyncio.wait_for(runtime.gone.wait(), 5)
     assert runtime.resumable == [False, True]
+    codes = [r.getMessage().split("code=")[1].split()[0] for r in caplog.records
+             if "peer_disconnected" in r.getMessage()]
+    assert codes == ["1000", "1006"]
 
 
 async def test_a_resume_token_goes_to_the_runtime_and_nowhere_else(

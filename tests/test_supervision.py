@@ -183,6 +183,17 @@ async def test_operator_restart_from_the_cli_while_peers_are_connected(
         assert await server.signal_and_wait() == 0
 
 
+async def test_a_killed_servers_stale_state_file_says_it_is_gone() -> None:
+    server = await ServeProcess.start("--port", "0")
+    port = server.url.split(":")[2].split("/")[0]
+    server.process.kill()  # no clean stop: its state file stays behind
+    await server.process.wait()
+    status, _, err = await run_cli("admin", "list", "--port", port)
+    assert status == 2 and f"the membrane-rtc server on port {port} is gone" in err
+    status, _, err = await run_cli("admin", "list", "--port", port)
+    assert status == 2 and "no state file" in err  # the stale file was removed
+
+
 async def test_admin_without_a_server_or_token_is_refused(tmp_path: Path) -> None:
     status, _, err = await run_cli("admin", "--port", "1", "list")
     assert status == 2 and "no membrane-rtc server on port 1" in err
