@@ -11,6 +11,7 @@ websockets) for the rest. Same machine, loopback only, bounded.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .processes import (REPO, Background, IdlePeers, Served, cpu_seconds, free_port, loadgen,
-                        memory_kib, node_loadgen)
+from .processes import (REPO, Background, IdlePeers, LoadgenInBackground, Served, SlowReceiver,
+                        cpu_seconds, free_port, loadgen, memory_kib, node_loadgen)
 
 PEERJS_DIR = REPO / "benchmarks" / ".peerjs"
 PEERJS_VERSION = "1.0.2"
@@ -491,6 +492,105 @@ def resume_report(figures: dict[str, Any]) -> str:
     ])
 
 
+#: Joins with and without JWT verification, alternated this many times.
+JWT_ALTERNATIONS = 5
+JWT_SECRET = "benchmark-secret-0123456789-0123456789"
+
+
+def measure_jwt(quick: bool) -> dict[str, Any]:
+    """What verifying a JWT costs a join: the joins scenario (rooms of 4) against the default
+    Peer and against actors.jwt_auth:JWTPeer, alternated; and PyJWT's own time per decode."""
+    import jwt  # a dependency of membrane-rtc itself
+
+    token = jwt.encode({"sub": "bench", "room": "*", "exp": int(time.time()) + 3600},
+                       JWT_SECRET, algorithm="HS256")
+    rates: dict[str, list[float]] = {"plain": [], "jwt": []}
+    peers = str(JOIN_PEERS)
+    for _ in range(2 if quick else JWT_ALTERNATIONS):
+        for label, extra, query in (
+                ("plain", (), ""),
+                ("jwt", ("--peer-class", "actors.jwt_auth:JWTPeer", "--peer-options",
+                         json.dumps({"secret": JWT_SECRET})), f"?access_token={token}")):
+            with membrane("embedded", -(-JOIN_PEERS // JOIN_ROOM_SIZE), extra=extra) as target:
+                url = target.url.rsplit("/", 1)[0] + "/i{room}" + query
+                rates[label].append(loadgen("join", "--url", url, "--peers", peers,
+                                            "--room-size", str(JOIN_ROOM_SIZE))["joins_per_s"])
+    median = {label: sorted(values)[len(values) // 2] for label, values in rates.items()}
+    decodes = 2000
+    started = time.perf_counter()
+    for _ in range(decodes):
+        jwt.decode(token, JWT_SECRET, algorithms=["HS256"])
+    decode_ms = (time.perf_counter() - started) * 1000 / decodes
+    return {"rates": rates, "median": median, "decode_ms": round(decode_ms, 4),
+            "added_ms": round(1000 / median["jwt"] - 1000 / median["plain"], 3)}
+
+
+#: Webhooks under load: join/leave cycles per second in another room (two events each), and
+#: how long the receiver takes per request.
+WEBHOOK_CYCLES_PER_S = 100
+WEBHOOK_RECEIVER_SECONDS = 1.0
+WEBHOOK_ALTERNATIONS = 3
+
+
+def measure_webhooks(quick: bool) -> dict[str, Any]:
+    """Forwarding msg/s while 200 events/s go to a receiver that takes 1 s per request, vs
+    the same churn without webhooks, alternated."""
+    seconds = "2" if quick else "8"
+    receiver = SlowReceiver(WEBHOOK_RECEIVER_SECONDS)
+    rates: dict[str, list[float]] = {"webhooks": [], "none": []}
+    try:
+        for _ in range(1 if quick else WEBHOOK_ALTERNATIONS):
+            for label in ("webhooks", "none"):
+                extra = ("--webhook-url", receiver.url, "--webhook-secret", "s") \
+                    if label == "webhooks" else ()
+                with membrane("embedded", 1, extra=extra) as target:
+                    churn = LoadgenInBackground(
+                        "churn", "--url", target.url.rsplit("/", 1)[0] + "/i0", "--rate",
+                        str(WEBHOOK_CYCLES_PER_S), "--seconds", str(float(seconds) + 1))
+                    rates[label].append(node_loadgen(
+                        "forward", "--url", target.url, "--pairs", "20", "--inflight", "4",
+                        "--seconds", seconds)["messages_per_s"])
+                    churn.result()
+    finally:
+        receiver.close()
+    median = {label: sorted(values)[len(values) // 2] for label, values in rates.items()}
+    return {"rates": rates, "median": median, "received": receiver.received,
+            "events_per_s": 2 * WEBHOOK_CYCLES_PER_S}
+
+
+def integrate_report(jwt_figures: dict[str, Any], hooks: dict[str, Any]) -> str:
+    """The JWT and webhooks section of docs/performance.md."""
+    ratio = hooks["median"]["webhooks"] / hooks["median"]["none"]
+    goals_rows = [
+        ("JWT verification adds < 0.2 ms per join (joins into rooms of 4, median of "
+         f"{len(jwt_figures['rates']['jwt'])} alternating runs)",
+         f"{jwt_figures['added_ms']} ms (PyJWT's decode alone: {jwt_figures['decode_ms']} ms)",
+         jwt_figures["added_ms"] < 0.2),
+        (f"webhooks at {hooks['events_per_s']} events/s to a receiver taking "
+         f"{WEBHOOK_RECEIVER_SECONDS:g} s per request change forwarding msg/s by < 5%",
+         f"{ratio:.3f}x", abs(1 - ratio) < 0.05),
+    ]
+    rows = ["| goal | measured | met |", "|---|---|---|"] + [
+        f"| {goal} | {value} | {'yes' if met else '**no**'} |" for goal, value, met in goals_rows]
+    return "\n".join([
+        "",
+        "## Access tokens and webhooks",
+        "",
+        f"Joins/s ({JOIN_PEERS} peers one after another into rooms of {JOIN_ROOM_SIZE}, "
+        "embedded) with the default `Peer` and with `actors.jwt_auth:JWTPeer` (HS256), "
+        f"alternated: {jwt_figures['rates']['plain']} vs {jwt_figures['rates']['jwt']}.",
+        "",
+        f"Forwarding (Node, 20x4) while peers join and leave another room "
+        f"{WEBHOOK_CYCLES_PER_S} times a second, with webhooks to a receiver that answers "
+        f"after {WEBHOOK_RECEIVER_SECONDS:g} s and without: {hooks['rates']['webhooks']} vs "
+        f"{hooks['rates']['none']} msg/s; the receiver got {hooks['received']} events (8 "
+        "requests in flight at a time; the rest waited in the bounded queue).",
+        "",
+        *rows,
+        "",
+    ])
+
+
 def hosts_report(results: dict[int, dict[str, Any]]) -> str:
     """The several-hosts section of docs/performance.md."""
     rows = ["| room hosts | rooms on | forwarded msg/s (20x4 over "
@@ -550,19 +650,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small numbers, about a minute")
     parser.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
-    parser.add_argument("--only", choices=["resume"],
+    parser.add_argument("--only", choices=["resume", "integrate"],
                         help="run one section alone and print it (docs/performance.md is "
                              "left as it is)")
     args = parser.parse_args()
     if args.only == "resume":
         print(resume_report(measure_resume(args.quick)))
         return
+    if args.only == "integrate":
+        print(integrate_report(measure_jwt(args.quick), measure_webhooks(args.quick)))
+        return
     if not shutil.which("node"):
         parser.error("the benchmarks need node and npm (PeerJS server, the Node load generator)")
     install_peerjs()
     results = {name: measure(name, args.quick) for name in args.targets}
     text = report(results, args.quick) + hosts_report(measure_hosts(args.quick)) + \
-        resume_report(measure_resume(args.quick))
+        resume_report(measure_resume(args.quick)) + \
+        integrate_report(measure_jwt(args.quick), measure_webhooks(args.quick))
     picture = Path(args.output).with_suffix(".png")
     if plot(results, picture):
         text += f"\n![Throughput and CPU cost per target]({picture.name})\n"

@@ -9,6 +9,8 @@ Scenarios (bounded in count and time, loopback only):
 - ``join``: N peers connect one after another; reports joins/s and connect-to-authenticated
   latency percentiles.
 - ``idle``: N peers connect and stay until told to stop (stdin closes); reports when all are in.
+- ``churn``: peers join and leave one room at a fixed rate (two room events each: what
+  webhooks report) until the time is up; reports how many cycles were done.
 - ``resume``: R rounds in a room that announces drops (``actors.presence:PresenceRoom``): A's
   connection is cut (no close frame); once B hears ``peer_away``, B sends A F messages; then
   A reconnects with its resume token. Reports the time from reconnecting to the last missed
@@ -68,6 +70,22 @@ async def next_event(connection: Any, event: str, timeout: float = 10) -> Any:
         message = json.loads(await asyncio.wait_for(connection.recv(), timeout))
         if message["event"] == event:
             return message["data"]
+
+
+async def churn(url: str, rate: float, seconds: float) -> dict[str, Any]:
+    """Join and leave at ``rate`` per second (paced, one at a time)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    cycles = 0
+    while loop.time() - started < seconds:
+        connection, _ = await join(url)
+        await connection.close()
+        cycles += 1
+        wait = started + cycles / rate - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+    elapsed = loop.time() - started
+    return {"scenario": "churn", "cycles": cycles, "cycles_per_s": round(cycles / elapsed, 1)}
 
 
 async def resume(url: str, rounds: int, frames: int, size: int) -> dict[str, Any]:
@@ -268,7 +286,8 @@ async def idle(url: str, peers: int, rooms: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["forward", "paced", "join", "idle", "resume"])
+    parser.add_argument("scenario", choices=["forward", "paced", "join", "idle", "resume",
+                                             "churn"])
     parser.add_argument("--url", required=True, help="room URL, e.g. ws://127.0.0.1:8080/webrtc/demo")
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--inflight", type=int, default=4)
@@ -296,6 +315,8 @@ def main() -> None:
         result = paced(args.url, args.pairs, args.rate, args.size, args.seconds)
     elif args.scenario == "join":
         result = join_storm(args.url, args.peers, args.room_size)
+    elif args.scenario == "churn":
+        result = churn(args.url, args.rate, args.seconds)
     elif args.scenario == "resume":
         result = resume(args.url, args.rounds, args.frames, args.size)
     else:

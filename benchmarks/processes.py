@@ -9,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,49 @@ def node_loadgen(scenario: str, *args: str, timeout: float = 300) -> dict[str, A
                          cwd=REPO, check=True, capture_output=True, text=True,
                          timeout=timeout).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+class LoadgenInBackground:
+    """The Python load generator running while something else is measured."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.loadgen", *args],
+                                        cwd=REPO, stdout=subprocess.PIPE, text=True)
+
+    def result(self, timeout: float = 300) -> dict[str, Any]:
+        out, _ = self.process.communicate(timeout=timeout)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+class SlowReceiver:
+    """A webhook receiver that takes ``seconds`` to answer each POST (a thread per request,
+    as the standard library's threading server does)."""
+
+    def __init__(self, seconds: float) -> None:
+        delay = seconds
+        self.received = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay)  # the slow receiver being measured, not a wait in a test
+                receiver.received += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class IdlePeers:
