@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -439,7 +440,7 @@ def measure_resume(quick: bool) -> dict[str, Any]:
                         peers.close()
                     memory[label] = round((during["uss_kib"] - before["uss_kib"]) / idle, 2)
     figures["rates"] = rates
-    figures["median"] = {label: sorted(values)[len(values) // 2] for label, values in rates.items()}
+    figures["median"] = {label: statistics.median(values) for label, values in rates.items()}
     figures["idle_kib"] = memory
     figures["idle_peers"] = idle
     return figures
@@ -515,7 +516,7 @@ def measure_jwt(quick: bool) -> dict[str, Any]:
                 url = target.url.rsplit("/", 1)[0] + "/i{room}" + query
                 rates[label].append(loadgen("join", "--url", url, "--peers", peers,
                                             "--room-size", str(JOIN_ROOM_SIZE))["joins_per_s"])
-    median = {label: sorted(values)[len(values) // 2] for label, values in rates.items()}
+    median = {label: statistics.median(values) for label, values in rates.items()}
     decodes = 2000
     started = time.perf_counter()
     for _ in range(decodes):
@@ -553,7 +554,7 @@ def measure_webhooks(quick: bool) -> dict[str, Any]:
                     churn.result()
     finally:
         receiver.close()
-    median = {label: sorted(values)[len(values) // 2] for label, values in rates.items()}
+    median = {label: statistics.median(values) for label, values in rates.items()}
     return {"rates": rates, "median": median, "received": receiver.received,
             "events_per_s": 2 * WEBHOOK_CYCLES_PER_S}
 
