@@ -14,6 +14,7 @@ admitted afresh instead has a new ``peer_id``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -107,7 +108,7 @@ class SignalingClient:
         query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                  if k != "resume"] + [("resume", self.resume_token)]
         url = urlunsplit(parts._replace(query=urlencode(query)))
-        for attempt in range(1_000_000):  # bounded by the deadline below
+        for attempt in itertools.count():  # until the deadline below
             try:
                 if await self._open(url):
                     self.resumes += 1
