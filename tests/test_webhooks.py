@@ -135,3 +135,20 @@ async def test_a_hanging_receiver_slows_nothing_and_a_full_queue_drops_visibly(
     assert dropped >= 20
     assert any("webhook queue for http://127.0.0.1" in r.getMessage() for r in caplog.records)
     await a.close(), await b.close()
+
+
+async def test_a_5xx_is_retried_and_a_4xx_is_not(
+        start_server: ServerFactory, receivers: Callable[..., Receiver]) -> None:
+    failing = receivers(status=503)
+    refusing = receivers(status=400)
+    server = await start_server(webhook_urls=[failing.url, refusing.url], webhook_secret=SECRET)
+    outcomes = server.metrics.webhooks
+
+    async def retried_and_refused() -> bool:
+        return outcomes.labels("retried")._value.get() >= 1 and \
+            outcomes.labels("failed")._value.get() >= 1  # the 400: given up at once
+    await until(retried_and_refused)
+    assert refusing.requests == 1  # room_started, asked once
+    failing.status = 200  # the receiver is back: the next attempt gets through
+    await arrived(failing, lambda e: kinds(e) == ["room_started"])
+    assert failing.requests >= 2
