@@ -318,6 +318,8 @@ class Gateway:
         conn = self._answering(conn_id)
         if conn is not None:
             self._forget(conn)
+            if status == 401:
+                self.metrics.refused_unauthorized(reason)
             self._refuse(conn.ws, conn.path, status, reason, peer_id=conn.peer_id,
                          room=conn.room_name)
 

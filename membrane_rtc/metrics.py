@@ -39,6 +39,9 @@ REFUSALS = (
 )
 
 #: The refusal reason of each HTTP status the gateway answers before an upgrade.
+#: Distinct 401 reasons counted by name (the rest as ``other``).
+MAX_UNAUTHORIZED_REASONS = 32
+
 STATUS_REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden_origin",
                   404: "no_such_room", 429: "rate_limited"}
 
@@ -86,6 +89,10 @@ class Metrics:
             "dropped (queue full)", ["outcome"], registry=self.registry)
         for outcome in ("sent", "retried", "failed", "dropped"):
             self.webhooks.labels(outcome)
+        self.unauthorized = Counter(
+            "membrane_rtc_unauthorized", "HTTP 401 refusals by the reason Peer.on_init gave "
+            "(membrane_rtc.Unauthorized; 'unauthorized' for any other exception)", ["reason"],
+            registry=self.registry)
         self.resumed = Counter(
             "membrane_rtc_resumed", "Connections that resumed a peer after a drop",
             registry=self.registry)
@@ -108,10 +115,21 @@ class Metrics:
             "membrane_rtc_outbound_queue_max_bytes",
             "Bytes waiting to be written to the most behind client", registry=self.registry)
         self._http: object | None = None
+        self._unauthorized_reasons: set[str] = set()
 
     def refused(self, reason: str) -> None:
         """Count one refusal (one of :data:`REFUSALS`)."""
         self.refusals.labels(reason).inc()
+
+    def refused_unauthorized(self, reason: str) -> None:
+        """Count a 401 by its reason; past MAX_UNAUTHORIZED_REASONS distinct ones, as
+        ``other`` (a label per free text would grow without end)."""
+        seen = self._unauthorized_reasons
+        if reason not in seen:
+            if len(seen) >= MAX_UNAUTHORIZED_REASONS:
+                reason = "other"
+            seen.add(reason)
+        self.unauthorized.labels(reason).inc()
 
     def watch_queues(self, read_queues: Callable[[], Iterable[int]]) -> None:
         """Compute the queue gauges at scrape time from each client's queued bytes."""

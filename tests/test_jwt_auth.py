@@ -73,6 +73,10 @@ async def test_every_bad_token_is_401_with_a_reason_logged_and_never_the_token(
         assert not any(bad in record.getMessage() for record in caplog.records)
     refusals = server.metrics.refusals.labels("unauthorized")._value.get()
     assert refusals == 1
+    by_reason = {sample.labels["reason"]: sample.value
+                 for sample in server.metrics.unauthorized.collect()[0].samples
+                 if sample.name.endswith("_total")}
+    assert len(by_reason) == 1 and reason in next(iter(by_reason))  # the reason, counted
 
 
 def _tampered(good: str) -> str:

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from membrane_rtc import RoomStatus
 from membrane_rtc.logs import JsonFormatter, log_event
+from membrane_rtc.metrics import MAX_UNAUTHORIZED_REASONS, Metrics
 
 from .conftest import ServerFactory
 from .support.net import free_port
@@ -128,3 +129,14 @@ def test_text_and_json_lines_carry_the_same_fields(caplog) -> None:
     assert record.getMessage() == "peer_refused status=429 remote='127.0.0.1'"
     entry = json.loads(JsonFormatter().format(record))
     assert (entry["event"], entry["status"], entry["remote"]) == ("peer_refused", 429, "127.0.0.1")
+
+
+def test_401_reasons_are_counted_by_name_up_to_a_bound() -> None:
+    metrics = Metrics()
+    for n in range(MAX_UNAUTHORIZED_REASONS + 8):
+        metrics.refused_unauthorized(f"reason {n}")
+    metrics.refused_unauthorized("reason 0")  # a known one stays itself
+    counts = {s.labels["reason"]: s.value for s in metrics.unauthorized.collect()[0].samples
+              if s.name.endswith("_total")}
+    assert len(counts) == MAX_UNAUTHORIZED_REASONS + 1
+    assert counts["other"] == 8 and counts["reason 0"] == 2
