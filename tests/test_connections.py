@@ -185,6 +185,27 @@ async def test_health_and_readiness_and_a_drain(gateway: tuple[Gateway, FakeRunt
     assert server.drained.is_set() and runtime.resumable[-1] is True  # it may resume elsewhere
 
 
+async def test_a_client_that_stops_answering_pings_is_cut_off_and_may_resume(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keepalive: a client whose network went silent (it reads nothing, so it answers no
+    ping) is closed with 1011 after two ping periods, and may resume (it dropped)."""
+    monkeypatch.setattr("membrane_rtc.gateway.PING_INTERVAL", 0.1)
+    runtime = FakeRuntime()
+    server = Gateway(runtime, ServerConfig(port=0))
+    runtime.gateway = server
+    await server.start()
+    try:
+        talker = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby")
+        silent = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby")
+        silent.connection.transport.pause_reading()  # hears nothing, answers nothing
+        await asyncio.wait_for(runtime.gone.wait(), 5)
+        assert runtime.resumable == [True]
+        assert talker.connection.close_code is None  # it answered every ping: still here
+        await talker.close()
+    finally:
+        await server.stop()
+
+
 def _imports(path: Path) -> set[str]:
     """The modules a source file imports (relative ones as written: ``.runtime.bridge``)."""
     found: set[str] = set()
