@@ -77,14 +77,14 @@ class ResumeTokens:
 class Away:
     """A member whose connection dropped: the frames sent to it since, in order, bounded."""
 
-    __slots__ = ("frames", "size", "limit", "epoch")
+    __slots__ = ("frames", "size", "limit", "absence")
 
-    def __init__(self, limit: int, epoch: int) -> None:
+    def __init__(self, limit: int, absence: int) -> None:
         self.frames: list[bytes] = []
         self.size = 0
         self.limit = limit
         #: Which absence this is: a grace timer set for an earlier one must not end this one.
-        self.epoch = epoch
+        self.absence = absence
 
     def hold(self, frame: bytes) -> bool:
         """Keep a frame for the peer's return; False once the frames pass the limit (then the

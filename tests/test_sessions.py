@@ -23,7 +23,7 @@ def test_a_token_is_good_once_and_for_its_peer_only() -> None:
 
 
 def test_away_keeps_frames_in_order_up_to_its_bound() -> None:
-    away = Away(limit=10, epoch=1)
+    away = Away(limit=10, absence=1)
     assert away.hold(b"12345") and away.hold(b"6789")
     assert away.frames == [b"12345", b"6789"]
     assert not away.hold(b"ab")  # 11 bytes: past the bound

@@ -385,7 +385,7 @@ class RoomActor(MembraneActor):
         """An away peer's grace ends: unless it resumed (or left) since, it leaves."""
         assert self.state is not None
         endpoint = self.state.members.get(peer_id)
-        if endpoint is not None and endpoint.away is not None and endpoint.away.epoch == absence:
+        if endpoint is not None and endpoint.away is not None and endpoint.away.absence == absence:
             log.info("room %s: peer %s did not resume in time; it leaves", self.name, peer_id)
             self._leave(endpoint)
 
