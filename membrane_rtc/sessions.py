@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES, ServerConfig
 from .ice import IceSettings
@@ -41,6 +42,21 @@ class SessionSettings:
     def resumable(self) -> bool:
         """Resuming is on (a grace period)."""
         return self.resume_grace > 0
+
+    def welcome(self, tokens: ResumeTokens, peer_id: str, resumed: bool,
+                public_metadata: dict[str, Any] | None, now: float) -> dict[str, Any]:
+        """Our fields of a peer's ``authenticated``: a fresh resume token (issued from
+        ``tokens``), TURN credentials fresh as of ``now``, its public metadata; each only
+        when it applies."""
+        welcome: dict[str, Any] = {}
+        if self.resumable:
+            welcome["resume_token"] = tokens.issue(peer_id)
+            welcome["resumed"] = resumed
+        if self.ice:
+            welcome["ice_servers"] = self.ice.servers(peer_id, now)
+        if public_metadata is not None:
+            welcome["metadata"] = public_metadata
+        return welcome
 
 
 class ResumeTokens:

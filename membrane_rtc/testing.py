@@ -34,7 +34,7 @@ from .peer_state import PeerCallbackError, PeerState
 from .protocol import Addressees, Message
 from .room import AuthData, JoinRefused, Room
 from .room_state import Delivery, RoomCallbackError, RoomState
-from .sessions import ResumeTokens
+from .sessions import ResumeTokens, SessionSettings
 from .supervision import CRASH_DETAILS
 
 __all__ = ["RoomHarness", "TestPeer", "PeerRefused"]
@@ -107,7 +107,7 @@ class RoomHarness:
                  max_peers: int = 0, expose_errors: bool = False,
                  resume_grace: float = DEFAULT_RESUME_GRACE) -> None:
         self.name = name
-        self.resume_grace = resume_grace
+        self.sessions = SessionSettings(resume_grace=resume_grace)
         self.tokens = ResumeTokens()
         #: When each away peer's grace ends, by peer id.
         self._graces: dict[str, float] = {}
@@ -151,6 +151,7 @@ class RoomHarness:
             self._receive(client, protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason,
                                                  to=auth.peer_id))
             client.closed = True
+            self.tokens.forget(auth.peer_id)
             self._end_peer(client)
             raise
         self.peers[auth.peer_id] = client
@@ -181,21 +182,17 @@ class RoomHarness:
 
     def _welcome(self, client: TestPeer, resumed: bool) -> dict[str, Any]:
         """The server's own fields of ``authenticated`` (no ICE servers in a harness)."""
-        welcome: dict[str, Any] = {}
-        if self.resume_grace > 0:
-            welcome = {"resume_token": self.tokens.issue(client.peer_id), "resumed": resumed}
-        if client.peer.public_metadata is not None:
-            welcome["metadata"] = client.peer.public_metadata
-        return welcome
+        return self.sessions.welcome(self.tokens, client.peer_id, resumed,
+                                     client.peer.public_metadata, self.now)
 
     def _drop(self, client: TestPeer) -> None:
         if client.closed or client.away:
             raise RuntimeError(f"peer {client.peer_id} is not connected")
-        if self.resume_grace <= 0:
+        if not self.sessions.resumable:
             self._close(client)
             return
         client.away = True
-        self._graces[client.peer_id] = self.now + self.resume_grace
+        self._graces[client.peer_id] = self.now + self.sessions.resume_grace
         self._run(lambda: self.state.disconnect(client.peer_id))
 
     def _resume(self, client: TestPeer) -> None:

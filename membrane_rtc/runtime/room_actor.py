@@ -330,17 +330,8 @@ class RoomActor(MembraneActor):
                     metadata=auth.public_metadata)
 
     def _welcome(self, endpoint: PeerEndpoint, resumed: bool) -> dict[str, Any]:
-        """Our fields of a peer's ``authenticated``: a fresh resume token, fresh TURN
-        credentials, its public metadata; each only when it applies."""
-        welcome: dict[str, Any] = {}
-        if self.sessions.resumable:
-            welcome["resume_token"] = self.tokens.issue(endpoint.peer_id)
-            welcome["resumed"] = resumed
-        if self.sessions.ice:
-            welcome["ice_servers"] = self.sessions.ice.servers(endpoint.peer_id, time.time())
-        if endpoint.peer.public_metadata is not None:
-            welcome["metadata"] = endpoint.peer.public_metadata
-        return welcome
+        return self.sessions.welcome(self.tokens, endpoint.peer_id, resumed,
+                                     endpoint.peer.public_metadata, time.time())
 
     def _resume(self, old: PeerEndpoint, message: ConnectPeer) -> None:
         """A member's client is back with its token: same peer, new connection. It gets
