@@ -272,24 +272,25 @@ class Gateway:
     async def _drain_for(self, seconds: float) -> None:
         self.draining = True
         log_event(log, logging.INFO, "draining", seconds=seconds, clients=len(self.connections))
-        if self.connections:
-            self._no_clients.clear()
-            try:
-                await asyncio.wait_for(self._no_clients.wait(), seconds)
-            except asyncio.TimeoutError:
-                pass
+        await self._until_no_clients(seconds)
         closing = [c.ws for c in self.connections.values() if c.ws.open]
         for ws in closing:
             ws.close(CloseCode.SERVICE_RESTART, "server restarting")
         if closing:
             log_event(log, logging.INFO, "drain_closed_clients", clients=len(closing),
                       code=int(CloseCode.SERVICE_RESTART))
-            self._no_clients.clear()
-            try:
-                await asyncio.wait_for(self._no_clients.wait(), DRAIN_CLOSE_WAIT)
-            except asyncio.TimeoutError:
-                pass
+            await self._until_no_clients(DRAIN_CLOSE_WAIT)
         self.drained.set()
+
+    async def _until_no_clients(self, seconds: float) -> None:
+        """Wait until every client has gone, for at most ``seconds``."""
+        if not self.connections:
+            return
+        self._no_clients.clear()
+        try:
+            await asyncio.wait_for(self._no_clients.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
 
     # -- what the runtime tells the gateway (connections.ConnectionEvents) -------------------
 
