@@ -128,6 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--callback-timeout", type=float, default=defaults.DEFAULT_CALLBACK_TIMEOUT,
                         metavar="S", help="seconds a Room/Peer callback may run before it counts "
                                           "as a crash (default %(default)s)")
+    limits.add_argument("--handshake-timeout", type=float,
+                        default=defaults.DEFAULT_HANDSHAKE_TIMEOUT, metavar="S",
+                        help="seconds a socket may take to send its whole HTTP request; "
+                             "slower ones are closed (default %(default)s)")
+    limits.add_argument("--max-connections-per-ip", type=int,
+                        default=defaults.DEFAULT_MAX_CONNECTIONS_PER_IP, metavar="N",
+                        help="open sockets per client address (IPv6: per /64); more get "
+                             "HTTP 429 (default %(default)s)")
+    limits.add_argument("--trusted-proxy", action="append", dest="trusted_proxies",
+                        metavar="CIDR",
+                        help="a reverse proxy whose X-Forwarded-For/Forwarded header names the "
+                             "client, e.g. 127.0.0.1/32 (repeatable; default: none, the TCP "
+                             "peer is the client)")
+    limits.add_argument("--peer-messages-per-second", type=float,
+                        default=defaults.DEFAULT_PEER_MESSAGES_PER_SECOND, metavar="R",
+                        help="messages per second one peer may send; faster ones are slowed, "
+                             "then closed with 1008 (default %(default)s)")
+    limits.add_argument("--peer-message-burst", type=int,
+                        default=defaults.DEFAULT_PEER_MESSAGE_BURST, metavar="N",
+                        help="messages one peer may send at once (default %(default)s)")
     serve.add_argument("--no-demo", dest="demo", action="store_false",
                        help="do not serve the demo page at / (the JS client stays at /client.js)")
     serve.add_argument("--actor-system", choices=ACTOR_SYSTEMS, default=_DEFAULT.actor_system,
@@ -281,6 +301,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_connections=args.max_connections, joins_per_second=args.joins_per_second,
         join_burst=args.join_burst, max_outbound_bytes=args.max_outbound_bytes,
         allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
+        handshake_timeout=args.handshake_timeout,
+        max_connections_per_ip=args.max_connections_per_ip,
+        trusted_proxies=args.trusted_proxies or [],
+        peer_messages_per_second=args.peer_messages_per_second,
+        peer_message_burst=args.peer_message_burst,
         metrics_port=args.metrics_port, event_loop=args.event_loop, reload=args.reload,
         expose_errors=args.expose_errors,
         resume_grace=args.resume_grace, resume_queue_bytes=args.resume_queue_bytes,
@@ -301,7 +326,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 #: Settings whose flag is not simply the field's name with dashes.
 _FLAG_OF = {"roles": "role", "rooms": "room", "turn_urls": "turn-url", "stun_urls": "stun-url",
-            "webhook_urls": "webhook-url"}
+            "webhook_urls": "webhook-url", "trusted_proxies": "trusted-proxy"}
 
 
 async def run_server(config: ServerConfig) -> None:

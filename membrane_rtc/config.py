@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,17 @@ DEFAULT_DRAIN_TIMEOUT = 10.0
 DEFAULT_EMPTY_TIMEOUT = 300.0
 #: Webhook events waiting per URL before new ones are dropped.
 DEFAULT_WEBHOOK_QUEUE = 10_000
+#: Seconds a new socket may take to complete its HTTP request (and, for a websocket, to be
+#: answered); a half-finished request is closed after it.
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+#: Open connections (websocket or not, upgraded or not) from one client address (an IPv6
+#: client's /64); past it: HTTP 429. Generous for an office behind one NAT address.
+DEFAULT_MAX_CONNECTIONS_PER_IP = 100
+#: Messages per second one peer may send, and how many at once; past it the gateway stops
+#: reading from it for a while, and one that goes on is closed with 1008. No real signaling
+#: client comes near it (a whole ICE gathering is a few dozen messages).
+DEFAULT_PEER_MESSAGES_PER_SECOND = 100.0
+DEFAULT_PEER_MESSAGE_BURST = 500
 #: Lifetime of the TURN credentials handed to a peer (seconds): coturn's REST API default.
 DEFAULT_TURN_TTL = 86400
 
@@ -134,6 +146,18 @@ class ServerConfig:
     allowed_origins: list[str] | None = None
     #: Seconds a user Room/Peer callback may run; past it, it is a crash. 0 = no limit.
     callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT
+    #: Seconds a socket may take to send a complete HTTP request; 0 = no limit.
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    #: Open sockets per client address (IPv6: per /64), HTTP 429 past it; 0 = no limit.
+    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
+    #: Reverse proxies (CIDR blocks) whose ``X-Forwarded-For`` / ``Forwarded`` header names
+    #: the client: only a connection from one of them is believed, and the client is the
+    #: rightmost address in the header that is not a trusted proxy itself.
+    trusted_proxies: list[str] = field(default_factory=list)
+    #: Messages per second one peer may send (token bucket, ``peer_message_burst`` at once);
+    #: past it the gateway stops reading from it, then closes it with 1008. 0 = no limit.
+    peer_messages_per_second: float = DEFAULT_PEER_MESSAGES_PER_SECOND
+    peer_message_burst: int = DEFAULT_PEER_MESSAGE_BURST
     # -- several hosts (docs/howto/scale-out.md) -------------------------------------------
     #: What this process does: "leader" (supervisor, registry, admin actor), "rooms" (runs
     #: room actors), "gateway" (websockets). One process alone does all three.
@@ -192,9 +216,16 @@ class ServerConfig:
                 raise ConfigError(name, "must be positive")
         for name in ("max_peers_per_room", "max_rooms", "max_connections", "joins_per_second",
                      "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts",
-                     "drain_timeout"):
+                     "drain_timeout", "handshake_timeout", "max_connections_per_ip",
+                     "peer_messages_per_second", "peer_message_burst"):
             if getattr(self, name) < 0:
                 raise ConfigError(name, "must be >= 0 (0: no limit)")
+        for block in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(block, strict=False)
+            except ValueError:
+                raise ConfigError("trusted_proxies", f"{block!r} is not an IP address or "
+                                                     "CIDR block") from None
         for room in self.rooms:
             if (problem := room_name_problem(room.name)) is not None:
                 raise ConfigError("rooms", problem)

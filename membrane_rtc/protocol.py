@@ -33,6 +33,9 @@ __all__ = [
     "ROOM_CLOSED",
     "NO_SUCH_PEER",
     "CloseCode",
+    "SERVER_EVENTS",
+    "MAX_DEPTH",
+    "MAX_ADDRESSEES",
 ]
 
 #: The ``to`` value that addresses every peer of the room but the sender.
@@ -49,7 +52,16 @@ COULD_NOT_JOIN_ROOM = "Could not join room"
 ROOM_CLOSED = "Room closed"
 NO_SUCH_PEER = "No such peer"
 
-
+#: The events only the server sends. A client frame that uses one is refused ("Invalid
+#: message"): a peer must not pass itself off as the server to its room-mates.
+SERVER_EVENTS = frozenset({"authenticated", "joined", "left", "error"})
+#: How deep arrays and objects may nest in a client frame (the frame itself is depth 1). A
+#: signaling message needs a few levels; thousands would exhaust the stack of whatever
+#: handles the message next (pickle between processes fails past ~480).
+MAX_DEPTH = 32
+#: How many peer ids one ``to`` list may name (duplicates are dropped first): one frame must
+#: not turn into a thousand sends. More than this: use ``"all"``.
+MAX_ADDRESSEES = 1000
 
 class CloseCode(IntEnum):
     """The websocket close codes the server sends (RFC 6455, section 7.4.1)."""
@@ -115,6 +127,38 @@ class InvalidMessage(ProtocolError):
     description = INVALID_MESSAGE
 
 
+def _too_deep(text: str | bytes) -> bool:
+    """Whether JSON ``text`` nests arrays/objects deeper than :data:`MAX_DEPTH`.
+
+    Brackets inside strings count as well, so a frame with many may be scanned in vain, but a
+    frame with at most MAX_DEPTH brackets - nearly every frame - is let through after two
+    counts at C speed. The scan itself runs only on the rest (why no library: msgspec has
+    no depth limit, and decoding first would let the nesting reach the decoder's own stack).
+    """
+    if text.count("[" if isinstance(text, str) else b"[") + \
+            text.count("{" if isinstance(text, str) else b"{") <= MAX_DEPTH:
+        return False
+    data = text.encode() if isinstance(text, str) else text
+    depth, in_string, escaped = 0, False, False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte == 0x5B or byte == 0x7B:  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif byte == 0x5D or byte == 0x7D:  # ] }
+            depth -= 1
+    return False
+
+
 class _ClientFrame(msgspec.Struct):
     """What a client may send: like Message without ``from``, which the server sets (so a
     client's ``from``, whatever its type, is ignored rather than an error)."""
@@ -132,9 +176,14 @@ _encoder = msgspec.json.Encoder()
 def decode_client_frame(text: str | bytes, sender: str | None) -> Message:
     """Decode a client's text frame into a :class:`Message` sent by ``sender``.
 
-    ``from`` is always overwritten with ``sender``: a client cannot speak for another peer.
-    Raises :class:`InvalidJSON` or :class:`InvalidMessage`, never anything else.
+    ``from`` is always overwritten with ``sender``: a client cannot speak for another peer,
+    nor for the server (:data:`SERVER_EVENTS` are refused). Nesting deeper than
+    :data:`MAX_DEPTH` and a ``to`` list of more than :data:`MAX_ADDRESSEES` ids are refused;
+    an id named twice in ``to`` is kept once. Raises :class:`InvalidJSON` or
+    :class:`InvalidMessage`, never anything else.
     """
+    if _too_deep(text):
+        raise InvalidMessage()
     try:
         frame = _client_decoder.decode(text)
     except msgspec.ValidationError:
@@ -142,7 +191,14 @@ def decode_client_frame(text: str | bytes, sender: str | None) -> Message:
     except msgspec.DecodeError:
         raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
         raise InvalidJSON(raw) from None
-    return Message(frame.event, frame.data, sender, frame.to)
+    if frame.event in SERVER_EVENTS:
+        raise InvalidMessage()
+    to = frame.to
+    if isinstance(to, list) and len(to) > 1:
+        if len(to) > MAX_ADDRESSEES:
+            raise InvalidMessage()
+        to = list(dict.fromkeys(to))  # the first of each id, in order
+    return Message(frame.event, frame.data, sender, to)
 
 
 def decode_server_frame(text: str | bytes) -> Message:
