@@ -17,11 +17,13 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SERVE_URL = re.compile(r"serving (ws://\S+)/<room>")
-#: All load comes from 127.0.0.1, and the idle scenario holds thousands of peers in one room:
-#: lift the admission limits meant for the open internet (per-address join rate, connections,
-#: peers per room). The per-client outbound queue limit stays on.
+#: All load comes from 127.0.0.1, the idle scenario holds thousands of peers in one room, and
+#: a load generator sends far faster than any real client: lift the limits meant for the open
+#: internet (per-address join rate and connections, connections, peers per room, messages per
+#: peer). The per-client outbound queue limit stays on.
 LOAD_TEST_LIMITS = ("--joins-per-second", "0", "--max-connections", "0",
-                    "--max-peers-per-room", "0")
+                    "--max-connections-per-ip", "0", "--max-peers-per-room", "0",
+                    "--peer-messages-per-second", "0")
 
 
 def free_port() -> int:

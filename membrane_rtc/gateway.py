@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 from . import protocol
 from .config import ServerConfig
 from .connections import Runtime
-from .limits import JoinRateLimiter
+from .limits import ClientAddresses, JoinRateLimiter, MessageRate, OpenConnections, address_key
 from .loading import load_class
 from .logs import log_event
 from .metrics import STATUS_REASONS, Metrics
@@ -56,10 +56,10 @@ class PeerConnection:
 
     __slots__ = ("conn_id", "peer_id", "room_name", "path", "ws", "answer_timer",
                  "idle_timeout", "idle_timer", "last_seen", "sent_binary", "forgotten",
-                 "closed_on_purpose")
+                 "closed_on_purpose", "rate", "throttle_timer")
 
     def __init__(self, conn_id: int, peer_id: str, room_name: str, path: str,
-                 ws: WebSocket) -> None:
+                 ws: WebSocket, rate: MessageRate | None) -> None:
         self.conn_id = conn_id
         self.peer_id = peer_id
         self.room_name = room_name
@@ -77,6 +77,9 @@ class PeerConnection:
         self.forgotten = False
         #: The gateway itself ended it (idle, slow reader): its peer leaves, no resuming.
         self.closed_on_purpose = False
+        #: Its message budget (None: no limit), and the timer that ends a throttle.
+        self.rate = rate
+        self.throttle_timer: asyncio.TimerHandle | None = None
 
 
 class Gateway:
@@ -92,6 +95,10 @@ class Gateway:
         self.metrics.watch_queues(
             lambda: [c.ws.buffered_bytes for c in self.connections.values()])
         self.join_rate = JoinRateLimiter(config.joins_per_second, config.join_burst)
+        self.client_addresses = ClientAddresses(config.trusted_proxies)
+        #: Open sockets per client address key, and each socket's key.
+        self.open_per_address = OpenConnections(config.max_connections_per_ip)
+        self._address_key: dict[WebSocket, str] = {}
         self.peer_class: type[Peer] = load_class(config.peer_class, Peer)
         #: Clients that asked to join, by connection id, until their socket is gone.
         self.connections: dict[int, PeerConnection] = {}
@@ -128,7 +135,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
             lambda: WebSocket(self, self.config.max_message_bytes,
-                              self.config.max_outbound_bytes),
+                              self.config.max_outbound_bytes, self.config.handshake_timeout),
             self.config.host, self.config.port)
         self._keepalive = loop.call_later(PING_INTERVAL, self._ping_all)
 
@@ -159,35 +166,105 @@ class Gateway:
 
     # -- before the upgrade (websocket.Handler) ----------------------------------------------
 
-    def handshake(self, ws: WebSocket, request: Request) -> None:
+    def connection_opened(self, ws: WebSocket) -> None:
+        """Every socket counts toward the limits from its first byte on, upgraded or not (a
+        half-finished request holds a socket as much as a peer does); past them it is answered
+        at once, without waiting for its request."""
         self.sockets.add(ws)
+        address = _peer_host(ws)
+        counted = not self.client_addresses.is_trusted(address)  # a proxy: see handshake
+        if counted:
+            self._count_address(ws, address)
+        if self.config.max_connections and len(self.sockets) > self.config.max_connections:
+            self._refuse(ws, "", 503, "too many connections", "too_many_connections",
+                         limit=self.config.max_connections)
+        elif counted and self._over_address_limit(ws):
+            self._refuse_too_many_from(ws, "")
+
+    def _count_address(self, ws: WebSocket, address: str) -> None:
+        old = self._address_key.get(ws)
+        if old is not None:
+            self.open_per_address.remove(old)
+        key = self._address_key[ws] = address_key(address)
+        self.open_per_address.add(key)
+
+    def _over_address_limit(self, ws: WebSocket) -> bool:
+        limit = self.config.max_connections_per_ip
+        return bool(limit) and self.open_per_address[self._address_key[ws]] > limit
+
+    def _refuse_too_many_from(self, ws: WebSocket, path: str) -> None:
+        self._refuse(ws, path, 429, "too many connections from this address",
+                     "too_many_connections_per_ip", limit=self.config.max_connections_per_ip)
+
+    def handshake(self, ws: WebSocket, request: Request) -> None:
+        """An HTTP request: a probe, a static file, or a client asking to join a room."""
+        try:
+            self._admit(ws, request)
+        except Exception as exc:  # a malformed request our checks missed: 400, one line
+            if ws.request is not None:
+                self._refuse(ws, "", 400, f"malformed request ({type(exc).__name__})")
+
+    def request_timed_out(self, ws: WebSocket) -> None:
+        """A socket that did not send a whole HTTP request in time: dropped."""
+        self.metrics.refused("handshake_timeout")
+        log_event(log, logging.DEBUG, "handshake_timeout", remote=_host(ws),
+                  seconds=self.config.handshake_timeout)
+        ws.abort()
+
+    def _admit(self, ws: WebSocket, request: Request) -> None:
+        """Check a request in this order (docs/reference/protocol.md): its form, then what it
+        asks for, the drain, the limits, the websocket handshake, then ``Peer.parse_request``
+        - and only then ask the runtime (so a request that cannot be upgraded never joins)."""
+        if problem := _malformed(request):
+            self._refuse(ws, "", 400, problem)
+            return
+        path = request.path
+        peer = _peer_host(ws)
+        client = self.client_addresses.client(
+            peer, request.headers.get_all("Forwarded"),
+            request.headers.get_all("X-Forwarded-For"))
+        if client != peer:
+            ws.client_address = (client, 0)  # behind a proxy: the port is the proxy's
+        if client != peer or ws not in self._address_key:
+            self._count_address(ws, client)
         if "websocket" not in request.headers.get("Upgrade", "").lower():
-            if urlsplit(request.path).path == "/readyz":
+            if urlsplit(path).path == "/readyz":
                 self._spawn(self._answer_readiness(ws))
             else:
                 ws.respond(self._serve_file(request))
             return
         if self.draining:
-            self._refuse(ws, request.path, 503, "server draining", "draining")
+            self._refuse(ws, path, 503, "server draining", "draining")
             return
         if self._refused_by_limits(ws, request):
             return
+        if not ws.validate_upgrade():  # answered already (HTTP 400 and the like)
+            self.metrics.refused("bad_request")
+            log_event(log, logging.INFO, "peer_refused", status=ws.response_status,
+                      reason="not a websocket handshake", path=_without_secrets(path),
+                      remote=_host(ws))
+            return
         peer_request = PeerRequest(
-            path=request.path,
+            path=path,
             headers={name.lower(): value for name, value in request.headers.raw_items()},
-            remote_address=ws.remote_address,
+            remote_address=ws.client_address,
             path_prefix=self.config.path_prefix,
         )
         try:
             credentials, metadata, room_name = self.peer_class.parse_request(peer_request)
         except Exception as exc:
-            self._refuse(ws, request.path, 400, f"{type(exc).__name__}: {exc}")
+            self._refuse(ws, path, 400, f"{type(exc).__name__}: {exc}")
             return
         conn_id = next(self._conn_ids)
-        resume_token = _resume_token(request.path)
+        resume_token = _resume_token(path)
         credentials = {k: v for k, v in credentials.items() if k != RESUME_PARAMETER}
         auth = AuthData(str(uuid.uuid4()), credentials, metadata)
-        conn = PeerConnection(conn_id, auth.peer_id, room_name, request.path, ws)
+        rate = None
+        if self.config.peer_messages_per_second:
+            rate = MessageRate(self.config.peer_messages_per_second,
+                               self.config.peer_message_burst,
+                               asyncio.get_running_loop().time())
+        conn = PeerConnection(conn_id, auth.peer_id, room_name, path, ws, rate)
         ws.context = conn
         self.connections[conn_id] = conn
         conn.answer_timer = asyncio.get_running_loop().call_later(
@@ -196,16 +273,16 @@ class Gateway:
         self.runtime.connect(conn_id, room_name, auth, resume_token)
 
     def _refused_by_limits(self, ws: WebSocket, request: Request) -> bool:
-        """The limits checked before anything else: origin, connections, join rate."""
+        """The limits checked before the handshake: origin, connections per address, join
+        rate."""
         config = self.config
         origin = request.headers.get("Origin")
         if config.allowed_origins is not None and origin is not None \
                 and origin not in config.allowed_origins:
             self._refuse(ws, request.path, 403, "origin not allowed", origin=origin)
-        elif config.max_connections and len(self.connections) >= config.max_connections:
-            self._refuse(ws, request.path, 503, "too many connections", "too_many_connections",
-                         limit=config.max_connections)
-        elif not self.join_rate.allow(address := _host(ws)):
+        elif self._over_address_limit(ws):
+            self._refuse_too_many_from(ws, request.path)
+        elif not self.join_rate.allow(address := self._address_key[ws]):
             wait = max(1, round(self.join_rate.retry_after(address)))
             self._refuse(ws, request.path, 429, "too many joins from this address",
                          headers={"Retry-After": str(wait)})
@@ -300,9 +377,7 @@ class Gateway:
         if conn is None:
             return
         conn.peer_id = peer_id  # a resumed peer keeps the id it had
-        if not conn.ws.upgrade():  # not a valid websocket handshake after all: answered 400
-            self._forget(conn)
-            return
+        conn.ws.upgrade()  # its handshake was checked before the runtime was asked
         self.metrics.connections.inc()
         self.metrics.peers.inc()
         if resumed:
@@ -355,7 +430,8 @@ class Gateway:
 
     def text_received(self, ws: WebSocket, text: str) -> None:
         conn: PeerConnection = ws.context
-        conn.last_seen = asyncio.get_running_loop().time()
+        if not self._within_rate(conn):
+            return
         if text == protocol.PING:
             ws.send_text(_PONG)
             return
@@ -375,6 +451,40 @@ class Gateway:
                 self._backlog_check = asyncio.get_running_loop().call_later(
                     BACKLOG_CHECK, self._read_again)
 
+    def _within_rate(self, conn: PeerConnection) -> bool:
+        """Count a frame against its peer's budget (``--peer-messages-per-second``): past it
+        the gateway stops reading from the peer until a token is back; one that still goes a
+        whole burst over is closed with 1008 and its frame dropped (False)."""
+        now = conn.last_seen = asyncio.get_running_loop().time()
+        if conn.rate is None:
+            return True
+        verdict = conn.rate.count(now)
+        if verdict == "ok":
+            return True
+        ws = conn.ws
+        if verdict == "throttle":
+            if conn.throttle_timer is None and ws.transport is not None:
+                ws.transport.pause_reading()
+                conn.throttle_timer = asyncio.get_running_loop().call_later(
+                    conn.rate.wait(), self._throttle_over, conn)
+            return True
+        if not conn.closed_on_purpose:
+            log_event(log, logging.WARNING, "peer_message_rate_exceeded", peer_id=conn.peer_id,
+                      room=conn.room_name, remote=_host(ws),
+                      limit=self.config.peer_messages_per_second)
+            self.metrics.refused("message_rate")
+            conn.closed_on_purpose = True
+            ws.fail(CloseCode.POLICY_VIOLATION, "message rate exceeded")
+            self._forget(conn)
+        return False
+
+    def _throttle_over(self, conn: PeerConnection) -> None:
+        conn.throttle_timer = None
+        ws = conn.ws
+        if ws not in self._held_back and ws.transport is not None \
+                and not ws.transport.is_closing():
+            ws.transport.resume_reading()
+
     def _read_again(self) -> None:
         """Read from the held-back clients again once the runtime has caught up."""
         if self.runtime.backlog() > MAX_BACKLOG // 2:
@@ -384,12 +494,15 @@ class Gateway:
         self._backlog_check = None
         held, self._held_back = self._held_back, set()
         for ws in held:
-            if ws.transport is not None and not ws.transport.is_closing():
+            conn: PeerConnection | None = ws.context
+            throttled = conn is not None and conn.throttle_timer is not None
+            if not throttled and ws.transport is not None and not ws.transport.is_closing():
                 ws.transport.resume_reading()
 
     def binary_received(self, ws: WebSocket) -> None:
         conn: PeerConnection = ws.context
-        conn.last_seen = asyncio.get_running_loop().time()
+        if not self._within_rate(conn):
+            return
         if not conn.sent_binary:  # ignored; said once, not once per frame
             conn.sent_binary = True
             log_event(log, logging.INFO, "peer_binary_frames_ignored", peer_id=conn.peer_id,
@@ -409,6 +522,9 @@ class Gateway:
     def connection_closed(self, ws: WebSocket) -> None:
         self.sockets.discard(ws)
         self._held_back.discard(ws)
+        key = self._address_key.pop(ws, None)
+        if key is not None:
+            self.open_per_address.remove(key)
         if not self.sockets:
             self._all_closed.set()
         conn: PeerConnection | None = ws.context
@@ -421,6 +537,8 @@ class Gateway:
         if not self.connections:
             self._no_clients.set()
         self._forget(conn)
+        if conn.throttle_timer is not None:
+            conn.throttle_timer.cancel()
         if conn.idle_timer is None:
             return  # never upgraded
         conn.idle_timer.cancel()
@@ -500,8 +618,34 @@ def _response(status: int, body: bytes, content_type: str) -> Response:
 
 
 def _host(ws: WebSocket) -> str:
-    """The client's IP address (what limits count per client)."""
+    """The client's IP address: the TCP peer's, or behind a trusted proxy the one it names."""
+    return ws.client_address[0] if ws.client_address else "unknown"
+
+
+def _peer_host(ws: WebSocket) -> str:
+    """The TCP peer's IP address (a trusted proxy's, when there is one)."""
     return ws.remote_address[0] if ws.remote_address else "unknown"
+
+
+#: Headers a request may carry at most once: a second one would leave the meaning to
+#: whichever copy each reader picks (websockets itself refuses two of some, with an error).
+_SINGLE_HEADERS = ("Host", "Upgrade", "Origin", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+                   "Authorization", "Forwarded")
+
+
+def _malformed(request: Request) -> str | None:
+    """What makes a request unusable before anything looks at it, or None."""
+    for name in _SINGLE_HEADERS:
+        if len(request.headers.get_all(name)) > 1:
+            return f"more than one {name} header"
+    path = request.path
+    if not path.startswith("/"):
+        return "the request target is not a path"
+    try:
+        urlsplit(path)
+    except ValueError:
+        return "the request target is not a valid URL path"
+    return None
 
 
 def _static(name: str, content_type: str) -> tuple[bytes, str]:

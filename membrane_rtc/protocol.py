@@ -135,10 +135,9 @@ def _too_deep(text: str | bytes) -> bool:
     counts at C speed. The scan itself runs only on the rest (why no library: msgspec has
     no depth limit, and decoding first would let the nesting reach the decoder's own stack).
     """
-    if text.count("[" if isinstance(text, str) else b"[") + \
-            text.count("{" if isinstance(text, str) else b"{") <= MAX_DEPTH:
-        return False
     data = text.encode() if isinstance(text, str) else text
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return False
     depth, in_string, escaped = 0, False, False
     for byte in data:
         if in_string:

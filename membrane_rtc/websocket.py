@@ -37,6 +37,13 @@ CLOSE_TIMEOUT = 5.0
 class Handler(Protocol):
     """What a :class:`WebSocket` tells the application (the gateway implements it)."""
 
+    def connection_opened(self, ws: WebSocket) -> None:
+        """A TCP connection arrived (nothing read yet): the application may count it, or
+        answer it at once with :meth:`WebSocket.reject`."""
+
+    def request_timed_out(self, ws: WebSocket) -> None:
+        """The client did not send a whole HTTP request within the handshake timeout."""
+
     def handshake(self, ws: WebSocket, request: Request) -> None:
         """An HTTP request arrived: answer it now or later, with :meth:`WebSocket.upgrade`
         or :meth:`WebSocket.respond`."""
@@ -57,23 +64,37 @@ class Handler(Protocol):
 class WebSocket(asyncio.Protocol):
     """One client connection: HTTP request, then (if upgraded) websocket messages."""
 
-    __slots__ = ("handler", "protocol", "transport", "request", "remote_address", "context",
-                 "max_buffered", "_unflushed", "_fragments", "_flush_scheduled", "_close_timer",
-                 "_closed", "awaiting_pong", "_loop")
+    __slots__ = ("handler", "protocol", "transport", "request", "remote_address",
+                 "client_address", "context", "max_buffered", "handshake_timeout",
+                 "_upgrade_response", "response_status", "_unflushed", "_fragments",
+                 "_flush_scheduled", "_close_timer", "_request_timer", "_closed",
+                 "awaiting_pong", "_loop")
 
-    def __init__(self, handler: Handler, max_size: int | None, max_buffered: int = 0) -> None:
+    def __init__(self, handler: Handler, max_size: int | None, max_buffered: int = 0,
+                 handshake_timeout: float = 0) -> None:
         self.handler = handler
         self.protocol = ServerProtocol(max_size=max_size, logger=_wire_log)
         self.transport: asyncio.Transport | None = None
         #: The HTTP request, kept until it is answered.
         self.request: Request | None = None
+        #: The TCP peer's address.
         self.remote_address: tuple[str, int] | None = None
+        #: The client's address: the TCP peer's, unless the application learnt better (a
+        #: trusted reverse proxy named the client).
+        self.client_address: tuple[str, int] | None = None
         #: The application's own state for this connection (the gateway's peer).
         self.context: Any = None
         #: Bytes that may wait in the transport's buffer before write_buffer_full (0: any).
         self.max_buffered = max_buffered
         #: Pings sent and not yet answered (keepalive).
         self.awaiting_pong = False
+        #: Seconds the client may take to send its whole HTTP request (0: no limit).
+        self.handshake_timeout = handshake_timeout
+        #: The 101 answer :meth:`validate_upgrade` prepared, sent by :meth:`upgrade`.
+        self._upgrade_response: Response | None = None
+        #: The status of the HTTP answer sent, once sent.
+        self.response_status: int | None = None
+        self._request_timer: asyncio.TimerHandle | None = None
         self._unflushed = 0  # bytes sent since the last flush
         self._fragments: list[bytes] | None = None
         self._flush_scheduled = False
@@ -116,13 +137,27 @@ class WebSocket(asyncio.Protocol):
 
     # -- the application's calls -------------------------------------------------------------
 
-    def upgrade(self) -> bool:
-        """Accept the pending request as a websocket (101); False if its handshake is not a
-        valid websocket handshake (it was answered with an HTTP error instead)."""
+    def validate_upgrade(self) -> bool:
+        """Check that the pending request is a valid websocket handshake, without answering
+        it yet (:meth:`upgrade` does, later); if it is not, answer it now with the HTTP error
+        websockets chose (400, 426...) and return False."""
         assert self.request is not None, "no request to answer"
         response = self.protocol.accept(self.request)
+        if response.status_code != 101:
+            self.respond(response)
+            return False
+        self._upgrade_response = response
+        return True
+
+    def upgrade(self) -> bool:
+        """Accept the pending request as a websocket (101), validating it first unless
+        :meth:`validate_upgrade` did; False if it was answered with an HTTP error instead."""
+        if self._upgrade_response is None and not self.validate_upgrade():
+            return False
+        assert self._upgrade_response is not None
+        response, self._upgrade_response = self._upgrade_response, None
         self.respond(response)
-        return response.status_code == 101
+        return True
 
     def reject(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
         """Answer the pending request with an HTTP error."""
@@ -135,6 +170,7 @@ class WebSocket(asyncio.Protocol):
         """Answer the pending request with ``response`` (a 101 from :meth:`upgrade`, or
         anything else, after which the connection ends)."""
         self.request = None
+        self.response_status = response.status_code
         self.protocol.send_response(response)
         self._schedule_flush()
 
@@ -167,6 +203,12 @@ class WebSocket(asyncio.Protocol):
             self._schedule_flush()
             self._expect_close()
 
+    def abort(self) -> None:
+        """Drop the TCP connection now, without a word (a client that never finished its
+        request)."""
+        if self.transport is not None and not self._closed:
+            self.transport.abort()
+
     def fail(self, code: int, reason: str) -> None:
         """Close at once, without waiting for the client's answer (a client too slow to read
         gets the close frame after what it has not read yet)."""
@@ -181,7 +223,11 @@ class WebSocket(asyncio.Protocol):
         self.transport = stream = cast(asyncio.Transport, transport)
         self._loop = asyncio.get_running_loop()
         peer = stream.get_extra_info("peername")
-        self.remote_address = (peer[0], peer[1]) if peer else None
+        self.remote_address = self.client_address = (peer[0], peer[1]) if peer else None
+        if self.handshake_timeout:
+            self._request_timer = self._loop.call_later(self.handshake_timeout,
+                                                        self._request_overdue)
+        self.handler.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
         self.protocol.receive_data(data)
@@ -196,8 +242,9 @@ class WebSocket(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        if self._close_timer is not None:
-            self._close_timer.cancel()
+        for timer in (self._close_timer, self._request_timer):
+            if timer is not None:
+                timer.cancel()
         if self.protocol.state is not State.CLOSED:
             self.protocol.receive_eof()  # the connection is gone: so is the protocol
             self.protocol.events_received()
@@ -209,6 +256,9 @@ class WebSocket(asyncio.Protocol):
         for event in self.protocol.events_received():
             if isinstance(event, Request):
                 self.request = event
+                if self._request_timer is not None:
+                    self._request_timer.cancel()
+                    self._request_timer = None
                 self.handler.handshake(self, event)
             elif isinstance(event, Frame):
                 self._frame(event)
@@ -268,6 +318,11 @@ class WebSocket(asyncio.Protocol):
         if eof:
             transport.close()  # after the buffered data is written
             self._expect_close()
+
+    def _request_overdue(self) -> None:
+        self._request_timer = None
+        if self.request is None and self.response_status is None and not self._closed:
+            self.handler.request_timed_out(self)
 
     def _expect_close(self) -> None:
         """The connection should end soon; if it has not within CLOSE_TIMEOUT, drop it."""

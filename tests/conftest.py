@@ -63,6 +63,9 @@ async def _servers(mode: str) -> AsyncIterator[ServerFactory]:
 
     async def start(rooms: dict[str, Any] | None = None, **settings: Any) -> Server:
         rooms = {"demo": ("actors.default:DefaultRoom", None)} if rooms is None else rooms
+        # Test clients send as fast as a loop can, far past any real client: the per-peer
+        # message rate is off unless a test asks for it (tests/test_hostile.py does).
+        settings.setdefault("peer_messages_per_second", 0)
         chosen_port = mode == "multiproc" and "admin_port" not in settings
         for attempt in (1, 2):
             if chosen_port:

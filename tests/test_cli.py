@@ -188,7 +188,7 @@ PYTHON_ONLY = {"rooms": "--room", "roles": "--role", "demo": "--no-demo",
                "allowed_origins": "--allowed-origin", "connect_timeout": None, "admin": None,
                "metrics_host": None, "turn_urls": "--turn-url", "stun_urls": "--stun-url",
                "webhook_urls": "--webhook-url", "auto_room_class": "--room-class",
-               "auto_room_options": "--room-options"}
+               "auto_room_options": "--room-options", "trusted_proxies": "--trusted-proxy"}
 
 
 async def test_help_lists_every_serve_flag() -> None:

@@ -16,7 +16,7 @@ CYCLES = 1000
 AT_ONCE = 10
 WARM_UP = 200
 #: Every cycle is a new connection from 127.0.0.1: lift the per-address join rate.
-NO_JOIN_RATE = {"joins_per_second": 0}
+NO_JOIN_RATE = {"joins_per_second": 0, "max_connections_per_ip": 0}
 
 
 def open_files(pid: int) -> dict[str, str]:

@@ -208,7 +208,9 @@ async def flood_a_reader_that_never_reads(*serve_args: str) -> tuple[int, int | 
     return (server RSS growth in KiB at its peak, close code the client got or None)."""
     from .support.process import ServeProcess
 
-    server = await ServeProcess.start("--port", "0", *serve_args)
+    # The sender floods far past any real client: the per-peer message rate is not tested here.
+    server = await ServeProcess.start("--port", "0", "--peer-messages-per-second", "0",
+                                      *serve_args)
     try:
         sender = await Client.connect(f"{server.url}/demo")
         slow = await websockets.connect(f"{server.url}/demo", max_queue=1,

@@ -23,7 +23,7 @@ PEERS = 200
 
 
 async def test_peer_ids_are_fresh_random_uuid4s(start_server: ServerFactory) -> None:
-    server = await start_server(joins_per_second=0)
+    server = await start_server(joins_per_second=0, max_connections_per_ip=0)
     # max_queue=None: these clients never read the 'joined' frames of the others, and a
     # websockets client that stops reading cannot finish its closing handshake quickly.
     clients = await asyncio.gather(*(Client.connect(f"{server.url}/demo", max_queue=None)

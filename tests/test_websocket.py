@@ -28,6 +28,12 @@ class Echo:
         self.full: list[WebSocket] = []
         self.gone = asyncio.Event()
 
+    def connection_opened(self, ws: WebSocket) -> None:
+        pass
+
+    def request_timed_out(self, ws: WebSocket) -> None:
+        ws.abort()
+
     def handshake(self, ws: WebSocket, request: Request) -> None:
         ws.upgrade()
 
