@@ -9,6 +9,11 @@ A connection that drops is resumed inside ``recv``/``send`` with the server's re
 (backoff with jitter, for at most ``give_up_after`` seconds): same ``peer_id``, and what was
 sent to it meanwhile arrives in order. ``resumes`` counts the resumes; a client the server
 admitted afresh instead has a new ``peer_id``.
+
+Only the server may send ``authenticated``, ``left`` and ``error`` (from ``None``) and ``joined``
+(from the joining peer, naming itself): a frame that uses one of these names otherwise is a
+peer speaking as the server (through an older server, or a room that rewrites events), and is
+dropped unseen, as is text that is no server frame at all.
 """
 
 from __future__ import annotations
@@ -78,8 +83,9 @@ class SignalingClient:
                 websockets.connect(url, compression=None, max_queue=None), self.timeout)
         except websockets.InvalidStatus as exc:
             raise SignalingError(f"HTTP {exc.response.status_code}") from None
-        text = await asyncio.wait_for(self._connection.recv(), self.timeout)
-        first = protocol.decode_server_frame(text)
+        async with asyncio.timeout(self.timeout):  # one bound, however many frames are dropped
+            while (first := self._server_message(await self._connection.recv())) is None:
+                pass
         if first.event == "error":
             await self.close()
             data = first.data or {}
@@ -92,6 +98,26 @@ class SignalingClient:
         self.ice_servers = data.get("ice_servers")
         self.metadata = data.get("metadata")
         return bool(data.get("resumed"))
+
+    def _server_message(self, text: str | bytes) -> Message | None:
+        """The message in a frame, or None for one to drop: not a server frame at all (nothing
+        to act on), or a peer speaking as the server. ``joined`` comes from the joining peer
+        and names it (Membrane's format; never us), the server's other events from ``None``;
+        a peer cannot send from ``None``, nor as another peer."""
+        try:
+            message = protocol.decode_server_frame(text)
+        except protocol.ProtocolError:
+            return None
+        if message.event not in protocol.SERVER_EVENTS:
+            return message
+        data, from_ = message.data, message.from_
+        if message.event == "joined":
+            genuine = from_ is not None and isinstance(data, dict) \
+                and data.get("peer_id") == from_ and from_ != self.peer_id
+        else:
+            genuine = from_ is None and isinstance(data, dict) \
+                and (message.event == "error" or isinstance(data.get("peer_id"), str))
+        return message if genuine else None
 
     def _may_resume(self, closed: websockets.ConnectionClosed) -> bool:
         """A drop (no close frame from the server, or one that does not end the session)."""
@@ -146,8 +172,8 @@ class SignalingClient:
                     raise
                 await self._resume()
                 continue
-            if text != protocol.PONG:
-                return protocol.decode_server_frame(text)
+            if text != protocol.PONG and (message := self._server_message(text)) is not None:
+                return message
 
     async def recv_event(self, event: str, timeout: float | None = None) -> Message:
         """Skip messages until one with ``event`` arrives."""

@@ -14,11 +14,31 @@
 // A connection that drops (a network change, sleep, a server restart) is resumed with the
 // server's resume token: backoff with jitter, for at most `giveUpAfter` ms (the server's
 // --resume-grace; 20 s by default). A dead network is noticed by a keepalive "ping".
+//
+// Only the server may send "authenticated", "left" and "error" (from null) and "joined" (from the
+// joining peer, naming itself): a frame that uses one of these names otherwise is a peer speaking
+// as the server (through an older server, or a room that rewrites events) and is dropped.
 
 /** Close codes after which resuming is pointless: we were let go on purpose, or broke rules. */
 const FINAL_CLOSE_CODES = new Set([1000, 1002, 1007, 1008, 1009]);
 /** Messages sent while reconnecting, kept to send once resumed (more are dropped). */
 const MAX_OUTBOX = 256;
+/** The events only the server sends (see fromServer). */
+const SERVER_EVENTS = new Set(["authenticated", "joined", "left", "error"]);
+
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/** A server frame, or null for text that is not one (not JSON, not an object, no string event):
+ * nothing to act on, and nothing to throw over. */
+function parseFrame(text) {
+  let frame;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return isObject(frame) && typeof frame.event === "string" ? frame : null;
+}
 
 export class SignalingClient extends EventTarget {
   constructor(url, { reconnect = true, giveUpAfter = 20000, backoff = 250, maxBackoff = 5000,
@@ -61,16 +81,20 @@ export class SignalingClient extends EventTarget {
       if (!current()) return;
       this.lastHeard = Date.now();
       if (event.data === "pong") return;
-      const frame = JSON.parse(event.data);
+      const frame = parseFrame(event.data);
+      if (frame === null) return;
+      if (SERVER_EVENTS.has(frame.event) && !this.#fromServer(frame)) return;  // a peer's forgery
       if (frame.event === "authenticated") {
+        // The server sends one per connection: a second (a room's own, at worst) must not
+        // swap our identity.
+        if (authenticated) return;
         authenticated = true;
         this.#authenticated(frame.data);
         resolve?.(this.peerId);
       } else if (frame.event === "error" && !authenticated) {
         reject?.(new SignalingError(frame.data));
       }
-      const kinds = ["joined", "left", "error"];
-      const type = kinds.includes(frame.event) ? frame.event : "message";
+      const type = SERVER_EVENTS.has(frame.event) ? frame.event : "message";
       this.dispatchEvent(new CustomEvent(type, { detail: frame }));
     });
     socket.addEventListener("close", (event) => {
@@ -81,6 +105,19 @@ export class SignalingClient extends EventTarget {
       if (authenticated && this.#mayResume(event.code)) return this.#dropped();
       this.#closed(event.code, event.reason);
     });
+  }
+
+  /** Whether a frame with one of the server's event names is the server's: "joined" comes
+   * from the joining peer and names it (Membrane's format; never us: we do not join twice),
+   * the others come from null. A peer cannot send from null, nor as another peer. */
+  #fromServer(frame) {
+    const { event, data, from } = frame;
+    if (event === "joined") {
+      return typeof from === "string" && isObject(data) && data.peer_id === from
+        && from !== this.peerId;
+    }
+    if (from !== null || !isObject(data)) return false;
+    return event === "error" || typeof data.peer_id === "string";  // authenticated, left
   }
 
   #authenticated(data) {
