@@ -211,6 +211,11 @@ class Gateway:
                   seconds=self.config.handshake_timeout)
         ws.abort()
 
+    def bad_request(self, ws: WebSocket, status: int, reason: str) -> None:
+        self.metrics.refused(STATUS_REASONS.get(status, "bad_request"))
+        log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
+                  remote=_host(ws))
+
     def _admit(self, ws: WebSocket, request: Request) -> None:
         """Check a request in this order (docs/reference/protocol.md): its form, then what it
         asks for, the drain, the limits, the websocket handshake, then ``Peer.parse_request``
@@ -474,7 +479,9 @@ class Gateway:
                       limit=self.config.peer_messages_per_second)
             self.metrics.refused("message_rate")
             conn.closed_on_purpose = True
-            ws.fail(CloseCode.POLICY_VIOLATION, "message rate exceeded")
+            # A closing handshake, not a cut: the client reads the close frame behind what it
+            # sends meanwhile (dropped unread), where a reset would lose it.
+            ws.close(CloseCode.POLICY_VIOLATION, "message rate exceeded")
             self._forget(conn)
         return False
 

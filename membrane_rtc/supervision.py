@@ -110,6 +110,13 @@ class RestartBudget:
         self._recent = []
 
 
+#: Rooms created on demand (``--auto-create``) that may wait at once for their first client to
+#: be admitted: a room runs a client's ``Peer.on_init`` (peers live in their room, for
+#: isolation), so it exists before it knows whether that client is welcome. Refused clients
+#: end such a room at once; this bounds how many exist meanwhile.
+MAX_PROVISIONAL_ROOMS = 16
+
+
 @dataclass
 class RoomRecord:
     """The registry's row for one room name. ``address`` is the runtime's handle on its actor."""
@@ -132,6 +139,9 @@ class RoomRecord:
     waiting: list[tuple[Any, Any]] = field(default_factory=list)
     #: Created by a client's first connection (``--auto-create``): stopped once empty a while.
     auto: bool = False
+    #: Auto-created and no peer has been admitted yet: it stops as soon as the client it was
+    #: made for is refused (so unauthenticated clients cannot fill the server with rooms).
+    provisional: bool = False
     #: Counts the room's empty spells, so that a timer of an earlier one stops nothing.
     empty_spells: int = 0
 
@@ -171,6 +181,14 @@ class Registry:
         self.restart_window = restart_window
         self.clock = clock
         self.rooms: dict[str, RoomRecord] = {}
+
+    def refuse_provisional(self) -> str | None:
+        """Why no further room may be created on demand now (None: it may): at most
+        MAX_PROVISIONAL_ROOMS wait at once for their first client to be admitted."""
+        waiting = sum(record.provisional for record in self.rooms.values())
+        if waiting >= MAX_PROVISIONAL_ROOMS:
+            return f"{waiting} rooms created on demand still wait for their first peer"
+        return None
 
     def refuse_create(self, name: str) -> str | None:
         """Why a room of this name cannot be created now (None: it can)."""

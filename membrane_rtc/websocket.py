@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import Any, Protocol, cast
 
+from websockets.exceptions import InvalidMessage
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -43,6 +44,10 @@ class Handler(Protocol):
 
     def request_timed_out(self, ws: WebSocket) -> None:
         """The client did not send a whole HTTP request within the handshake timeout."""
+
+    def bad_request(self, ws: WebSocket, status: int, reason: str) -> None:
+        """What arrived is no HTTP request websockets can parse: it was answered with
+        ``status`` and the connection ends (the application only logs and counts it)."""
 
     def handshake(self, ws: WebSocket, request: Request) -> None:
         """An HTTP request arrived: answer it now or later, with :meth:`WebSocket.upgrade`
@@ -262,9 +267,26 @@ class WebSocket(asyncio.Protocol):
                 self.handler.handshake(self, event)
             elif isinstance(event, Frame):
                 self._frame(event)
+        problem = self.protocol.handshake_exc
+        if problem is not None and self.request is None and self.response_status is None:
+            self._unparsable_request(problem)
         self._schedule_flush()  # pongs, close frames, HTTP errors the protocol answered
         if self.protocol.close_expected():
             self._expect_close()
+
+    def _unparsable_request(self, problem: Exception) -> None:
+        """websockets answers a request too large itself (414, 431) but only hangs up on
+        one it cannot parse at all: answer that one with 400 first, then tell the handler."""
+        if isinstance(problem, InvalidMessage):
+            self.response_status = 400
+            if self.transport is not None:
+                self.transport.write(self.protocol.reject(400, "Bad Request\n").serialize())
+        else:
+            # RequestLineTooLong (websockets 15+) is answered 414, too many or too long
+            # headers 431.
+            self.response_status = 414 if type(problem).__name__ == "RequestLineTooLong" \
+                else 431
+        self.handler.bad_request(self, self.response_status, str(problem))
 
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode

@@ -34,6 +34,9 @@ class Echo:
     def request_timed_out(self, ws: WebSocket) -> None:
         ws.abort()
 
+    def bad_request(self, ws: WebSocket, status: int, reason: str) -> None:
+        pass
+
     def handshake(self, ws: WebSocket, request: Request) -> None:
         ws.upgrade()
 

@@ -298,6 +298,7 @@ class RoomActor(MembraneActor):
             log.info("peer %s refused by %s", auth.peer_id, exc)
             reason = str(exc.error) if isinstance(exc.error, Unauthorized) else UNAUTHORIZED
             self.send(gateway, PeerRefused(conn_id, 401, reason))
+            self._report_occupancy()  # a room made for this client ends if it stays empty
             return
         auth = peer.admitted(auth)
         endpoint = PeerEndpoint(gateway, conn_id, auth.peer_id, peer,
@@ -315,6 +316,7 @@ class RoomActor(MembraneActor):
             self._queue(gateway, control=ClosePeer(conn_id, CloseCode.NORMAL,
                                                    "could not join room", "join_refused"))
             self._end_peer(peer)
+            self._report_occupancy()
             return
         except RoomCallbackError as exc:
             # Upgrade it anyway: the room's crash then closes it with "Room closed".

@@ -235,14 +235,15 @@ class RoomSupervisor(MembraneActor):
         record = self.registry.serving(message.room_name)
         if record is None and self.auto_create is not None \
                 and message.room_name not in self.rooms and may_auto_create(message.room_name):
-            refusal = self.registry.refuse_create(message.room_name)
+            refusal = self.registry.refuse_create(message.room_name) \
+                or self.registry.refuse_provisional()
             if refusal is not None:
                 log.warning("no room created for a client: %s", refusal)
                 self.send(message.gateway, PeerRefused(message.conn_id, 503, "room limit"))
                 return
             room_class, options = self.auto_create
             record = self.registry.add(message.room_name, room_class, options)
-            record.auto = True
+            record.auto = record.provisional = True
             log.info("room %s created on demand", record.name)
             self._spawn(record)
             record = self.registry.serving(message.room_name)  # None while it waits for a host
@@ -338,6 +339,14 @@ class RoomSupervisor(MembraneActor):
         record = self._current(message.name, sender)
         if record is not None:
             record.peers = message.peers
+            if record.provisional and message.peers == 0:
+                # The client it was made for was refused: it ends now, not after the empty
+                # timeout, and its name is free again.
+                log.info("room %s stopped: created on demand, its first client was refused",
+                         record.name)
+                self._end(record, RoomStatus.STOPPING, EMPTY_REASON)
+                return
+            record.provisional = False
             self._watch_emptiness(record)
 
     def receiveMsg_RoomCrashed(self, message: RoomCrashed, sender: Address) -> None:
@@ -450,3 +459,6 @@ class RoomSupervisor(MembraneActor):
                       record.name, record.budget.spent, self.registry.restart_window, reason)
             self._event(EventKind.ROOM_FAILED, record.name, reason=told)
             self._answer_waiting(record, f"room {record.name!r} failed: {reason}")
+            if record.auto:  # nobody named it: it would hold a place of --max-rooms forever
+                del self.rooms[record.name]
+                self._check_all_stopped()
