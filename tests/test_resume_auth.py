@@ -22,7 +22,7 @@ JWT_OPTIONS = {"secret": SECRET, "leeway": 0}
 
 async def test_an_expired_jwt_cannot_resume_and_the_grace_still_ends(
         start_server_each_mode: ServerFactory) -> None:
-    grace = 4.0
+    grace = 5.0
     server = await start_server_each_mode(peer_class=JWT_PEER, peer_options=JWT_OPTIONS,
                                           resume_grace=grace)
     url = f"{server.url}/demo"
