@@ -103,13 +103,16 @@ async def test_the_python_client_resends_its_query_when_it_resumes(
         start_server: ServerFactory) -> None:
     server = await start_server(peer_class="actors.token:TokenPeer",
                                 peer_options={"token": "s3cret"})
-    async with SignalingClient(f"{server.url}/demo?token=s3cret") as alice:
+    url = f"{server.url}/demo?token=s3cret"
+    async with SignalingClient(url) as alice, SignalingClient(url) as bob:
+        await alice.recv_event("joined")
         me = alice.peer_id
         assert alice._connection is not None
         alice._connection.transport.abort()  # the network goes: no close frame
         await away(server, "demo", me or "")
-        await alice.send("ping-me", None, None)  # resumes on the way
-        assert (alice.peer_id, alice.resumes) == (me, 1)
+        await bob.send("offer", {"n": 1}, [me])
+        offer = await alice.recv_event("offer")  # recv resumes (with ?token=), then reads it
+        assert (alice.peer_id, alice.resumes, offer.data) == (me, 1, {"n": 1})
 
 
 async def test_a_resume_runs_a_new_peer_and_ends_the_old_one(
