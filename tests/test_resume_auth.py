@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from membrane_rtc import Server
 from membrane_rtc.client import SignalingClient
 
 from .conftest import ServerFactory
@@ -18,6 +19,13 @@ from .test_resume import away, drop, nothing_pending
 
 #: The JWT peer's options here: no leeway, so that a token is expired when its exp is past.
 JWT_OPTIONS = {"secret": SECRET, "leeway": 0}
+
+
+def refusals(server: Server) -> dict[str, float]:
+    """The 401s the server answered, by the reason it logged."""
+    return {sample.labels["reason"]: sample.value
+            for sample in server.metrics.unauthorized.collect()[0].samples
+            if sample.name.endswith("_total")}
 
 
 async def test_an_expired_jwt_cannot_resume_and_the_grace_still_ends(
@@ -43,6 +51,7 @@ async def test_an_expired_jwt_cannot_resume_and_the_grace_still_ends(
     status = await refused_status(f"{url}?resume={a.welcome['resume_token']}"
                                   f"&access_token={short}")
     assert status == 401
+    assert refusals(server) == {"access token expired": 1}
     left = await b.recv_event("left", timeout=grace + 5)  # not extended: it ends as it would
     assert left["data"]["peer_id"] == a.peer_id
     assert time.monotonic() - dropped >= grace - 0.5  # and not cut short by the refusal
@@ -70,6 +79,7 @@ async def test_a_fresh_jwt_of_the_same_subject_resumes_and_nothing_else_does(
     mallory = token(sub="mallory", name="Mallory")
     assert await refused_status(f"{stolen}&access_token={mallory}") == 401  # someone else's
     await away(server, "demo", a.peer_id or "")  # still away, still a member
+    assert refusals(server) == {"no access token": 2, "resumed as another identity": 1}
 
     # Its own client, with a fresh token in the header a non-browser client resends.
     fresh = token(name="Ada Lovelace")
