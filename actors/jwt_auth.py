@@ -8,7 +8,14 @@ The token comes as ``?access_token=...`` or an ``Authorization: Bearer ...`` hea
 - ``{"public_key_file": "/path/key.pem"}``: RS256 or ES256 (the key's kind decides) with your
   issuer's public key;
 - ``"leeway"`` (seconds of clock skew allowed on ``exp``/``nbf``, default 10), and optionally
-  ``"audience"`` and ``"issuer"``, checked when given.
+  ``"audience"`` and ``"issuer"``, checked when given;
+- ``"max_lifetime"`` (seconds, optional): a token whose ``exp - iat`` is longer, or that has
+  no ``iat``, is refused. A resume checks the token again (docs/reference/protocol.md), so
+  this bounds how long one token can keep a session going.
+
+An HS256 secret shorter than 32 bytes (RFC 7518, 3.2) refuses every client, with an error in
+the log: checked per connection (the options reach the peer only then), until the server
+checks peer options at start-up.
 
 Claims: ``exp`` is required; ``room`` must name the URL's room (``"*"``: any room); ``sub`` is
 the peer's identity (``AuthData.identity``); ``metadata`` (an object), or else ``name``,
@@ -18,6 +25,7 @@ reason in the server's log, never the token.
 
 import functools
 import json
+import logging
 import os
 from typing import Any
 
@@ -33,6 +41,10 @@ ANY_ROOM = "*"
 DEFAULT_LEEWAY = 10.0
 #: The asymmetric algorithms by the kind of public key.
 _ALGORITHMS = {"RSA": ["RS256"], "EC": ["ES256"]}
+#: The shortest HS256 secret accepted (RFC 7518, 3.2: a key as long as the hash).
+MIN_SECRET_BYTES = 32
+
+log = logging.getLogger("membrane_rtc.jwt_auth")
 
 
 def verification_key(options: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -58,7 +70,22 @@ def _key(options_json: str) -> tuple[Any, list[str]]:
     secret = options.get("secret") or os.environ.get(options.get("secret_env", SECRET_VARIABLE))
     if not secret:
         raise ValueError(f"no secret: give 'secret', 'secret_env' or ${SECRET_VARIABLE}")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        problem = (f"the HS256 secret is {len(secret.encode())} bytes long, shorter than "
+                   f"{MIN_SECRET_BYTES}: JWTPeer refuses every client until it is replaced")
+        log.error("%s", problem)
+        raise ValueError(problem)
     return secret, ["HS256"]
+
+
+def max_lifetime(options: dict[str, Any]) -> float | None:
+    """The ``max_lifetime`` option in seconds (None: not set)."""
+    value = options.get("max_lifetime")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"max_lifetime must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 class JWTPeer(Peer):
@@ -81,6 +108,7 @@ class JWTPeer(Peer):
         if not token:
             raise Unauthorized("no access token")
         key, algorithms = verification_key(options)
+        longest = max_lifetime(options)
         try:
             claims = jwt.decode(
                 token, key, algorithms=algorithms,
@@ -93,6 +121,12 @@ class JWTPeer(Peer):
             raise Unauthorized("access token not valid yet") from None
         except jwt.InvalidTokenError as exc:  # signature, algorithm, audience, format...
             raise Unauthorized(f"invalid access token ({type(exc).__name__})") from None
+        if longest is not None:
+            if "iat" not in claims:
+                raise Unauthorized("access token has no iat (max_lifetime is set)")
+            # PyJWT checked both are integers (int() of them works).
+            if int(claims["exp"]) - int(claims["iat"]) > longest:
+                raise Unauthorized("access token lives longer than max_lifetime")
         room = claims.get("room")
         if room != ANY_ROOM and room != context.room:
             raise Unauthorized("access token is not for this room")

@@ -477,6 +477,9 @@ def mint_token(secret: str | None, room: str, sub: str, ttl: int,
     """An HS256 access token for ``actors.jwt_auth:JWTPeer`` (PyJWT signs it)."""
     if not secret:
         raise UsageError(f"--secret: give one, or set ${JWT_SECRET_VARIABLE}")
+    if len(secret.encode()) < 32:  # RFC 7518, 3.2; JWTPeer refuses shorter ones too
+        raise UsageError(f"--secret: {len(secret.encode())} bytes is too short for HS256: "
+                         "give at least 32 (JWTPeer refuses shorter secrets)")
     if ttl <= 0:
         raise UsageError("--ttl: must be positive")
     now = int(time.time())

@@ -85,6 +85,12 @@ class Peer:
 
         ``options`` are the server's custom peer options. May set ``self.idle_timeout``,
         ``self.identity`` and ``self.public_metadata``.
+
+        It runs for every connection, a resume's too: a client that resumes its peer after a
+        drop presents its credentials again, and a new instance's ``on_init`` checks them
+        (``auth.peer_id`` is the resuming peer's), which must also set the ``identity`` the
+        peer joined with. Refused, the client gets HTTP 401 and the peer stays away; its
+        ``public_metadata`` is the one it joined with either way.
         """
 
     def on_receive(self, message: Message, context: PeerContext) -> Message | None:
@@ -93,4 +99,6 @@ class Peer:
         return message
 
     def on_terminate(self, context: PeerContext) -> None:
-        """The connection is closing: clean up."""
+        """The connection is over (closed, or replaced by the connection a resume accepted,
+        which has its own instance): clean up. Runs once per instance whose ``on_init``
+        accepted."""

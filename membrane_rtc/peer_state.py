@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from .peer import Peer, PeerContext
+from .peer import Peer, PeerContext, Unauthorized
 from .protocol import Message
 from .room import AuthData
 from .room_state import TimeLimit, no_time_limit
@@ -75,6 +75,21 @@ class PeerState:
                     f"public_metadata must be a JSON object of at most "
                     f"{MAX_PUBLIC_METADATA_BYTES} bytes"))
         self._initialized = True
+
+    def init_resuming(self, previous: PeerState, auth: AuthData, options: Any) -> None:
+        """Run ``on_init`` for a new connection that resumes ``previous``'s peer (same peer
+        id, the new request's credentials): refused as :meth:`init` refuses, and also when
+        it establishes another ``identity`` than ``previous`` did (someone else's valid
+        credentials do not take a peer over). Accepted, its public metadata is
+        ``previous``'s: room-mates were told that one in ``joined``.
+
+        A refusal after ``on_init`` accepted (another identity) leaves this ``Peer``
+        initialized: end it with :meth:`terminate` on every refusal (its ``on_terminate``
+        runs only in that case)."""
+        self.init(auth, options)
+        if self.peer.identity != previous.peer.identity:
+            raise PeerCallbackError("on_init", Unauthorized("resumed as another identity"))
+        self.peer.public_metadata = previous.peer.public_metadata
 
     def admitted(self, auth: AuthData) -> AuthData:
         """``auth`` with what ``on_init`` established: identity and public metadata."""

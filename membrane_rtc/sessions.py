@@ -75,14 +75,22 @@ class ResumeTokens:
         self._secrets[peer_id] = secret
         return f"{peer_id}.{secret}"
 
-    def claim(self, token: str) -> str | None:
-        """The peer id ``token`` is the current token of, spending it; else None (unknown,
-        used, forged or of a peer that has left: the client is then admitted afresh)."""
+    def holder(self, token: str) -> str | None:
+        """The peer id ``token`` is the current token of, without spending it; else None
+        (unknown, used, forged or of a peer that has left: the client is then admitted
+        afresh). The token stays good until :meth:`claim`: a resume its peer's ``Peer``
+        refuses (wrong credentials) leaves it to the client that holds them."""
         peer_id, _, secret = token.rpartition(".")
         expected = self._secrets.get(peer_id)
         if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
             return None
-        del self._secrets[peer_id]
+        return peer_id
+
+    def claim(self, token: str) -> str | None:
+        """As :meth:`holder`, spending the token."""
+        peer_id = self.holder(token)
+        if peer_id is not None:
+            del self._secrets[peer_id]
         return peer_id
 
     def forget(self, peer_id: str) -> None:

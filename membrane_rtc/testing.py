@@ -13,7 +13,8 @@ what a simulated peer receives is what a real client would, frame for frame::
     assert b.received[-1].event == "offer" and b.received[-1].from_ == a.peer_id
     b.leave()                            # on_leave ran; a got "left"
     a.drop()                             # its network dropped: on_disconnect, no "left"
-    a.resume()                           # back: on_resume, and what it missed
+    a.resume()                           # back (its Peer checks its credentials again):
+                                         # on_resume, and what it missed
     room.advance(30)                     # the room's timers (call_later) due by then fired
     room.terminate()                     # on_terminate ran
 
@@ -53,10 +54,16 @@ class TestPeer:
 
     __test__ = False  # not a test class, whatever pytest thinks of its name
 
-    def __init__(self, harness: RoomHarness, peer_id: str, peer: PeerState) -> None:
+    def __init__(self, harness: RoomHarness, peer_id: str, peer: PeerState,
+                 credentials: dict[str, str] | None = None, metadata: Any = None) -> None:
         self.harness = harness
         self.peer_id = peer_id
+        #: Its ``Peer`` (a new one after each resume, as on a server).
         self.peer = peer
+        #: What the client sends when it connects, as a real client resends them on a resume
+        #: (its query and headers): the credentials and metadata it last connected with.
+        self.credentials: dict[str, str] = dict(credentials or {})
+        self.metadata = metadata
         #: Every message this client would have been sent, as decoded from the wire.
         self.received: list[Message] = []
         #: The connection was closed (left, kicked, its Peer raised, its room went down).
@@ -79,10 +86,13 @@ class TestPeer:
         (:meth:`RoomHarness.advance`). With ``resume_grace=0`` it leaves at once."""
         self.harness._drop(self)
 
-    def resume(self) -> None:
-        """The client comes back with its token: ``authenticated`` (resumed), what it missed,
-        then ``Room.on_resume``."""
-        self.harness._resume(self)
+    def resume(self, credentials: dict[str, str] | None = None, metadata: Any = None) -> None:
+        """The client comes back with its token and its credentials (by default the ones it
+        last connected with): a new instance of its ``Peer`` runs ``on_init`` with them.
+        Refused (or another identity): :class:`PeerRefused`, and the client stays away, its
+        grace going on. Accepted: the old ``Peer``'s ``on_terminate``, ``authenticated``
+        (resumed), what it missed, then ``Room.on_resume``."""
+        self.harness._resume(self, credentials, metadata)
 
     def events(self) -> list[str]:
         """The events received so far, in order (a short way to assert on them)."""
@@ -143,7 +153,7 @@ class RoomHarness:
         except PeerCallbackError as exc:
             raise PeerRefused(exc.error) from exc.error
         auth = peer.admitted(auth)
-        client = TestPeer(self, auth.peer_id, peer)
+        client = TestPeer(self, auth.peer_id, peer, auth.credentials, auth.metadata)
         welcome = self._welcome(client, resumed=False)
         try:
             self._run(lambda: self.state.join(auth, client, welcome), joining=client)
@@ -195,9 +205,21 @@ class RoomHarness:
         self._graces[client.peer_id] = self.now + self.sessions.resume_grace
         self._run(lambda: self.state.disconnect(client.peer_id))
 
-    def _resume(self, client: TestPeer) -> None:
+    def _resume(self, client: TestPeer, credentials: dict[str, str] | None,
+                metadata: Any) -> None:
         if not client.away or client.closed:
             raise RuntimeError(f"peer {client.peer_id} has not dropped (or has left)")
+        auth = AuthData(client.peer_id,
+                        dict(client.credentials if credentials is None else credentials),
+                        client.metadata if metadata is None else metadata)
+        peer = PeerState(self.peer_class(), PeerContext(client.peer_id, self.name))
+        try:
+            peer.init_resuming(client.peer, auth, self.peer_options)
+        except PeerCallbackError as exc:
+            self._end(peer)  # on_terminate, if its on_init had accepted
+            raise PeerRefused(exc.error) from exc.error
+        self._end(client.peer)
+        client.peer, client.credentials, client.metadata = peer, auth.credentials, auth.metadata
         client.away = False
         del self._graces[client.peer_id]
         self._receive(client, protocol.authenticated(client.peer_id,
@@ -293,10 +315,14 @@ class RoomHarness:
         except RoomCallbackError:
             pass  # a room that crashed may fail to clean up too; the first crash is the news
 
+    @classmethod
+    def _end_peer(cls, client: TestPeer) -> None:
+        cls._end(client.peer)
+
     @staticmethod
-    def _end_peer(client: TestPeer) -> None:
+    def _end(peer: PeerState) -> None:
         try:
-            client.peer.terminate()
+            peer.terminate()
         except PeerCallbackError:
             pass  # a server logs it and goes on
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from actors.jwt_auth import JWTPeer
+from membrane_rtc import AuthData, PeerContext, Unauthorized
 
 from .conftest import ServerFactory
 from .support.client import Client, refusal
@@ -127,3 +131,67 @@ async def test_the_token_command_mints_what_the_peer_accepts(
     monkeypatch.delenv("MEMBRANE_RTC_JWT_SECRET")
     status, _, err = await run_cli("token", "--room", "demo", "--sub", "ada")
     assert status == 2 and "--secret: give one" in err
+
+
+def admit(options: dict[str, Any], access_token: str) -> JWTPeer:
+    """JWTPeer's on_init alone, as a room runs it for a client of room ``demo``."""
+    peer = JWTPeer()
+    peer.on_init(PeerContext("p", "demo"), AuthData("p", {"access_token": access_token}),
+                 options)
+    return peer
+
+
+def test_max_lifetime_refuses_long_lived_tokens_and_tokens_without_iat() -> None:
+    options = {"secret": SECRET, "max_lifetime": 3600}
+    now = int(time.time())
+    assert admit(options, token(iat=now, exp=now + 3600)).identity == "ada"  # just within
+    with pytest.raises(Unauthorized, match="^access token lives longer than max_lifetime$"):
+        admit(options, token(iat=now, exp=now + 3601))
+    with pytest.raises(Unauthorized, match="lives longer"):  # issued long ago, still valid
+        admit(options, token(iat=now - 7200, exp=now + 60))
+    with pytest.raises(Unauthorized, match="^access token has no iat"):
+        admit(options, token(exp=now + 60))
+    assert admit({"secret": SECRET}, token(exp=now + 86400)).identity == "ada"  # not set
+    for bad in ("1h", 0, -5, True):
+        with pytest.raises(ValueError, match="max_lifetime must be a positive number"):
+            admit({"secret": SECRET, "max_lifetime": bad}, token(iat=now))
+
+
+def short_key_token(key: str) -> str:
+    """A token signed with a short key (newer PyJWTs warn; JWTPeer refuses the key)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return token(key=key)
+
+
+def test_a_short_hmac_secret_refuses_every_client_with_an_error_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    short = "s" * 31
+    minted = short_key_token(short)
+    with caplog.at_level(logging.INFO):
+        with pytest.raises(ValueError, match="HS256 secret is 31 bytes long, shorter than 32"):
+            admit({"secret": short}, minted)
+    errors = [r for r in caplog.records if "HS256 secret" in r.getMessage()]
+    assert [r.levelno for r in errors] == [logging.ERROR] and short not in caplog.text
+    assert admit({"secret": "s" * 32}, token(key="s" * 32)).identity == "ada"
+
+
+async def test_a_server_with_a_short_secret_answers_401_and_says_why(
+        start_server: ServerFactory, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHORT_SECRET", "change-me")
+    server = await start_server(peer_class=JWT_PEER,
+                                peer_options={"secret_env": "SHORT_SECRET"})
+    minted = short_key_token("change-me")
+    with caplog.at_level(logging.INFO):
+        assert await refused(f"{server.url}/demo?access_token={minted}") == 401
+    assert any(r.levelno == logging.ERROR and "9 bytes long, shorter than 32" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_the_token_command_refuses_a_short_secret_in_one_line() -> None:
+    status, out, err = await run_cli("token", "--secret", "short", "--room", "demo",
+                                     "--sub", "ada")
+    assert (status, out) == (2, "")
+    assert err.splitlines() == ["membrane-rtc: error: --secret: 5 bytes is too short for "
+                                "HS256: give at least 32 (JWTPeer refuses shorter secrets)"]

@@ -36,3 +36,14 @@ def test_settings_come_from_the_server_config() -> None:
     assert not settings.resumable and settings.ice
     assert settings.ice.turn_urls == ("turn:t",) and settings.ice.stun_urls == ("stun:s",)
     assert SessionSettings().resumable and not SessionSettings().ice
+
+
+def test_looking_a_token_up_does_not_spend_it() -> None:
+    """A resume that its Peer refuses looks the token up only: it stays good for the client
+    that holds the credentials too."""
+    tokens = ResumeTokens()
+    token = tokens.issue("a")
+    assert tokens.holder(token) == "a" and tokens.holder(token) == "a"
+    assert tokens.holder(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert tokens.claim(token) == "a"
+    assert tokens.holder(token) is None  # spent

@@ -16,9 +16,11 @@ from membrane_rtc import JoinRefused, Message, protocol
 from membrane_rtc.testing import PeerRefused, RoomHarness
 
 from .conftest import ServerFactory
-from .support.client import Client
+from .support.client import Client, refused_status
 from .support.faulty_room import FaultyRoom
+from .support.keyed_peer import KeyedPeer
 from .support.recording import RecordingPeer
+from .test_resume import drop
 
 LOBBY = "docs/tutorial/lobby.py:Lobby"
 
@@ -106,6 +108,12 @@ def test_a_raising_peer_is_closed_and_only_it() -> None:
 def wire(message: Message) -> dict[str, Any]:
     """A message as the JSON object of its frame."""
     return json.loads(protocol.encode(message))  # type: ignore[no-any-return]
+
+
+def hello(client: Client) -> dict[str, Any]:
+    """The ``authenticated`` frame a test client read (it keeps its parts)."""
+    return {"event": "authenticated", "data": {"peer_id": client.peer_id, **client.welcome},
+            "from": None, "to": [client.peer_id]}
 
 
 def named(frames: list[dict[str, Any]], ids: dict[str, str]) -> str:
@@ -230,3 +238,87 @@ def test_without_resuming_a_drop_is_a_leave(room_harness) -> None:
     assert set(a.received[0].data) == {"peer_id"}  # Membrane's authenticated
     a.drop()
     assert a.closed and b.events()[-1] == "left"
+
+
+def test_a_resume_presents_credentials_again_and_its_peer_checks_them(room_harness) -> None:
+    """The rule of docs/reference/protocol.md, "Resuming after a drop": a new instance of the
+    Peer checks the resuming client's credentials; refused, the client stays away and its
+    grace goes on; accepted, the old instance ends and the public metadata is the joined one."""
+    room = room_harness(PresenceRoom, peer_class=KeyedPeer, peer_options={"key": "k"})
+    a = room.join({"key": "k", "user": "ada", "name": "Ada"})
+    b = room.join({"key": "k", "user": "bob"})
+    a.drop()
+    b.send("offer", 1, to=[a.peer_id])
+    first = a.peer
+    with pytest.raises(PeerRefused) as no_key:
+        a.resume({"user": "ada"})
+    assert str(no_key.value.error) == "bad key"
+    with pytest.raises(PeerRefused) as other:
+        a.resume({"key": "k", "user": "mallory"})  # someone else's good key: no takeover
+    assert str(other.value.error) == "resumed as another identity"
+    assert a.away and a.peer is first and not first.peer.terminated
+    assert b.events()[-1] == "peer_away"  # the room saw none of it
+    a.resume({"key": "k", "user": "ada", "name": "Ada Lovelace"})
+    assert a.events()[-2:] == ["authenticated", "offer"] and a.received[-2].data["resumed"]
+    assert a.received[-2].data["metadata"] == {"name": "Ada"}  # as room-mates know her
+    assert a.peer is not first and first.peer.terminated and not a.peer.peer.terminated
+    assert b.events()[-1] == "peer_back"
+    a.drop()
+    a.resume()  # the credentials it last connected with, as a real client resends them
+    assert a.events()[-1] == "authenticated" and a.received[-1].data["resumed"]
+
+    a.drop()
+    room.advance(15)
+    with pytest.raises(PeerRefused):
+        a.resume({})
+    room.advance(4.9)
+    assert a.away and "left" not in b.events()
+    room.advance(0.2)  # the grace started at the drop, refused resumes or not
+    assert a.closed and b.events()[-1] == "left"
+
+
+async def test_the_harness_resumes_with_credentials_as_a_real_server_does(
+        start_server: ServerFactory) -> None:
+    """One script - two join, one drops, a room-mate sends it an offer, its resume without
+    the key and one with another user's key are refused, one with its own key (and a new
+    name) resumes - against a real server and the harness: every frame is the same."""
+    server = await start_server({"presence": ("actors.presence:PresenceRoom", None)},
+                                peer_class="tests.support.keyed_peer:KeyedPeer",
+                                peer_options={"key": "k"})
+    url = f"{server.url}/presence"
+    alice = await Client.connect(f"{url}?key=k&user=ada&name=Ada")
+    bob = await Client.connect(f"{url}?key=k&user=bob")
+    real_alice = [hello(alice), await alice.recv_event("joined")]
+    await drop(alice)
+    real_bob = [hello(bob), await bob.recv_event("peer_away")]
+    await bob.send("offer", {"sdp": "b"}, [alice.peer_id])
+    token = alice.welcome["resume_token"]
+    assert await refused_status(f"{url}?user=ada&resume={token}") == 401
+    assert await refused_status(f"{url}?key=k&user=mallory&resume={token}") == 401
+    back = await Client.connect(f"{url}?key=k&user=ada&name=Ada+Lovelace&resume={token}")
+    assert back.peer_id == alice.peer_id
+    real_alice += [hello(back), await back.recv()]
+    await back.send("answer", {"sdp": "a"}, [bob.peer_id])
+    real_bob += [await bob.recv(), await bob.recv()]
+    await back.close(), await bob.close()
+
+    room = RoomHarness(PresenceRoom, name="presence", peer_class=KeyedPeer,
+                       peer_options={"key": "k"})
+    h_alice = room.join({"key": "k", "user": "ada", "name": "Ada"})
+    h_bob = room.join({"key": "k", "user": "bob"})
+    h_alice.drop()
+    h_bob.send("offer", {"sdp": "b"}, [h_alice.peer_id])
+    for credentials in ({"user": "ada"}, {"key": "k", "user": "mallory"}):
+        with pytest.raises(PeerRefused):
+            h_alice.resume(credentials)
+    h_alice.resume({"key": "k", "user": "ada", "name": "Ada Lovelace"})
+    h_alice.send("answer", {"sdp": "a"}, [h_bob.peer_id])
+    room.terminate()
+
+    real_ids = {alice.peer_id: "alice", bob.peer_id: "bob"}
+    harness_ids = {h_alice.peer_id: "alice", h_bob.peer_id: "bob"}
+    assert named(real_alice, real_ids) == named([wire(m) for m in h_alice.received],
+                                                harness_ids)
+    assert named(real_bob, real_ids) == named([wire(m) for m in h_bob.received], harness_ids)
+    assert [f["event"] for f in real_bob] == ["authenticated", "peer_away", "peer_back",
+                                              "answer"]

@@ -24,7 +24,7 @@ from ..loading import load_class
 from ..peer import Peer, PeerContext, Unauthorized
 from ..peer_state import PeerCallbackError, PeerState
 from ..protocol import CloseCode
-from ..room import JoinRefused, Room
+from ..room import AuthData, JoinRefused, Room
 from ..room_state import Delivery, RoomCallbackError, RoomState
 from ..sessions import Away, ResumeTokens, SessionSettings
 from ..supervision import PeerInfo
@@ -277,27 +277,21 @@ class RoomActor(MembraneActor):
         may upgrade the connection and the frames that follow say whether the peer joined."""
         assert self.state is not None
         if message.resume_token is not None and self.sessions.resumable:
-            peer_id = self.tokens.claim(message.resume_token)
+            peer_id = self.tokens.holder(message.resume_token)
             endpoint = self.state.members.get(peer_id) if peer_id is not None else None
             if endpoint is not None:
                 self._resume(endpoint, message)
                 return
             # Unknown, spent, forged or expired: not an error, the client is admitted afresh.
         auth, gateway, conn_id = message.auth, message.gateway, message.conn_id
-        try:
-            peer = PeerState(load_class(message.peer_class, Peer)(),
-                             PeerContext(auth.peer_id, self.name), self.callback_timeout,
-                             watchdog.limit)
-        except Exception as exc:
-            log.error("cannot create peer: %s: %s", type(exc).__name__, exc)
-            self.send(gateway, PeerRefused(conn_id, 500, "cannot create peer"))
+        peer = self._new_peer(message, auth.peer_id)
+        if peer is None:
             return
         try:
             peer.init(auth, message.peer_options)
         except PeerCallbackError as exc:
             log.info("peer %s refused by %s", auth.peer_id, exc)
-            reason = str(exc.error) if isinstance(exc.error, Unauthorized) else UNAUTHORIZED
-            self.send(gateway, PeerRefused(conn_id, 401, reason))
+            self._unauthorized(message, exc)
             self._report_occupancy()  # a room made for this client ends if it stays empty
             return
         auth = peer.admitted(auth)
@@ -335,19 +329,53 @@ class RoomActor(MembraneActor):
         return self.sessions.welcome(self.tokens, endpoint.peer_id, resumed,
                                      endpoint.peer.public_metadata, time.time())
 
+    def _new_peer(self, message: ConnectPeer, peer_id: str) -> PeerState | None:
+        """A new instance of the connection's ``Peer`` class (None: refused with 500)."""
+        try:
+            return PeerState(load_class(message.peer_class, Peer)(),
+                             PeerContext(peer_id, self.name), self.callback_timeout,
+                             watchdog.limit)
+        except Exception as exc:
+            log.error("cannot create peer: %s: %s", type(exc).__name__, exc)
+            self.send(message.gateway, PeerRefused(message.conn_id, 500, "cannot create peer"))
+            return None
+
+    def _unauthorized(self, message: ConnectPeer, exc: PeerCallbackError) -> None:
+        """``Peer.on_init`` refused the connection: HTTP 401, the reason only in the log."""
+        reason = str(exc.error) if isinstance(exc.error, Unauthorized) else UNAUTHORIZED
+        self.send(message.gateway, PeerRefused(message.conn_id, 401, reason))
+
     def _resume(self, old: PeerEndpoint, message: ConnectPeer) -> None:
-        """A member's client is back with its token: same peer, new connection. It gets
-        ``authenticated`` (resumed) and what it missed, in order; its room-mates see
-        nothing. An old connection still open (half-open after a network change) closes."""
-        assert self.state is not None
-        endpoint = PeerEndpoint(message.gateway, message.conn_id, old.peer_id, old.peer,
-                                _remote_address(message.auth.metadata))
+        """A member's client is back with its token: same peer, new connection, if its
+        ``Peer`` accepts the new request's credentials (a new instance's ``on_init``, the
+        identity it had). Refused: HTTP 401, and nothing else changes (an away peer stays
+        away, its grace goes on; its token stays good). Accepted: the old instance's
+        ``on_terminate`` runs, the client gets ``authenticated`` (resumed) and what it
+        missed, in order; its room-mates see nothing. An old connection still open
+        (half-open after a network change) closes."""
+        assert self.state is not None and message.resume_token is not None
+        auth = AuthData(old.peer_id, message.auth.credentials, message.auth.metadata)
+        peer = self._new_peer(message, old.peer_id)
+        if peer is None:
+            return
+        try:
+            peer.init_resuming(old.peer, auth, message.peer_options)
+        except PeerCallbackError as exc:
+            log.info("room %s: peer %s may not resume: refused by %s", self.name, old.peer_id,
+                     exc)
+            self._end_peer(peer)  # on_terminate, if its on_init had accepted
+            self._unauthorized(message, exc)
+            return
+        self.tokens.claim(message.resume_token)
+        self._end_peer(old.peer)  # its connection is over; the new one has its own Peer
+        endpoint = PeerEndpoint(message.gateway, message.conn_id, old.peer_id, peer,
+                                _remote_address(auth.metadata))
         if old.away is None:
             self._queue(old.gateway, control=ClosePeer(old.conn_id, CloseCode.NORMAL,
                                                        "resumed on another connection"))
         missed = old.away.frames if old.away is not None else []
         self._queue(endpoint.gateway, control=PeerAccepted(
-            endpoint.conn_id, endpoint.peer_id, self.myAddress, old.peer.idle_timeout,
+            endpoint.conn_id, endpoint.peer_id, self.myAddress, peer.idle_timeout,
             resumed=True))
         hello = protocol.authenticated(endpoint.peer_id, **self._welcome(endpoint, True))
         self._queue(endpoint.gateway, [(endpoint.conn_id, protocol.encode(hello))] +
