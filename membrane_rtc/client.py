@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websockets
@@ -53,8 +53,13 @@ class SignalingClient:
 
     def __init__(self, url: str, *, timeout: float = 10.0, resume: bool = True,
                  give_up_after: float = DEFAULT_RESUME_GRACE, backoff: float = 0.25,
-                 max_backoff: float = 5.0) -> None:
+                 max_backoff: float = 5.0,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.url = url
+        #: Extra request headers (e.g. ``Authorization``), sent again with every resume: the
+        #: server checks a resuming client's credentials as a new one's. Both this and
+        #: :attr:`url` may be changed (a fresh token) before a resume.
+        self.headers = dict(headers or {})
         self.timeout = timeout
         self.resume = resume
         self.give_up_after = give_up_after
@@ -80,7 +85,8 @@ class SignalingClient:
         """Connect and read ``authenticated``; return whether it says we resumed."""
         try:
             self._connection = await asyncio.wait_for(
-                websockets.connect(url, compression=None, max_queue=None), self.timeout)
+                websockets.connect(url, additional_headers=self.headers or None,
+                                   compression=None, max_queue=None), self.timeout)
         except websockets.InvalidStatus as exc:
             raise SignalingError(f"HTTP {exc.response.status_code}") from None
         async with asyncio.timeout(self.timeout):  # one bound, however many frames are dropped

@@ -125,6 +125,25 @@ async def test_the_python_client_resends_its_query_when_it_resumes(
         assert (alice.peer_id, alice.resumes, offer.data) == (me, 1, {"n": 1})
 
 
+async def test_the_python_client_resends_its_headers_when_it_resumes(
+        start_server: ServerFactory) -> None:
+    """An ``Authorization`` header given to the client goes with every resume too."""
+    server = await start_server(peer_class=JWT_PEER, peer_options=JWT_OPTIONS)
+    url = f"{server.url}/demo"
+    bearer = {"Authorization": f"Bearer {token(sub='alice')}"}
+    async with SignalingClient(url, headers=bearer) as alice, \
+            SignalingClient(url, headers={"Authorization": f"Bearer {token(sub='bob')}"}) as bob:
+        await alice.recv_event("joined")
+        me = alice.peer_id
+        assert alice._connection is not None
+        alice._connection.transport.abort()  # the network goes: no close frame
+        await away(server, "demo", me or "")
+        await bob.send("offer", {"n": 1}, [me])
+        offer = await alice.recv_event("offer")  # recv resumes (with the header), then reads
+        assert (alice.peer_id, alice.resumes, offer.data) == (me, 1, {"n": 1})
+    assert refusals(server) == {}
+
+
 async def test_a_resume_runs_a_new_peer_and_ends_the_old_one(
         start_server: ServerFactory) -> None:
     """The callbacks, in order: the resuming connection's own Peer runs on_init (same peer
