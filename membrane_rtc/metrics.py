@@ -28,6 +28,9 @@ REFUSALS = (
     "no_such_room",          # HTTP 404
     "rate_limited",          # HTTP 429: too many joins per second from one address
     "too_many_connections",  # HTTP 503: max connections reached
+    "too_many_connections_per_ip",  # HTTP 429: max connections from one address reached
+    "handshake_timeout",     # a socket that did not send a whole request in time: dropped
+    "message_rate",          # close 1008: a peer went on past its message rate
     "draining",              # HTTP 503: the server is draining (SIGTERM, admin drain)
     "unavailable",           # HTTP 500/503: the actors failed or did not answer in time
     "join_refused",          # "Could not join room" (on_join, room full)

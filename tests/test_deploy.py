@@ -9,7 +9,7 @@ import shlex
 import shutil
 import ssl
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 import websockets
@@ -82,7 +82,8 @@ async def behind_nginx(tmp_path: Path) -> AsyncIterator[tuple[int, ssl.SSLContex
     flags = unit_serve_flags()
     flags[flags.index("--port") + 1] = "0"
     flags[flags.index("--metrics-port") + 1] = str(free_port())
-    server = await ServeProcess.start(*flags)
+    # A small share per client, to see each client counted apart behind the proxy.
+    server = await ServeProcess.start(*flags, "--max-connections-per-ip", "2")
     upstream = int(server.url.split(":")[2].split("/")[0])
     listen = free_port()
     site = tmp_path / "membrane-rtc.conf"
@@ -126,4 +127,28 @@ async def test_wss_through_the_guides_nginx_to_the_guides_server(
     assert (await alice.recv_event("offer"))["from"] == bob.peer_id
     foreign = await refusal(url, **kwargs, origin=websockets.Origin("https://evil.example"))
     assert foreign.response.status_code == 403  # --allowed-origin, through the proxy
-    await alice.close(), await bob.close()
+    await alice.close()
+    await bob.close()
+
+
+async def test_behind_the_guides_nginx_each_client_address_has_its_own_share(
+        behind_nginx: tuple[int, ssl.SSLContext]) -> None:
+    """Every client reaches the server from nginx's address; --trusted-proxy makes it count
+    each by the address nginx names (clients here come from other loopback addresses), and
+    what a client writes in X-Forwarded-For itself changes nothing."""
+    port, context = behind_nginx
+    url = f"wss://{HOST}:{port}/webrtc/demo"
+    page = {"origin": websockets.Origin(f"https://{HOST}")}
+
+    def source(ip: str, forged: str | None = None) -> dict[str, Any]:
+        headers = {"X-Forwarded-For": forged} if forged else {}
+        return {"ssl": context, "host": "127.0.0.1", "port": port, "local_addr": (ip, 0),
+                "additional_headers": headers, "max_queue": None, **page}
+
+    first = [await Client.connect(url, **source("127.0.0.2", forged=f"198.51.100.{n}"))
+             for n in range(2)]
+    refused = await refusal(url, **source("127.0.0.2", forged="198.51.100.9"))
+    assert refused.response.status_code == 429  # its share is 2, whatever it claims
+    other = await Client.connect(url, **source("127.0.0.3"))  # another client: its own share
+    for client in (*first, other):
+        await client.close()
