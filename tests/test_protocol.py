@@ -68,3 +68,33 @@ def test_built_in_messages_match_membrane() -> None:
 def test_round_trip_keeps_unicode_and_nesting() -> None:
     original = Message("candidate", {"c": "caf\u00e9 \U0001F600", "n": [1, {"x": None}]}, "a", "all")
     assert decode_client_frame(protocol.encode(original), "a") == original
+
+
+@pytest.mark.parametrize("event", sorted(protocol.SERVER_EVENTS))
+def test_a_client_cannot_send_the_servers_own_events(event: str) -> None:
+    with pytest.raises(protocol.InvalidMessage):
+        protocol.decode_client_frame(json.dumps({"event": event, "to": "all"}), "me")
+
+
+def test_nesting_up_to_the_limit_and_not_one_level_more() -> None:
+    def frame(depth: int) -> str:  # the frame object itself is one level
+        inner = depth - 1
+        return '{"event":"x","data":' + "[" * inner + "]" * inner + "}"
+
+    assert protocol.decode_client_frame(frame(protocol.MAX_DEPTH), "me").event == "x"
+    for depth in (protocol.MAX_DEPTH + 1, 100_000):
+        with pytest.raises(protocol.InvalidMessage):
+            protocol.decode_client_frame(frame(depth), "me")
+    # Brackets inside strings are text, not nesting (escaped quotes included).
+    text = '{"event":"x","data":"\\"' + "[" * 5000 + '"}'
+    assert protocol.decode_client_frame(text, "me").data == '"' + "[" * 5000
+
+
+def test_addressees_are_kept_once_each_and_at_most_a_thousand() -> None:
+    message = protocol.decode_client_frame(json.dumps({"event": "x", "to": ["a", "b", "a"] * 300}),
+                                           "me")
+    assert message.to == ["a", "b"]
+    ids = [f"p{n}" for n in range(protocol.MAX_ADDRESSEES)]
+    assert protocol.decode_client_frame(json.dumps({"event": "x", "to": ids}), "me").to == ids
+    with pytest.raises(protocol.InvalidMessage):
+        protocol.decode_client_frame(json.dumps({"event": "x", "to": ids + ["one more"]}), "me")
