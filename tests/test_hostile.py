@@ -47,6 +47,14 @@ async def serve() -> AsyncIterator[Any]:
         await server.stop()
 
 
+async def pair(server: ServeProcess) -> tuple[Client, Client]:
+    """Two peers of room demo, the first told the second joined."""
+    first = await Client.connect(f"{server.url}/demo")
+    second = await Client.connect(f"{server.url}/demo")
+    await first.recv_event("joined")
+    return first, second
+
+
 def address(url: str) -> tuple[str, int]:
     host, port = url.split("//")[1].split("/")[0].rsplit(":", 1)
     return host, int(port)
@@ -78,9 +86,7 @@ async def marker_after(client: Client, sender: Client, until: str = "marker") ->
 @pytest.mark.parametrize("mode", MODES)
 async def test_deep_nesting_is_refused_and_the_server_serves_on(serve: Any, mode: str) -> None:
     server = await serve(*mode_args(mode))
-    attacker = await Client.connect(f"{server.url}/demo")
-    victim = await Client.connect(f"{server.url}/demo")
-    await attacker.recv_event("joined")
+    attacker, victim = await pair(server)
     for depth in (33, 600, 5000):
         await attacker.send_text('{"event":"x","to":"all","data":' + "[" * depth + "]" * depth
                                  + "}")
@@ -100,9 +106,7 @@ async def test_deep_nesting_is_refused_and_the_server_serves_on(serve: Any, mode
 
 async def test_a_peer_past_its_message_rate_is_slowed_then_closed_with_1008(serve: Any) -> None:
     server = await serve("--peer-messages-per-second", "20", "--peer-message-burst", "20")
-    peer = await Client.connect(f"{server.url}/demo")
-    mate = await Client.connect(f"{server.url}/demo")
-    await peer.recv_event("joined")
+    peer, mate = await pair(server)
     # A burst, and a little over it: throttled (read more slowly), not closed; nothing lost.
     for n in range(25):
         await peer.send("candidate", n, to=[mate.peer_id])
@@ -208,9 +212,7 @@ async def test_without_a_trusted_proxy_forwarded_headers_are_ignored(serve: Any)
 @pytest.mark.parametrize("mode", MODES)
 async def test_an_addressee_named_many_times_gets_the_frame_once(serve: Any, mode: str) -> None:
     server = await serve(*mode_args(mode))
-    sender = await Client.connect(f"{server.url}/demo")
-    victim = await Client.connect(f"{server.url}/demo")
-    await sender.recv_event("joined")
+    sender, victim = await pair(server)
     await sender.send("offer", "x" * 1000, to=[victim.peer_id] * 500)
     frames = await marker_after(victim, sender)
     assert [frame["event"] for frame in frames] == ["offer"]

@@ -21,6 +21,15 @@ from .test_resume import away, drop, nothing_pending
 JWT_OPTIONS = {"secret": SECRET, "leeway": 0}
 
 
+async def dropped(server: Server, url: str, query: str) -> tuple[Client, str]:
+    """A client of room ``url`` whose connection dropped (its peer away): it and its resume
+    token."""
+    client = await Client.connect(url + query)
+    await drop(client)
+    await away(server, url.rsplit("/", 1)[1], client.peer_id or "")
+    return client, client.welcome["resume_token"]
+
+
 def refusals(server: Server) -> dict[str, float]:
     """The 401s the server answered, by the reason it logged."""
     return {sample.labels["reason"]: sample.value
@@ -98,15 +107,25 @@ async def test_the_token_peer_refuses_a_resume_without_its_token(
     server = await start_server(peer_class="actors.token:TokenPeer",
                                 peer_options={"token": "s3cret"})
     url = f"{server.url}/demo"
-    a = await Client.connect(f"{url}?token=s3cret")
-    await drop(a)
-    await away(server, "demo", a.peer_id or "")
-    resume_token = a.welcome["resume_token"]
+    a, resume_token = await dropped(server, url, "?token=s3cret")
     assert await refused_status(f"{url}?resume={resume_token}") == 401
     assert await refused_status(f"{url}?resume={resume_token}&token=guess") == 401
     back = await Client.connect(f"{url}?token=s3cret&resume={resume_token}")
     assert back.peer_id == a.peer_id and back.welcome["resumed"] is True
     await back.close()
+
+
+async def resumes_by_itself(server: Server, alice: SignalingClient, bob: SignalingClient) -> None:
+    """Alice's network goes (no close frame); bob sends her an offer; her ``recv`` resumes
+    her as the same peer, then reads it."""
+    await alice.recv_event("joined")
+    me = alice.peer_id
+    assert alice._connection is not None
+    alice._connection.transport.abort()
+    await away(server, "demo", me or "")
+    await bob.send("offer", {"n": 1}, [me])
+    offer = await alice.recv_event("offer")
+    assert (alice.peer_id, alice.resumes, offer.data) == (me, 1, {"n": 1})
 
 
 async def test_the_python_client_resends_its_query_when_it_resumes(
@@ -115,14 +134,7 @@ async def test_the_python_client_resends_its_query_when_it_resumes(
                                 peer_options={"token": "s3cret"})
     url = f"{server.url}/demo?token=s3cret"
     async with SignalingClient(url) as alice, SignalingClient(url) as bob:
-        await alice.recv_event("joined")
-        me = alice.peer_id
-        assert alice._connection is not None
-        alice._connection.transport.abort()  # the network goes: no close frame
-        await away(server, "demo", me or "")
-        await bob.send("offer", {"n": 1}, [me])
-        offer = await alice.recv_event("offer")  # recv resumes (with ?token=), then reads it
-        assert (alice.peer_id, alice.resumes, offer.data) == (me, 1, {"n": 1})
+        await resumes_by_itself(server, alice, bob)  # with ?token=
 
 
 async def test_the_python_client_resends_its_headers_when_it_resumes(
@@ -133,14 +145,7 @@ async def test_the_python_client_resends_its_headers_when_it_resumes(
     bearer = {"Authorization": f"Bearer {token(sub='alice')}"}
     async with SignalingClient(url, headers=bearer) as alice, \
             SignalingClient(url, headers={"Authorization": f"Bearer {token(sub='bob')}"}) as bob:
-        await alice.recv_event("joined")
-        me = alice.peer_id
-        assert alice._connection is not None
-        alice._connection.transport.abort()  # the network goes: no close frame
-        await away(server, "demo", me or "")
-        await bob.send("offer", {"n": 1}, [me])
-        offer = await alice.recv_event("offer")  # recv resumes (with the header), then reads
-        assert (alice.peer_id, alice.resumes, offer.data) == (me, 1, {"n": 1})
+        await resumes_by_itself(server, alice, bob)  # with the header
     assert refusals(server) == {}
 
 
@@ -152,10 +157,7 @@ async def test_a_resume_runs_a_new_peer_and_ends_the_old_one(
     server = await start_server({"rec": ("tests.support.recording:RecordingRoom", None)},
                                 peer_class="tests.support.recording:RecordingPeer")
     url = f"{server.url}/rec"
-    a = await Client.connect(f"{url}?who=a")
-    await drop(a)
-    await away(server, "rec", a.peer_id or "")
-    resume_token = a.welcome["resume_token"]
+    a, resume_token = await dropped(server, url, "?who=a")
     assert await refused_status(f"{url}?refuse=1&resume={resume_token}") == 401
     back = await Client.connect(f"{url}?idle=0.5&resume={resume_token}")
     assert back.peer_id == a.peer_id
