@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from .hardening import hardening_report, measure_hardening
 from .processes import (REPO, Background, IdlePeers, LoadgenInBackground, Served, SlowReceiver,
                         cpu_seconds, free_port, loadgen, memory_kib, node_loadgen)
 
@@ -651,7 +652,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small numbers, about a minute")
     parser.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
-    parser.add_argument("--only", choices=["resume", "integrate"],
+    parser.add_argument("--only", choices=["resume", "integrate", "hardening"],
                         help="run one section alone and print it (docs/performance.md is "
                              "left as it is)")
     args = parser.parse_args()
@@ -661,13 +662,17 @@ def main() -> None:
     if args.only == "integrate":
         print(integrate_report(measure_jwt(args.quick), measure_webhooks(args.quick)))
         return
+    if args.only == "hardening":
+        print(hardening_report(measure_hardening(args.quick)))
+        return
     if not shutil.which("node"):
         parser.error("the benchmarks need node and npm (PeerJS server, the Node load generator)")
     install_peerjs()
     results = {name: measure(name, args.quick) for name in args.targets}
     text = report(results, args.quick) + hosts_report(measure_hosts(args.quick)) + \
         resume_report(measure_resume(args.quick)) + \
-        integrate_report(measure_jwt(args.quick), measure_webhooks(args.quick))
+        integrate_report(measure_jwt(args.quick), measure_webhooks(args.quick)) + \
+        hardening_report(measure_hardening(args.quick))
     picture = Path(args.output).with_suffix(".png")
     if plot(results, picture):
         text += f"\n![Throughput and CPU cost per target]({picture.name})\n"

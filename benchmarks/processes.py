@@ -35,17 +35,23 @@ def free_port() -> int:
 class Served:
     """``membrane-rtc serve`` in a subprocess; use as a context manager (always stopped)."""
 
-    def __init__(self, *args: str, timeout: float = 30, ready: str | None = None) -> None:
+    def __init__(self, *args: str, timeout: float = 30, ready: str | None = None,
+                 code: Path = REPO, limits: tuple[str, ...] = LOAD_TEST_LIMITS) -> None:
         self.args = args
         self.timeout = timeout
         self.ready = ready  # a line that says a server without a gateway is up
+        #: The source tree whose ``membrane_rtc`` runs (another revision's, to compare).
+        self.code = code
+        self.limits = limits
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def __enter__(self) -> "Served":
         command = [sys.executable, "-m", "membrane_rtc.cli", "serve", "--port", "0",
-                   "--log-level", "WARNING", *LOAD_TEST_LIMITS, *self.args]
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+                   "--log-level", "WARNING", *self.limits, *self.args]
+        # ``-m`` imports from the working directory first: that tree's code runs.
+        self.process = subprocess.Popen(command, cwd=self.code, stdout=subprocess.PIPE,
+                                        text=True)
         assert self.process.stdout is not None
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
