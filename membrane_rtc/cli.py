@@ -371,7 +371,8 @@ async def run_server(config: ServerConfig) -> None:
         # A Ctrl-C cuts the drain short, and so does the actor system's death.
         await _first_of(stop.wait(), server.drain(), server.actors_lost())
     if not server.alive:
-        log.error("the actor system is gone; exiting, for a supervisor to restart the server")
+        log.error("the actor system is gone (%s); exiting, for a supervisor to restart the "
+                  "server", server.failure)
         await server.abort()
         raise ActorSystemLost("the actor system is gone (see the log above); exiting")
     log.info("shutting down")

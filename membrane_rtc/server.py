@@ -206,6 +206,11 @@ class Server:
         """Whether this process's actor system still runs (see ``ActorBridge.alive``)."""
         return self.bridge.alive
 
+    @property
+    def failure(self) -> str | None:
+        """Why the actor system is gone, or None while it runs."""
+        return self.bridge.failure
+
     async def actors_lost(self) -> None:
         """Return once the actor system is gone: the server cannot serve any more; call
         :meth:`abort` and exit, for a supervisor (systemd, Kubernetes) to restart it."""

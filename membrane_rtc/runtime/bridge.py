@@ -201,7 +201,8 @@ class ActorBridge:
         self._errors = Throttled(log)
         self._stopping = False  # a clean stop is under way: not a death
         self._lost = False  # given up for dead (abandon)
-        self._admin_pidfd: int | None = None  # multiproc: Thespian's admin process
+        self._admin_pid = 0  # multiproc: Thespian's admin process, watched by a pidfd
+        self._admin_pidfd: int | None = None
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._request_ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
@@ -297,14 +298,22 @@ class ActorBridge:
         """Whether the actor system still runs: the bridge's threads are up and, multi-process,
         Thespian's admin process lives. False once it is gone unexpectedly (a clean stop
         is not that): the server cannot serve any more."""
+        return self.failure is None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the actor system is gone, or None while it runs (or stops on purpose)."""
         if self._lost:
-            return False
+            return "given up for dead"
         if self._stopping:
-            return True
-        if any(not thread.is_alive() for thread in self._threads):
-            return False
+            return None
+        for thread in self._threads:
+            if not thread.is_alive():
+                return f"the bridge's thread {thread.name} ended"
         fd = self._admin_pidfd
-        return fd is None or not select.select([fd], [], [], 0)[0]  # readable: it exited
+        if fd is not None and select.select([fd], [], [], 0)[0]:  # readable: it exited
+            return f"Thespian's admin process ({self._admin_pid}) exited"
+        return None
 
     async def ask(self, target: Address, request: Request, timeout: float = 10.0) -> Reply:
         """Send a request and wait for its :class:`Reply`; raise ActorSystemError on timeout."""
@@ -504,6 +513,7 @@ class ActorBridge:
                                 STARTUP_TIMEOUT)
             if not isinstance(answer, Watching):
                 raise ActorSystemError(f"the lifeline did not answer (got {answer!r})")
+            self._admin_pid = answer.admin_pid
             self._admin_pidfd = os.pidfd_open(answer.admin_pid)
         except BaseException as exc:
             system.shutdown()
