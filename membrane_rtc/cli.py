@@ -57,6 +57,11 @@ class ShutdownTimeout(Exception):
     """The server did not stop cleanly in time: printed as one line, exit status 1."""
 
 
+class ActorSystemLost(Exception):
+    """The actor system died under a running server: printed as one line, exit status 1 (a
+    supervisor restarts the server; ``/healthz`` said 503 meanwhile)."""
+
+
 def _json_option(text: str, flag: str) -> Any:
     try:
         return json.loads(text)
@@ -360,10 +365,16 @@ async def run_server(config: ServerConfig) -> None:
     if server.metrics_port is not None:
         announce("metrics", f"metrics: http://{config.metrics_host}:{server.metrics_port}"
                  "/metrics")
-    await _first_of(stop.wait(), asked_to_drain.wait(), server.drained())
-    if not stop.is_set():
+    await _first_of(stop.wait(), asked_to_drain.wait(), server.drained(), server.actors_lost())
+    if not stop.is_set() and server.alive:
         log.info("draining for up to %g s", config.drain_timeout)
-        await _first_of(stop.wait(), server.drain())  # a Ctrl-C cuts the drain short
+        # A Ctrl-C cuts the drain short, and so does the actor system's death.
+        await _first_of(stop.wait(), server.drain(), server.actors_lost())
+    if not server.alive:
+        log.error("the actor system is gone (%s); exiting, for a supervisor to restart the "
+                  "server", server.failure)
+        await server.abort()
+        raise ActorSystemLost("the actor system is gone (see the log above); exiting")
     log.info("shutting down")
     try:
         await asyncio.wait_for(server.stop(), SHUTDOWN_TIMEOUT)
@@ -519,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         _error(args, str(exc))
         return 2
-    except ShutdownTimeout as exc:
+    except (ShutdownTimeout, ActorSystemLost) as exc:
         _error(args, str(exc))
         return 1
     return 0

@@ -40,9 +40,15 @@ class Runtime(Protocol):
         """Whether the rooms can be reached now (the actor system and its supervisor answer,
         and there is a room host): what ``/readyz`` says."""
 
-    def backlog(self) -> int:
-        """Messages handed over and not yet taken in: the gateway stops reading from clients
-        while it is high, so that a flood waits in TCP buffers, not in memory."""
+    def backlog(self, conn_id: int | None = None) -> int:
+        """Messages handed over and not yet taken in: all of them, or those for the room
+        ``conn_id``'s messages go to. The gateway stops reading from a client while its room's
+        (or the whole) backlog is high, so that a flood waits in TCP buffers, not in memory,
+        and not in front of other rooms' messages."""
+
+    def alive(self) -> bool:
+        """Whether the runtime still runs (a quick, synchronous look: ``/healthz``). False
+        when it is gone for good: the process should exit, for its supervisor to restart it."""
 
     async def detach(self) -> None:
         """The gateway is stopping: it takes no more connections."""

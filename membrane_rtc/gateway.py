@@ -37,9 +37,14 @@ from .websocket import WebSocket
 log = logging.getLogger("membrane_rtc.gateway")
 
 _PONG = protocol.PONG.encode()
-#: Client messages the runtime may have waiting before the gateway stops reading from the
-#: clients that send them (TCP then holds the rest back); it reads again below half of it.
+#: Backpressure: client messages one room may have waiting in the runtime before the gateway
+#: stops reading from the clients that send to it (TCP then holds the rest back in the
+#: kernel's buffers); it reads from them again below half of it. Counted per room, so that a
+#: client flooding its room is held back while other rooms' clients are read on: their
+#: messages wait behind no flood. MAX_TOTAL_BACKLOG bounds all rooms together (many rooms
+#: flooded at once): past it, any client that sends is held back.
 MAX_BACKLOG = 128
+MAX_TOTAL_BACKLOG = 1024
 #: How often a gateway that stopped reading looks whether the runtime caught up (seconds).
 BACKLOG_CHECK = 0.002
 #: Seconds between keepalive pings; a client that has not answered the last one by the next
@@ -310,6 +315,8 @@ class Gateway:
         loopback socket."""
         path = urlsplit(request.path).path
         if path == "/healthz":  # the process serves: the question a liveness probe asks
+            if not self.runtime.alive():  # its actor system is gone: restart it
+                return _response(503, b"actor system gone\n", _TEXT)
             return _response(200, b"ok\n", _TEXT)
         name = {"/client.js": "client.js", "/": "demo.html" if self.config.demo else None}.get(path)
         if name is None:
@@ -449,12 +456,17 @@ class Gateway:
             return
         self.metrics.messages_received.inc()
         self.runtime.receive(conn.conn_id, message)
-        if self.runtime.backlog() > MAX_BACKLOG and ws.transport is not None:
+        if self._behind(conn, 1) and ws.transport is not None and ws not in self._held_back:
             ws.transport.pause_reading()
             self._held_back.add(ws)
             if self._backlog_check is None:
                 self._backlog_check = asyncio.get_running_loop().call_later(
                     BACKLOG_CHECK, self._read_again)
+
+    def _behind(self, conn: PeerConnection, share: float) -> bool:
+        """``conn``'s room, or all rooms, have more than ``share`` of their bound waiting."""
+        return (self.runtime.backlog(conn.conn_id) > MAX_BACKLOG * share
+                or self.runtime.backlog() > MAX_TOTAL_BACKLOG * share)
 
     def _within_rate(self, conn: PeerConnection) -> bool:
         """Count a frame against its peer's budget (``--peer-messages-per-second``): past it
@@ -493,18 +505,18 @@ class Gateway:
             ws.transport.resume_reading()
 
     def _read_again(self) -> None:
-        """Read from the held-back clients again once the runtime has caught up."""
-        if self.runtime.backlog() > MAX_BACKLOG // 2:
+        """Read again from each held-back client whose room has caught up (half the bound)."""
+        self._backlog_check = None
+        for ws in list(self._held_back):
+            if ws.transport is None or ws.transport.is_closing():
+                self._held_back.discard(ws)
+            elif not self._behind(ws.context, 0.5):
+                self._held_back.discard(ws)
+                if ws.context.throttle_timer is None:  # else the throttle's end resumes it
+                    ws.transport.resume_reading()
+        if self._held_back:
             self._backlog_check = asyncio.get_running_loop().call_later(
                 BACKLOG_CHECK, self._read_again)
-            return
-        self._backlog_check = None
-        held, self._held_back = self._held_back, set()
-        for ws in held:
-            conn: PeerConnection | None = ws.context
-            throttled = conn is not None and conn.throttle_timer is not None
-            if not throttled and ws.transport is not None and not ws.transport.is_closing():
-                ws.transport.resume_reading()
 
     def binary_received(self, ws: WebSocket) -> None:
         conn: PeerConnection = ws.context

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 __all__ = ["configure_logging", "log_event", "announce", "thespian_log_defs", "JsonFormatter",
-           "LOG_FORMATS"]
+           "LOG_FORMATS", "Throttled"]
 
 LOG_FORMATS = ("text", "json")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -25,6 +27,33 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> 
     if logger.isEnabledFor(level):
         text = " ".join([event] + [f"{key}={value!r}" for key, value in fields.items()])
         logger.log(level, text, extra={"event": event, "fields": fields})
+
+
+class Throttled:
+    """Logs a kind of failure the first time with its traceback, then at most once per
+    ``period`` seconds with how many came meanwhile: a client that repeats a failing message
+    fills no disk. Thread-safe."""
+
+    def __init__(self, logger: logging.Logger, period: float = 60.0) -> None:
+        self.logger = logger
+        self.period = period
+        self._lock = threading.Lock()
+        self._kinds: dict[str, tuple[float, int]] = {}  # kind -> (when last logged, unlogged)
+
+    def error(self, kind: str, message: str, *args: Any, exc_info: Any = None) -> None:
+        """Log ``message % args`` at ERROR unless ``kind`` was logged within the period."""
+        now = time.monotonic()
+        with self._lock:
+            last, unlogged = self._kinds.get(kind, (None, 0))
+            if last is not None and now - last < self.period:
+                self._kinds[kind] = (last, unlogged + 1)
+                return
+            if len(self._kinds) > 1000:  # kinds are few; bound them anyway
+                self._kinds.clear()
+            self._kinds[kind] = (now, 0)
+        if unlogged:
+            message += f" ({unlogged} more like it in the last {self.period:g} s, not logged)"
+        self.logger.error(message, *args, exc_info=exc_info if last is None else None)
 
 
 class JsonFormatter(logging.Formatter):

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from .supervision import RoomInfo, RoomStatus
 
-__all__ = ["Metrics", "REFUSALS"]
+__all__ = ["Metrics", "REFUSALS", "RUNTIME_ERRORS"]
 
 log = logging.getLogger("membrane_rtc.metrics")
 
@@ -44,6 +44,15 @@ REFUSALS = (
 #: The refusal reason of each HTTP status the gateway answers before an upgrade.
 #: Distinct 401 reasons counted by name (the rest as ``other``).
 MAX_UNAUTHORIZED_REASONS = 32
+
+#: Kinds of messages the runtime could not pass between the gateway and the actors; each
+#: failed alone, the others went on (label ``kind`` of ``membrane_rtc_runtime_errors_total``).
+RUNTIME_ERRORS = (
+    "unsendable",   # could not be serialised for the actors' processes (dropped before sending)
+    "undelivered",  # the receiving actor was gone or did not acknowledge in time
+    "unhandled",    # the gateway failed handling one of the actors' messages
+    "bridge",       # an error in a round of the bridge's own threads (the next round goes on)
+)
 
 STATUS_REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden_origin",
                   404: "no_such_room", 429: "rate_limited"}
@@ -117,6 +126,12 @@ class Metrics:
         self.largest_queue = Gauge(
             "membrane_rtc_outbound_queue_max_bytes",
             "Bytes waiting to be written to the most behind client", registry=self.registry)
+        self.runtime_errors = Counter(
+            "membrane_rtc_runtime_errors", "Messages between the gateway and the actors that "
+            "failed alone, by kind: unsendable, undelivered, unhandled, bridge",
+            ["kind"], registry=self.registry)
+        for kind in RUNTIME_ERRORS:
+            self.runtime_errors.labels(kind)
         self._http: object | None = None
         self._unauthorized_reasons: set[str] = set()
 
@@ -133,6 +148,11 @@ class Metrics:
                 reason = "other"
             seen.add(reason)
         self.unauthorized.labels(reason).inc()
+
+    def runtime_error(self, kind: str, count: int = 1) -> None:
+        """Count messages that failed in the runtime (one of :data:`RUNTIME_ERRORS`); called
+        from the bridge's threads too (prometheus_client's counters are thread-safe)."""
+        self.runtime_errors.labels(kind).inc(count)
 
     def watch_queues(self, read_queues: Callable[[], Iterable[int]]) -> None:
         """Compute the queue gauges at scrape time from each client's queued bytes."""

@@ -55,6 +55,10 @@ __all__ = ["Server", "ServerError"]
 log = logging.getLogger("membrane_rtc.server")
 
 ForwardStatus = Literal["ok", "no_such_peer", "unknown_error"]
+#: How often a running server looks whether its actor system is still there (seconds).
+LIVENESS_CHECK = 0.5
+#: How long closing the sockets may take when the actor system is gone (seconds).
+ABORT_TIMEOUT = 2.0
 
 
 def _with_events(handler: Callable[[Any], None], webhooks: Webhooks) -> Callable[[Any], None]:
@@ -97,6 +101,7 @@ class Server:
         self.gateway: Gateway | None = None
         self.admin_channel: AdminChannel | None = None
         self.metrics = Metrics()
+        self.bridge.count_error = self.metrics.runtime_error
         #: The port ``/metrics`` is served on, when ``config.metrics_port`` is set.
         self.metrics_port: int | None = None
         self.reloader: Reloader | None = None
@@ -195,6 +200,38 @@ class Server:
             await self._stopped.wait()
         else:
             await self.gateway.drained.wait()
+
+    @property
+    def alive(self) -> bool:
+        """Whether this process's actor system still runs (see ``ActorBridge.alive``)."""
+        return self.bridge.alive
+
+    @property
+    def failure(self) -> str | None:
+        """Why the actor system is gone, or None while it runs."""
+        return self.bridge.failure
+
+    async def actors_lost(self) -> None:
+        """Return once the actor system is gone: the server cannot serve any more; call
+        :meth:`abort` and exit, for a supervisor (systemd, Kubernetes) to restart it."""
+        while self.bridge.alive:
+            await asyncio.sleep(LIVENESS_CHECK)
+
+    async def abort(self) -> None:
+        """The actor system is gone: close the sockets (bounded, 1001) and the metrics port,
+        remove the state file, and leave the actors be (nothing to stop cleanly there)."""
+        if self._stopped.is_set():
+            return
+        self.bridge.abandon()
+        self.metrics.stop()
+        gateway, self.gateway = self.gateway, None
+        if gateway is not None:
+            remove_endpoint(gateway.port)
+            try:
+                await asyncio.wait_for(gateway.stop(), ABORT_TIMEOUT)
+            except asyncio.TimeoutError:
+                pass
+        self._stopped.set()
 
     async def stop(self) -> None:
         """Close every socket (1001), run every room's ``on_terminate``, stop the actors.

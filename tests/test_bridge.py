@@ -1,12 +1,13 @@
-"""The bridge's batching (runtime/bridge.py): what one round of queued sends becomes."""
+"""The bridge's rounds (runtime/bridge.py): what queued sends become, and what it counts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from thespian.actors import ActorExitRequest
 
-from membrane_rtc.runtime.bridge import _batched
+from membrane_rtc.runtime.bridge import ActorBridge, _Backlog, _Queued
 from membrane_rtc.runtime.messages import Batch
 from membrane_rtc.runtime.ordering import OrderedReceiver, OrderedSender, Sequenced
 
@@ -17,10 +18,19 @@ class FakeAddress:
 
 
 A, B = FakeAddress("a"), FakeAddress("b")
+BACKLOGS = {"a": _Backlog("a"), "b": _Backlog("b")}
+
+
+def _sends(items: list[tuple[FakeAddress, Any]], order: OrderedSender,
+           quantum: int | None = None) -> list[tuple[FakeAddress, Any]]:
+    queued = _Queued()
+    queued.add([(target, message, BACKLOGS[target.actorAddressString])
+                for target, message in items])
+    return [(target, message) for target, message, _ in queued.sends(order, quantum)]
 
 
 def test_sends_to_one_actor_travel_as_one_numbered_batch_in_order() -> None:
-    sends = _batched([(A, "a1"), (B, "b1"), (A, "a2"), (A, "a3")], OrderedSender("gw"))
+    sends = _sends([(A, "a1"), (B, "b1"), (A, "a2"), (A, "a3")], OrderedSender("gw"))
     assert [target for target, _ in sends] == [A, B]
     to_a, to_b = (message for _, message in sends)
     assert isinstance(to_a, Sequenced) and to_a.message == Batch(["a1", "a2", "a3"])
@@ -30,8 +40,8 @@ def test_sends_to_one_actor_travel_as_one_numbered_batch_in_order() -> None:
 
 def test_rounds_are_numbered_so_the_receiver_restores_their_order() -> None:
     order, receiver = OrderedSender("gw"), OrderedReceiver()
-    first = _batched([(A, "1")], order)[0][1]
-    second = _batched([(A, "2"), (A, "3")], order)[0][1]
+    first = _sends([(A, "1")], order)[0][1]
+    second = _sends([(A, "2"), (A, "3")], order)[0][1]
     assert receiver.accept(second) == []  # early: held back
     assert receiver.accept(first) == ["1", Batch(["2", "3"])]
     assert receiver.accept(second) == []  # a duplicate now
@@ -39,6 +49,45 @@ def test_rounds_are_numbered_so_the_receiver_restores_their_order() -> None:
 
 def test_thespian_messages_travel_alone_between_what_came_before_and_after() -> None:
     exit_request = ActorExitRequest()
-    sends = _batched([(A, "before"), (A, exit_request), (A, "after")], OrderedSender("gw"))
+    sends = _sends([(A, "before"), (A, exit_request), (A, "after")], OrderedSender("gw"))
     assert [getattr(m, "message", m) for _, m in sends] == ["before", exit_request, "after"]
     assert sends[1][1] is exit_request  # not numbered: it acts on the actor itself
+
+
+def test_a_round_takes_a_quantum_per_actor_so_one_actor_s_backlog_delays_no_other() -> None:
+    """Embedded: the flooded actor gets ``quantum`` of its messages per round, the others all
+    of theirs (below the quantum); what is left goes in the next rounds, in order."""
+    order, queued = OrderedSender("gw"), _Queued()
+    queued.add([(A, f"a{i}", BACKLOGS["a"]) for i in range(5)] + [(B, "b0", BACKLOGS["b"])])
+    first = queued.sends(order, quantum=2)
+    assert [(target, message.message, token[1]) for target, message, token in first] == \
+        [(A, Batch(["a0", "a1"]), 2), (B, "b0", 1)]
+    queued.add([(B, "b1", BACKLOGS["b"])])
+    second = queued.sends(order, quantum=2)
+    assert [(target, message.message) for target, message, _ in second] == \
+        [(A, Batch(["a2", "a3"])), (B, "b1")]
+    last = queued.sends(order, quantum=2)
+    assert [(target, message.message) for target, message, _ in last] == [(A, "a4")]
+    assert not queued
+    assert [message.seq for target, message, _ in first + second + last if target is A] == \
+        [0, 1, 2]  # one numbered stream across rounds
+
+
+def test_the_backlog_counts_what_was_told_until_its_send_is_over() -> None:
+    bridge = ActorBridge()
+    bridge.tell(A, "a1")
+    bridge.tell(A, "a2")
+    bridge.tell(B, "b1")
+    assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(B)) == (3, 2, 1)
+    items, stopping = bridge._take(0)
+    assert not stopping and len(items) == 3
+    queued = _Queued()
+    queued.add(items)
+    sends = queued.sends(bridge._ordered_out, quantum=1)
+    assert bridge.backlog(A) == 2  # taken from the queue is not taken in
+    for _, _, token in sends:
+        bridge._credit(token)
+    assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(B)) == (1, 1, 0)
+    for _, _, token in queued.sends(bridge._ordered_out):
+        bridge._credit(token)
+    assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(FakeAddress("c"))) == (0, 0, 0)

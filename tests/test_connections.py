@@ -15,7 +15,7 @@ from typing import AsyncIterator
 import pytest
 
 from membrane_rtc import ServerConfig, protocol
-from membrane_rtc.gateway import Gateway
+from membrane_rtc.gateway import MAX_BACKLOG, MAX_TOTAL_BACKLOG, Gateway
 from membrane_rtc.protocol import Message
 from membrane_rtc.room import AuthData
 
@@ -39,6 +39,9 @@ class FakeRuntime:
         self.gone = asyncio.Event()
         self.detached = False
         self.is_ready = True
+        self.is_alive = True
+        #: What each connection's room has waiting, as the test sets it.
+        self.backlogs: dict[int, int] = {}
 
     def connect(self, conn_id: int, room_name: str, auth: AuthData,
                 resume_token: str | None = None) -> None:
@@ -66,8 +69,13 @@ class FakeRuntime:
         self.resumable.append(resumable)
         self.gone.set()
 
-    def backlog(self) -> int:
-        return 0
+    def backlog(self, conn_id: int | None = None) -> int:
+        if conn_id is None:
+            return sum(self.backlogs.values())
+        return self.backlogs.get(conn_id, 0)
+
+    def alive(self) -> bool:
+        return self.is_alive
 
     async def ready(self) -> bool:
         return self.is_ready
@@ -168,6 +176,9 @@ async def test_health_and_readiness_and_a_drain(gateway: tuple[Gateway, FakeRunt
     server, runtime = gateway
     base = f"http://127.0.0.1:{server.port}"
     assert await http_get(f"{base}/healthz") == (200, "ok\n")
+    runtime.is_alive = False  # the actor system died: restart this process
+    assert await http_get(f"{base}/healthz") == (503, "actor system gone\n")
+    runtime.is_alive = True
     assert await http_get(f"{base}/readyz") == (200, "ready\n")
     runtime.is_ready = False
     assert await http_get(f"{base}/readyz") == (503, "not ready\n")
@@ -183,6 +194,33 @@ async def test_health_and_readiness_and_a_drain(gateway: tuple[Gateway, FakeRunt
     assert await client.closed() == 1012
     await asyncio.wait_for(drain, 5)
     assert server.drained.is_set() and runtime.resumable[-1] is True  # it may resume elsewhere
+
+
+async def test_only_the_clients_of_a_room_that_is_behind_are_read_more_slowly(
+        gateway: tuple[Gateway, FakeRuntime]) -> None:
+    """Backpressure per room: a client whose room has more than MAX_BACKLOG messages waiting
+    is not read from until its room is down to half of it; another room's client is read on."""
+    server, runtime = gateway
+    flooder = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/busy")
+    other = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/calm")
+    busy_conn = next(conn for conn, peer in runtime.peers.items() if peer == flooder.peer_id)
+    runtime.backlogs[busy_conn] = MAX_BACKLOG + 1
+    await flooder.send("tips-it", None, "all")  # read, then its room is over the bound
+    assert (await flooder.recv_event("tips-it"))["event"] == "tips-it"
+    await flooder.send("held", None, "all")
+    await other.send("calm", None, "all")  # read at once: its room is not behind
+    assert (await other.recv_event("calm"))["event"] == "calm"
+    assert "held" not in [message.event for _, message in runtime.received]
+    runtime.backlogs[busy_conn] = MAX_BACKLOG // 2  # caught up: read again
+    assert (await flooder.recv_event("held"))["event"] == "held"
+    runtime.backlogs[busy_conn] = MAX_TOTAL_BACKLOG + 1  # all rooms over theirs: any sender
+    await other.send("tips-it-too", None, "all")
+    assert (await other.recv_event("tips-it-too"))["event"] == "tips-it-too"
+    await other.send("held-too", None, "all")
+    runtime.backlogs[busy_conn] = 0
+    assert (await other.recv_event("held-too"))["event"] == "held-too"
+    await flooder.close()
+    await other.close()
 
 
 async def test_a_client_that_stops_answering_pings_is_cut_off_and_may_resume(

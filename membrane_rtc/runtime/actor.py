@@ -27,21 +27,35 @@ log = logging.getLogger("membrane_rtc.actor")
 
 class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is untyped
     """Thespian's type-dispatching actor, plus :class:`Batch` unpacking, ordered sends
-    (:meth:`send_ordered`, see :mod:`.ordering`), :meth:`answer`, and requests answered even
-    when their handler fails."""
+    (:meth:`send_ordered`, see :mod:`.ordering`), :meth:`answer`, and one guard per message:
+    each message, and each one a Batch or Sequenced carries, that fails is :meth:`failed`
+    alone (requests answered). Subclasses extend :meth:`handle`, not ``receiveMessage``."""
 
-    def receiveMessage(self, message: Any, sender: Address) -> Any:
-        if not isinstance(message, Request):
-            return super().receiveMessage(message, sender)
-        # Thespian would retry a failing handler, then bounce the message to its sender as a
-        # PoisonMessage: an asker waiting on reply_to would only see its timeout.
+    def receiveMessage(self, message: Any, sender: Address) -> None:
+        # An exception let out would make Thespian retry the whole envelope, which ordering
+        # then drops as a duplicate: everything after the failing message would be lost,
+        # silently. So none gets out (BaseExceptions aside: SystemExit ends the process).
         try:
-            return super().receiveMessage(message, sender)
-        except Exception:
-            log.exception("%s: handling %s failed", type(self).__name__, type(message).__name__)
+            self.handle(message, sender)
+        except Exception as error:
+            try:
+                self.failed(message, sender, error)
+            except Exception:
+                log.exception("%s: handling the failure of %s failed too",
+                              type(self).__name__, type(message).__name__)
+
+    def handle(self, message: Any, sender: Address) -> None:
+        """Handle one message: Thespian's type dispatch to ``receiveMsg_<Type>``."""
+        super().receiveMessage(message, sender)
+
+    def failed(self, message: Any, sender: Address, error: Exception) -> None:
+        """Handling ``message`` raised: log it (with its traceback) and answer a request with
+        an error. The actor goes on with the next message."""
+        log.error("%s: handling %s failed", type(self).__name__, type(message).__name__,
+                  exc_info=(type(error), error, error.__traceback__))
+        if isinstance(message, Request):
             self.answer(message, sender,
                         error=f"{type(message).__name__} failed on the server (see its log)")
-            return None
 
     def receiveMsg_PoisonMessage(self, poison: PoisonMessage, sender: Address) -> None:
         """Something this actor sent failed in its receiver: an asker waiting for the answer

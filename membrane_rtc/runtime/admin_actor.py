@@ -32,21 +32,20 @@ class AdminActor(MembraneActor):
         super().__init__(*args, **kwargs)
         self.supervisor: Address = None
 
-    def receiveMessage(self, message: Any, sender: Address) -> None:
+    def handle(self, message: Any, sender: Address) -> None:
         if not isinstance(message, Request):
-            super().receiveMessage(message, sender)
-            return None
+            super().handle(message, sender)
+            return
         if not isinstance(message, REQUESTS):
             self.answer(message, sender, error=f"unknown operation {type(message).__name__}")
-            return None
+            return
         if isinstance(message, CreateRoom):
             try:
                 load_class(message.room_class, Room)
             except SpecError as exc:
                 self.answer(message, sender, error=str(exc))
-                return None
+                return
         if self.supervisor is None:
             self.supervisor = self.createActor(RoomSupervisor, globalName=SUPERVISOR_NAME)
         message.reply_to = message.reply_to or sender
         self.send(self.supervisor, message)
-        return None

@@ -17,6 +17,17 @@ Two ways to run, one interface:
 
 Messages queued together for one actor travel as one :class:`~.messages.Batch`: between
 processes each send costs about a millisecond, whatever its size.
+
+What one client sends must not hurt the others (see docs/explanation/architecture.md):
+
+- the bridge counts, per actor, what it was told and the actors have not taken in yet
+  (:meth:`ActorBridge.backlog`): the gateway reads no more from clients whose room is behind;
+- embedded, each round tells an actor at most ROUND_QUANTUM messages, so a flooded room
+  delays the others by a round, not by its whole backlog;
+- a message that fails (pickle cannot take it, its actor is gone, handling it raises) fails
+  alone: counted, logged (once, then throttled), handed back to whoever waits for an answer;
+  no error ends a bridge thread. If a thread or Thespian's admin process dies anyway,
+  :attr:`ActorBridge.alive` says so and the server exits, for its supervisor to restart it.
 """
 
 from __future__ import annotations
@@ -26,18 +37,20 @@ import itertools
 import logging
 import os
 import queue
+import select
 import socket
 import threading
 import time
 import uuid
+from collections import deque
 from typing import Any, Callable
 
 from thespian.actors import ActorSystem, ActorSystemMessage, PoisonMessage
 
-from ..logs import thespian_log_defs
+from ..logs import Throttled, thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
-from .lifeline import Lifeline, WatchServer
+from .lifeline import Lifeline, Watching, WatchServer
 from .ordering import OrderedReceiver, OrderedSender, Sequenced
 from .placement import capabilities_for, default_host_name
 from .messages import (
@@ -47,10 +60,11 @@ from .messages import (
     RegisterGateway,
     Reply,
     Request,
+    Undelivered,
     batch_of,
 )
 from .supervisor import RoomSupervisor
-from .transport import PipelinedSender, advertise
+from .transport import Failed, PipelinedSender, advertise, leaves
 
 log = logging.getLogger("membrane_rtc.bridge")
 
@@ -69,6 +83,12 @@ DEFAULT_ADMIN_PORT = 1900
 STARTUP_TIMEOUT = 20.0
 #: Thespian's capability naming the convention leader's admin address.
 CONVENTION_ADDRESS = "Convention Address.IPv4"
+#: Embedded: messages one round tells one actor at most. A room flooded faster than it
+#: forwards then delays another room's messages by one round of this many of its own, not by
+#: all it has waiting; below it (nearly always) a round is all that was queued, as one Batch.
+ROUND_QUANTUM = 16
+#: How long the listener pauses after an error before it listens again (seconds).
+ERROR_PAUSE = 0.05
 
 
 class ActorSystemError(RuntimeError):
@@ -82,28 +102,65 @@ def port_in_use(port: int, address: str = "127.0.0.1") -> bool:
         return probe.connect_ex((address, port)) == 0
 
 
-def _batched(items: list[tuple[Address, Any]], order: OrderedSender) -> list[tuple[Address, Any]]:
-    """Group queued sends per target, keeping each target's order, and number them (see
-    :mod:`.ordering`). Thespian's own messages (ActorExitRequest...) travel alone and
-    unnumbered: they act on the actor, not its handlers."""
-    sends: list[tuple[Address, Any]] = []
-    pending: dict[str, tuple[Address, list[Any]]] = {}
+class _Backlog:
+    """Messages for one actor told to the bridge and not yet taken in by the actors' side.
+    ``told`` is counted on the event loop, ``taken`` on the bridge's sending thread: one writer
+    each, so no lock (the event loop, the only reader, sees ``taken <= told``)."""
 
-    def flush(key: str) -> None:
-        target, messages = pending.pop(key)
-        sends.append((target, order.wrap(key, batch_of(messages))))
+    __slots__ = ("key", "told", "taken")
 
-    for target, message in items:
-        key = address_key(target)
-        if isinstance(message, ActorSystemMessage):
-            if key in pending:
-                flush(key)
-            sends.append((target, message))
-        else:
-            pending.setdefault(key, (target, []))[1].append(message)
-    for key in list(pending):
-        flush(key)
-    return sends
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.told = 0
+        self.taken = 0
+
+
+#: What the sending thread credits once a send is over: its actor's backlog, and how many.
+Token = tuple[_Backlog, int]
+
+
+class _Queued:
+    """What the sending thread took from the event loop and has not sent yet: per actor (per
+    backlog), in the order it came. Sending thread only."""
+
+    def __init__(self) -> None:
+        self._by_backlog: dict[_Backlog, tuple[Address, deque[Any]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_backlog)
+
+    def add(self, items: list[tuple[Address, Any, _Backlog]]) -> None:
+        by_backlog = self._by_backlog
+        for target, message, backlog in items:
+            entry = by_backlog.get(backlog)
+            if entry is None:
+                entry = by_backlog[backlog] = (target, deque())
+            entry[1].append(message)
+
+    def sends(self, order: OrderedSender,
+              quantum: int | None = None) -> list[tuple[Address, Any, Token]]:
+        """Up to ``quantum`` messages per actor (all if None), in order, as sends: each run of
+        messages as one numbered Batch (see :mod:`.ordering`); Thespian's own messages
+        (ActorExitRequest...) alone and unnumbered: they act on the actor, not its handlers."""
+        sends: list[tuple[Address, Any, Token]] = []
+        for backlog in list(self._by_backlog):
+            target, messages = self._by_backlog[backlog]
+            budget = len(messages) if quantum is None else quantum
+            while messages and budget > 0:
+                if isinstance(messages[0], ActorSystemMessage):
+                    sends.append((target, messages.popleft(), (backlog, 1)))
+                    budget -= 1
+                    continue
+                run: list[Any] = []
+                while messages and len(run) < budget \
+                        and not isinstance(messages[0], ActorSystemMessage):
+                    run.append(messages.popleft())
+                budget -= len(run)
+                sends.append((target, order.wrap(backlog.key, batch_of(run)),
+                              (backlog, len(run))))
+            if not messages:
+                del self._by_backlog[backlog]
+        return sends
 
 
 class ActorBridge:
@@ -134,6 +191,18 @@ class ActorBridge:
         self.admin: Address = None
         self.address: Address = None
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: Per actor (address key), and in all: told and not yet taken in (see _Backlog).
+        self._backlogs: dict[str, _Backlog] = {}
+        self._prune_at = 64
+        self._told = 0  # event loop only
+        self._taken = 0  # sending thread only
+        #: Counts messages that failed alone, by kind (the server sets it to its metrics').
+        self.count_error: Callable[[str, int], None] = lambda kind, count: None
+        self._errors = Throttled(log)
+        self._stopping = False  # a clean stop is under way: not a death
+        self._lost = False  # given up for dead (abandon)
+        self._admin_pid = 0  # multiproc: Thespian's admin process, watched by a pidfd
+        self._admin_pidfd: int | None = None
         self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._request_ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
@@ -169,17 +238,82 @@ class ActorBridge:
         await asyncio.wait_for(ready, STARTUP_TIMEOUT)
 
     def _start_thread(self, name: str, target: Callable[..., None], *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread = threading.Thread(target=self._thread_main, args=(target, *args), name=name,
+                                  daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def tell(self, target: Address, message: Any) -> None:
-        """Send a message to an actor. Thread-safe, never blocks."""
-        self._inbox.put((target, message))
+    def _thread_main(self, target: Callable[..., None], *args: Any) -> None:
+        """A bridge thread; one that ends other than by a stop says why (``alive`` turns
+        False: the server exits)."""
+        try:
+            target(*args)
+        except BaseException:  # SystemExit from a room's code, embedded, ends up here too
+            log.critical("%s ended: the actor system is gone", threading.current_thread().name,
+                         exc_info=True)
+            raise
 
-    def backlog(self) -> int:
-        """Sends queued and not yet taken by the actor thread."""
-        return self._inbox.qsize()
+    def abandon(self) -> None:
+        """The actor system is gone: let the threads end, without waiting for them."""
+        self._lost = True
+        self._listening.clear()
+        self._inbox.put(_STOP)
+
+    def tell(self, target: Address, message: Any) -> None:
+        """Send a message to an actor. Never blocks; call it on the event loop (the one
+        thread that counts what is told)."""
+        key = address_key(target) if target is not None else ""
+        backlog = self._backlogs.get(key)
+        if backlog is None:
+            if len(self._backlogs) >= self._prune_at:
+                self._prune()
+            backlog = self._backlogs[key] = _Backlog(key)
+        backlog.told += 1
+        self._told += 1
+        self._inbox.put((target, message, backlog))
+
+    def _prune(self) -> None:
+        """Forget the backlogs of actors with nothing waiting (rooms come and go)."""
+        self._backlogs = {key: backlog for key, backlog in self._backlogs.items()
+                          if backlog.told != backlog.taken}
+        self._prune_at = max(64, 2 * len(self._backlogs))
+
+    def backlog(self, target: Address = None) -> int:
+        """Messages told and not yet taken in by the actors' side: all of them, or those for
+        ``target``. Taken in is: embedded, handled; multi-process, acknowledged by the
+        actor's process (which then has at most that one batch to handle)."""
+        if target is None:
+            return self._told - self._taken
+        backlog = self._backlogs.get(address_key(target))
+        return 0 if backlog is None else backlog.told - backlog.taken
+
+    def _credit(self, token: Token) -> None:
+        """A send is over (taken in, or failed): its messages wait no more."""
+        backlog, count = token
+        backlog.taken += count
+        self._taken += count
+
+    @property
+    def alive(self) -> bool:
+        """Whether the actor system still runs: the bridge's threads are up and, multi-process,
+        Thespian's admin process lives. False once it is gone unexpectedly (a clean stop
+        is not that): the server cannot serve any more."""
+        return self.failure is None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the actor system is gone, or None while it runs (or stops on purpose)."""
+        if self._lost:
+            return "given up for dead"
+        if self._stopping:
+            return None
+        for thread in self._threads:
+            if not thread.is_alive():
+                return f"the bridge's thread {thread.name} ended"
+        fd = self._admin_pidfd
+        if fd is not None and select.select([fd], [], [], 0)[0]:  # readable: it exited
+            return f"Thespian's admin process ({self._admin_pid}) exited"
+        return None
 
     async def ask(self, target: Address, request: Request, timeout: float = 10.0) -> Reply:
         """Send a request and wait for its :class:`Reply`; raise ActorSystemError on timeout."""
@@ -204,6 +338,7 @@ class ActorBridge:
         first shuts the system down can miss the admin's "shutdown completed", and Thespian
         then waits out its 10 s limit.
         """
+        self._stopping = True
         self._listening.clear()
         for thread in self._threads[1:]:
             await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
@@ -211,29 +346,42 @@ class ActorBridge:
         for thread in self._threads[:1]:
             await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
         self._threads = []
+        if self._admin_pidfd is not None:
+            os.close(self._admin_pidfd)
+            self._admin_pidfd = None
 
     # -- event loop side ---------------------------------------------------------------------
 
     def _dispatch(self, messages: list[Any]) -> None:
         for message in messages:
-            if isinstance(message, Sequenced):
-                self._dispatch(self._ordered_in.accept(message))
-                continue
-            if isinstance(message, PoisonMessage):  # an actor failed to handle what we sent
-                failed = message.poisonMessage
-                log.warning("the actor system could not handle %s", type(failed).__name__)
-                if not isinstance(failed, Request):
-                    continue
-                message = Reply(failed.request_id, f"{type(failed).__name__} failed on the server")
-            if isinstance(message, Reply):
-                future = self._pending.get(message.request_id)  # type: ignore[arg-type]
-                if future is not None and not future.done():
-                    future.set_result(message)
-                continue
-            try:
-                self._on_message(message)
+            try:  # each on its own: one that fails is counted and logged, the others go on
+                self._dispatch_one(message)
             except Exception:
-                log.exception("error handling %s from the actor system", type(message).__name__)
+                self.count_error("unhandled", 1)
+                self._errors.error(f"unhandled {type(message).__name__}",
+                                   "error handling %s from the actor system",
+                                   type(message).__name__, exc_info=True)
+
+    def _dispatch_one(self, message: Any) -> None:
+        if isinstance(message, Sequenced):
+            self._dispatch(self._ordered_in.accept(message))
+            return
+        if isinstance(message, PoisonMessage):  # an actor failed to handle what we sent
+            failed = message.poisonMessage
+            log.warning("the actor system could not handle %s", type(failed).__name__)
+            if not isinstance(failed, Request):
+                return
+            message = Reply(failed.request_id, f"{type(failed).__name__} failed on the server")
+        elif isinstance(message, Undelivered) and isinstance(message.message, Request):
+            failed = message.message
+            message = Reply(failed.request_id,
+                            f"{type(failed).__name__} could not reach the actors")
+        if isinstance(message, Reply):
+            future = self._pending.get(message.request_id)  # type: ignore[arg-type]
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        self._on_message(message)
 
     def _hand_over(self, messages: list[Any]) -> None:
         loop = self._loop
@@ -270,8 +418,8 @@ class ActorBridge:
             raise ActorSystemError(f"the supervisor did not answer (got {reply!r})")
         self.address = reply.value
 
-    def _take(self, block_for: float | None) -> tuple[list[tuple[Address, Any]], bool]:
-        """Everything queued (waiting up to ``block_for`` for the first): (sends, stop?)."""
+    def _take(self, block_for: float | None) -> tuple[list[tuple[Address, Any, _Backlog]], bool]:
+        """Everything queued (waiting up to ``block_for`` for the first): (items, stop?)."""
         try:
             item = self._inbox.get(timeout=block_for)
         except queue.Empty:
@@ -285,14 +433,25 @@ class ActorBridge:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                return _batched(items, self._ordered_out), stopping
+                return items, stopping
 
-    def _tell_all(self, system: ActorSystem, sends: list[tuple[Address, Any]]) -> None:
-        for target, message in sends:
-            try:
-                system.tell(target, message)
-            except Exception:
-                log.exception("cannot deliver %s", type(message).__name__)
+    def _failed(self, failure: Failed) -> None:
+        """Messages that failed alone: counted, logged (the first of a kind, then throttled),
+        and handed back, so that whoever waits for an answer to one hears at once."""
+        kind = "unsendable" if failure.unsendable else "undelivered"
+        names = ", ".join(sorted({type(message).__name__ for message in failure.messages}))
+        self.count_error(kind, len(failure.messages))
+        self._errors.error(f"{kind} {names}", "%s %d message(s) (%s): %s",
+                           "cannot serialise for the actors:" if failure.unsendable
+                           else "could not deliver", len(failure.messages), names,
+                           failure.reason)
+        self._hand_over([Undelivered(message, failure.reason) for message in failure.messages])
+
+    def _round_failed(self, where: str) -> None:
+        """An error in a bridge thread's own round (not one message's): the next goes on."""
+        self.count_error("bridge", 1)
+        self._errors.error(f"bridge {where}", "the bridge's %s failed a round; going on",
+                           where, exc_info=True)
 
     def _run_embedded(self, ready: asyncio.Future[None]) -> None:
         """simpleSystemBase: one thread tells, runs the actors, and listens."""
@@ -304,22 +463,41 @@ class ActorBridge:
             self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
             return
         self._resolve(ready, None)
+        queued = _Queued()
         try:
-            while True:
-                sends, stopping = self._take(self.poll_interval)
-                self._tell_all(system, sends)
-                outgoing = []
-                # A positive timeout: simpleSystemBase fires due wakeups (room timers) only
-                # when listen waits at all.
-                message = system.listen(WAKEUP_TICK)
-                while message is not None:
-                    outgoing.append(message)
-                    message = system.listen(0)
-                self._hand_over(outgoing)
-                if stopping:
-                    return
+            while not self._embedded_round(system, queued):
+                pass
         finally:
             system.shutdown()
+
+    def _embedded_round(self, system: ActorSystem, queued: _Queued) -> bool:
+        """Take what is queued, tell each actor up to ROUND_QUANTUM of its messages (all when
+        stopping), hand back what the actors sent. An error ends the round, not the thread.
+        Returns whether to stop."""
+        stopping = False
+        try:
+            items, stopping = self._take(0 if queued else self.poll_interval)
+            queued.add(items)
+            for target, message, token in queued.sends(self._ordered_out,
+                                                       None if stopping else ROUND_QUANTUM):
+                try:
+                    system.tell(target, message)
+                except Exception as exc:
+                    self._failed(Failed(leaves(message), f"{type(exc).__name__}: {exc}",
+                                        unsendable=False))
+                finally:
+                    self._credit(token)
+            outgoing = []
+            # A positive timeout: simpleSystemBase fires due wakeups (room timers) only
+            # when listen waits at all.
+            message = system.listen(WAKEUP_TICK)
+            while message is not None:
+                outgoing.append(message)
+                message = system.listen(0)
+            self._hand_over(outgoing)
+        except Exception:
+            self._round_failed("actor thread")
+        return stopping
 
     def _run_sender(self, ready: asyncio.Future[None]) -> None:
         """multiprocTCPBase: start the system, then send what the event loop queues."""
@@ -329,8 +507,14 @@ class ActorBridge:
             self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
             return
         try:
-            # This process's death, however it comes, ends the actor system (no orphans).
-            system.tell(system.createActor(Lifeline), WatchServer(os.getpid()))
+            # This process's death, however it comes, ends the actor system (no orphans); and
+            # the actor system's (its admin's) is this process's cue to exit (alive).
+            answer = system.ask(system.createActor(Lifeline), WatchServer(os.getpid()),
+                                STARTUP_TIMEOUT)
+            if not isinstance(answer, Watching):
+                raise ActorSystemError(f"the lifeline did not answer (got {answer!r})")
+            self._admin_pid = answer.admin_pid
+            self._admin_pidfd = os.pidfd_open(answer.admin_pid)
         except BaseException as exc:
             system.shutdown()
             self._resolve(ready, ActorSystemError(f"cannot start the lifeline: {exc}"))
@@ -358,18 +542,26 @@ class ActorBridge:
             self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
             return
         self._resolve(ready, None)
-        sender = PipelinedSender(system)
+        sender = PipelinedSender(system, self._credit)
+        queued = _Queued()
         try:
             while True:
-                # Wait for work only when nothing is in flight; else look again after a step.
-                sends, stopping = self._take(0 if sender.busy else None)
-                sender.send(sends)
-                for failure in sender.step():
-                    log.error("cannot deliver %s", failure)
+                stopping = False
+                try:  # an error fails a round (or one message: see PipelinedSender), no more
+                    # Wait for work only when nothing is in flight; else look again after a
+                    # step.
+                    items, stopping = self._take(0 if sender.busy else None)
+                    queued.add(items)
+                    sender.send(queued.sends(self._ordered_out))
+                    for failure in sender.step():
+                        self._failed(failure)
+                    if stopping:
+                        deadline = time.monotonic() + STARTUP_TIMEOUT
+                        while sender.busy and time.monotonic() < deadline:
+                            sender.step(0.1)
+                except Exception:
+                    self._round_failed("sender thread")
                 if stopping:
-                    deadline = time.monotonic() + STARTUP_TIMEOUT
-                    while sender.busy and time.monotonic() < deadline:
-                        sender.step(0.1)
                     return
         finally:
             self._listening.clear()
@@ -386,10 +578,14 @@ class ActorBridge:
             return
         ready.set()
         while self._listening.is_set():
-            message = system.listen(0.5)
-            if message is None:
-                continue
-            batch = [message]
-            while (message := system.listen(0)) is not None:
-                batch.append(message)
-            self._hand_over(batch)
+            try:
+                message = system.listen(0.5)
+                if message is None:
+                    continue
+                batch = [message]
+                while (message := system.listen(0)) is not None:
+                    batch.append(message)
+                self._hand_over(batch)
+            except Exception:
+                self._round_failed("listener thread")
+                time.sleep(ERROR_PAUSE)  # no busy loop if the error repeats

@@ -35,6 +35,7 @@ from .messages import (
     PeerDisconnected,
     PeerRefused,
     RoomClosed,
+    Undelivered,
     UnregisterGateway,
 )
 
@@ -94,8 +95,14 @@ class ActorRuntime:
             self.bridge.tell(member.room, PeerDisconnected(
                 member.peer_id, conn_id, self.bridge.address, resumable))
 
-    def backlog(self) -> int:
-        return self.bridge.backlog()
+    def backlog(self, conn_id: int | None = None) -> int:
+        if conn_id is None:
+            return self.bridge.backlog()
+        member = self._members.get(conn_id)
+        return 0 if member is None else self.bridge.backlog(member.room)
+
+    def alive(self) -> bool:
+        return self.bridge.alive
 
     async def ready(self) -> bool:
         """The supervisor answers, and knows at least one room host (itself, when the rooms
@@ -137,6 +144,8 @@ class ActorRuntime:
             self.events.drain()
         elif isinstance(message, GatewayPing):
             self.bridge.tell(self.bridge.supervisor, GatewayPong(self.bridge.address))
+        elif isinstance(message, Undelivered):
+            self._undelivered(message)
         else:
             log.warning("unexpected message from the actors: %r", message)
 
@@ -153,6 +162,15 @@ class ActorRuntime:
         closed = self._closed_rooms.get(address_key(message.room))
         if closed is not None:  # the room went down meanwhile
             self._close_room_member(message.conn_id, closed)
+
+    def _undelivered(self, failed: Undelivered) -> None:
+        """A message of ours never reached its actor (the bridge counted and logged it): a
+        client waiting to join hears now, not at its answer timer."""
+        assert self.events is not None
+        message = failed.message
+        if isinstance(message, ConnectPeer) and message.conn_id in self._connecting:
+            self._connecting.discard(message.conn_id)
+            self.events.refuse(message.conn_id, 503, "the actor system could not take it")
 
     def _room_closed(self, closed: RoomClosed) -> None:
         self._closed_rooms[address_key(closed.room)] = closed

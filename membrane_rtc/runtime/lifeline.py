@@ -8,6 +8,9 @@ So each server starts one :class:`Lifeline` actor in its own actor system and te
 server's pid. It waits on that process (a pidfd: woken by the kernel, no polling) and, when the
 process is gone however it ended, kills the actor system's whole process group. A clean stop
 shuts the actor system down first, the lifeline with it, so this only ever acts on a death.
+
+The other way round, it answers with the pid of Thespian's admin (its parent): the server
+watches that one and exits when its actor system is gone (``ActorBridge.alive``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ class WatchServer:
     """Sent to the lifeline: end this actor system when process ``pid`` ends."""
 
     pid: int
+
+
+@dataclass
+class Watching:
+    """The lifeline's answer to :class:`WatchServer`: the pid of Thespian's admin process,
+    which created it, and without which the actor system is gone."""
+
+    admin_pid: int
 
 
 def wait_for_exit(pid: int) -> None:
@@ -65,6 +76,7 @@ class Lifeline(Actor):  # type: ignore[misc]
         if isinstance(message, WatchServer):
             threading.Thread(target=self._watch, args=(message.pid,), daemon=True,
                              name="membrane-rtc-lifeline").start()
+            self.send(sender, Watching(os.getppid()))
 
     @staticmethod
     def _watch(pid: int) -> None:

@@ -357,3 +357,14 @@ class ClosePeer:
     code: int = 1000
     reason: str = ""
     refusal: str | None = None
+
+
+# --- bridge -> gateway (never between actors) -------------------------------------------------
+
+@dataclass
+class Undelivered:
+    """A message the bridge could not get to its actor (it cannot be serialised, or the actor
+    is gone), handed back so that whoever waits for its answer hears of it at once."""
+
+    message: Any
+    reason: str

@@ -46,6 +46,7 @@ from .messages import (
     PeerAccepted,
     PeerDisconnected,
     PeerRefused,
+    Request,
     RoomCrashed,
     RoomOccupancy,
     RoomPing,
@@ -116,19 +117,32 @@ class RoomActor(MembraneActor):
         self._outbox: dict[str, tuple[Address, list[Any], list[tuple[int, bytes]]]] = {}
         self._depth = 0
 
-    def receiveMessage(self, message: Any, sender: Address) -> Any:
+    def handle(self, message: Any, sender: Address) -> None:
         if self.down and not isinstance(message, _WHILE_DOWN):
             if isinstance(message, ConnectPeer):
                 self.send(message.gateway, PeerRefused(message.conn_id, 404, "room is closing"))
-            return None
+            return
         self._depth += 1
         try:
-            return super().receiveMessage(message, sender)
+            super().handle(message, sender)
         finally:
             self._depth -= 1
             if self._depth == 0:
                 self._arm_timers()
                 self._flush()
+
+    def failed(self, message: Any, sender: Address, error: Exception) -> None:
+        """Handling one message raised outside the room's callbacks' own guard (say, the
+        encoder refused what ``on_forward`` returned): the room crashes, as for a raising
+        callback - traceback logged once, clients told "Room closed", a restart. The rest of
+        its batch is handled as by a room going down."""
+        self._crash(f"handling {type(message).__name__} raised {type(error).__name__}: {error}",
+                    error)
+        if isinstance(message, Request):
+            self.answer(message, sender, error=f"{type(message).__name__} failed: the room "
+                        "crashed")
+        if self._depth == 0:
+            self._flush()
 
     # -- to the gateways ---------------------------------------------------------------------
 

@@ -11,22 +11,26 @@ Thespian would bind on every interface binds the address it advertises instead.
 Actor processes are forked from the server process, so the adaptation, made before the actor
 system starts, holds in every one of them.
 
-How the gateway sends: :class:`PipelinedSender` overlaps its sends.
+How the gateway sends: :class:`PipelinedSender` overlaps its sends, counts what it holds for
+the gateway's backpressure, and lets a message pickle cannot take fail alone.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from thespian.system.transport import TransmitIntent
 from thespian.system.transport.IPBase import IPActorAddress, thisSystem
 
 from .messages import Batch
+from .ordering import Sequenced
 
 __all__ = ["ACTOR_ADDRESS_VARIABLE", "DEFAULT_ACTOR_ADDRESS", "advertise", "bind_advertised_only",
-           "PipelinedSender"]
+           "PipelinedSender", "Failed"]
 
 #: Thespian's environment variable for the IP address actors advertise (and now bind).
 ACTOR_ADDRESS_VARIABLE = "THESPIAN_BASE_IPADDR"
@@ -69,6 +73,58 @@ SEND_TIMEOUT = 10.0
 SEND_STEP = 0.001
 
 
+@dataclass
+class Failed:
+    """Messages a send could not deliver: ``unsendable`` ones were dropped before sending
+    (pickle cannot take them), the others the transport gave up on (actor gone, timeout)."""
+
+    messages: list[Any]
+    reason: str
+    unsendable: bool
+
+
+def leaves(message: Any) -> list[Any]:
+    """The messages inside the envelopes (:class:`~.messages.Batch`, :class:`Sequenced`)."""
+    if isinstance(message, Sequenced):
+        return leaves(message.message)
+    if isinstance(message, Batch):
+        return [leaf for each in message.messages for leaf in leaves(each)]
+    return [message]
+
+
+def pickles(message: Any) -> bool:
+    """Whether pickle takes ``message`` (what Thespian's TCP transport sends)."""
+    try:
+        pickle.dumps(message)
+    except Exception:
+        return False
+    return True
+
+
+def salvage(message: Any, keep: Callable[[Any], bool] = pickles) -> tuple[Any, list[Any]]:
+    """``message`` with only the messages inside it that ``keep`` accepts: (what is left, or
+    None if nothing; the messages left out). Envelopes stay, emptied if need be: a
+    :class:`Sequenced` number that never arrived would hold back everything after it."""
+    if isinstance(message, Sequenced):
+        inner, dropped = salvage(message.message, keep)
+        return Sequenced(message.channel, message.seq,
+                         Batch([]) if inner is None else inner), dropped
+    if isinstance(message, Batch):
+        kept: list[Any] = []
+        dropped = []
+        for each in message.messages:
+            left, lost = salvage(each, keep)
+            dropped += lost
+            if left is not None:
+                kept.append(left)
+        return Batch(kept), dropped
+    return (message, []) if keep(message) else (None, [message])
+
+
+def _nothing(message: Any) -> bool:
+    return False
+
+
 class PipelinedSender:
     """Sends through a multi-process ``ActorSystem`` handle without waiting for each send.
 
@@ -79,50 +135,92 @@ class PipelinedSender:
     acknowledged - fast when messages come one at a time, batched when they come faster than
     an actor takes them. (Thespian's external handle has no public call for this; scheduling a
     ``TransmitIntent`` and running the transport are the two steps its own ``tell`` takes.)
+
+    Each send carries a ``token``; ``taken(token)`` is called once the send carrying it is
+    over (acknowledged, given up, or dropped): until then the caller counts its messages as
+    waiting (the gateway's backpressure). A message that cannot be serialised fails alone:
+    the others sent with it still go.
     """
 
-    def __init__(self, system: Any) -> None:
+    def __init__(self, system: Any, taken: Callable[[Any], None] = lambda token: None) -> None:
         self._base = system._systemBase
-        #: Per receiver (its address key): messages waiting for its send in flight to end.
-        self._waiting: dict[str, tuple[Any, list[Any]]] = {}
-        self._in_flight: set[str] = set()
-        self._failures: list[str] = []
+        self._taken = taken
+        #: Per receiver (its address key): messages, and their tokens, waiting for its send
+        #: in flight to end.
+        self._waiting: dict[str, tuple[Any, list[Any], list[Any]]] = {}
+        #: Per receiver with a send in flight: the tokens that send carries.
+        self._in_flight: dict[str, list[Any]] = {}
+        self._failures: list[Failed] = []
 
     @property
     def busy(self) -> bool:
         """Sends are still in flight."""
         return bool(self._in_flight)
 
-    def send(self, sends: list[tuple[Any, Any]]) -> None:
-        """Send every ``(address, message)``, in order per receiver."""
-        for target, message in sends:
+    def send(self, sends: list[tuple[Any, Any, Any]]) -> None:
+        """Send every ``(address, message, token)``, in order per receiver. Never raises."""
+        for target, message, token in sends:
             key = target.actorAddressString
             if key in self._in_flight:
-                self._waiting.setdefault(key, (target, []))[1].append(message)
+                _, messages, tokens = self._waiting.setdefault(key, (target, [], []))
+                messages.append(message)
+                tokens.append(token)
             else:
-                self._transmit(key, target, message)
+                self._transmit(key, target, message, [token])
 
-    def step(self, seconds: float = SEND_STEP) -> list[str]:
+    def step(self, seconds: float = SEND_STEP) -> list[Failed]:
         """Run the transport for at most ``seconds``; return the sends that failed since."""
         if self._in_flight:
             self._base._run_transport(seconds, txonly=True)
         failures, self._failures = self._failures, []
         return failures
 
-    def _transmit(self, key: str, target: Any, message: Any) -> None:
-        self._in_flight.add(key)
+    def _transmit(self, key: str, target: Any, message: Any, tokens: list[Any]) -> None:
+        try:
+            self._schedule(key, target, message, tokens)
+            return
+        except Exception as exc:  # pickle could not take something in it (or Thespian balked)
+            reason = f"{type(exc).__name__}: {exc}"
+        # Send what pickle takes alone; failing that, the bare envelopes.
+        for keep in (pickles, _nothing):
+            kept, dropped = salvage(message, keep)
+            if kept is None or (isinstance(kept, Batch) and not kept.messages):
+                break  # nothing left worth sending
+            try:
+                self._schedule(key, target, kept, tokens)
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                continue
+            if dropped:
+                self._failures.append(Failed(dropped, reason, unsendable=True))
+            return
+        self._failures.append(Failed(leaves(message), reason, unsendable=True))
+        self._over(key, tokens)
+
+    def _schedule(self, key: str, target: Any, message: Any, tokens: list[Any]) -> None:
+        self._in_flight[key] = tokens
         done = lambda result, intent: self._done(key, result, intent)  # noqa: E731
-        self._base.transport.scheduleTransmit(None, TransmitIntent(
-            target, message, onSuccess=done, onError=done,
-            maxPeriod=timedelta(seconds=SEND_TIMEOUT)))
+        try:
+            self._base.transport.scheduleTransmit(None, TransmitIntent(
+                target, message, onSuccess=done, onError=done,
+                maxPeriod=timedelta(seconds=SEND_TIMEOUT)))
+        except BaseException:
+            if self._in_flight.get(key) is tokens:
+                del self._in_flight[key]
+            raise
 
     def _done(self, key: str, result: Any, intent: Any) -> None:
         if not result:
-            self._failures.append(f"{type(intent.message).__name__} to {intent.targetAddr}: "
-                                  f"{result}")
+            self._failures.append(Failed(leaves(intent.message),
+                                         f"to {intent.targetAddr}: {result}", unsendable=False))
+        self._over(key, self._in_flight.pop(key, []))
+
+    def _over(self, key: str, tokens: list[Any]) -> None:
+        """The send carrying ``tokens`` is over: credit them, send what waited meanwhile."""
+        for token in tokens:
+            self._taken(token)
         waiting = self._waiting.pop(key, None)
-        if waiting is None:
-            self._in_flight.discard(key)
-            return
-        target, messages = waiting
-        self._transmit(key, target, messages[0] if len(messages) == 1 else Batch(messages))
+        if waiting is not None:
+            target, messages, next_tokens = waiting
+            self._transmit(key, target, messages[0] if len(messages) == 1 else Batch(messages),
+                           next_tokens)
