@@ -84,13 +84,13 @@ class SignalingClient:
     async def _open(self, url: str) -> bool:
         """Connect and read ``authenticated``; return whether it says we resumed."""
         try:
-            self._connection = await asyncio.wait_for(
+            self._connection = connection = await asyncio.wait_for(
                 websockets.connect(url, additional_headers=self.headers or None,
                                    compression=None, max_queue=None), self.timeout)
         except websockets.InvalidStatus as exc:
             raise SignalingError(f"HTTP {exc.response.status_code}") from None
         async with asyncio.timeout(self.timeout):  # one bound, however many frames are dropped
-            while (first := self._server_message(await self._connection.recv())) is None:
+            while (first := self._server_message(await connection.recv())) is None:
                 pass
         if first.event == "error":
             await self.close()
