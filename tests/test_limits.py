@@ -219,23 +219,26 @@ async def flood_a_reader_that_never_reads(*serve_args: str) -> tuple[int, int | 
         assert (await sender.recv_event("joined"))["data"]["peer_id"] == slow_id
         baseline = peak = rss_kib(server.pid)
         payload = "x" * FLOOD_FRAME
-        # The sender reads all along: once the slow reader is gone, each offer earns it a "No
-        # such peer", and a sender that read none of those would be a slow reader itself.
-        heard: list[dict[str, Any]] = []
+        # The offers go to "all" (the slow reader is the sender's only room-mate): once it is
+        # cut, they reach nobody and earn the sender no "No such peer" to read. The sender
+        # reads all along and stops once the slow reader has left, as a real client would.
+        gone = asyncio.Event()
 
         async def read_until_done() -> None:
             while (frame := await sender.recv(timeout=30))["event"] != "done":
-                heard.append(frame)
+                if frame["event"] == "left" and frame["data"]["peer_id"] == slow_id:
+                    gone.set()
 
         reader = asyncio.create_task(read_until_done())
         for sent in range(1, FLOOD_FRAMES + 1):
-            await sender.send("offer", payload, to=[slow_id])
+            if gone.is_set():
+                break
+            await sender.send("offer", payload, to="all")
             if sent % 100 == 0:
                 peak = max(peak, rss_kib(server.pid))
         await sender.send("done", to=[sender.peer_id])  # all handled once this comes back
         await reader
-        left = any(frame["event"] == "left" and frame["data"]["peer_id"] == slow_id
-                   for frame in heard)
+        left = gone.is_set()
         peak = max(peak, rss_kib(server.pid))
         if not left:
             slow.transport.abort()  # the control run: the server kept everything for it
