@@ -12,7 +12,7 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
@@ -25,6 +25,9 @@ from .support.waiting import until
 
 CALLBACK_TIMEOUT = "1"  # a room host is taken for lost after 3 s + this of silence
 RESUME_GRACE = "2"  # a lost gateway's peers may resume elsewhere for this long, then leave
+#: How a serve process says its admin port was taken after all (the bridge's own check; Thespian's).
+PORT_TAKEN = ("is in use", "not a valid or useable")
+PORT_ATTEMPTS = 3
 
 
 def listening_pid(port: int) -> int:
@@ -57,13 +60,37 @@ class Deployment:
         self.groups: set[int] = set()
 
     async def start(self, name: str, *roles: str, ready: str | None = None) -> ServeProcess:
-        args = [arg for role in roles for arg in ("--role", role)]
-        args += ["--convention", self.convention, "--admin-port", str(self.ports[name]),
-                 "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT,
-                 "--resume-grace", RESUME_GRACE, "--log-format", "json"]
-        if "gateway" in roles:
-            args += ["--port", "0"]
-        process = await ServeProcess.start(*args, ready=ready)
+        def args() -> list[str]:
+            words = [arg for role in roles for arg in ("--role", role)]
+            words += ["--convention", self.convention, "--admin-port", str(self.ports[name]),
+                      "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT,
+                      "--resume-grace", RESUME_GRACE, "--log-format", "json"]
+            return words + (["--port", "0"] if "gateway" in roles else [])
+
+        def another_port() -> None:
+            self.ports[name] = free_port()
+            if name == "leader":
+                assert not self.processes, "the leader starts first: nobody knows its port yet"
+                self.convention = f"127.0.0.1:{self.ports['leader']}"
+
+        return await self.launch(name, args, another_port, ready=ready)
+
+    async def launch(self, name: str, args: Callable[[], list[str]],
+                     another_port: Callable[[], None], ready: str | None = None) -> ServeProcess:
+        """``membrane-rtc serve ARGS()`` as host ``name``, on its admin port ``self.ports[name]``.
+
+        That port was free when chosen, outside the range the kernel hands out to actor
+        processes and connections (tests/support/net.py); should another test's process still
+        take it before this one binds it, ``another_port()`` chooses again, and it starts again.
+        """
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                process = await ServeProcess.start(*args(), ready=ready)
+                break
+            except AssertionError as exc:  # it exited before serving; say why unless retried
+                if attempt == PORT_ATTEMPTS or not any(why in str(exc) for why in PORT_TAKEN):
+                    raise
+                another_port()
         self.processes[name] = process
         admin = listening_pid(self.ports[name])  # its actor system's admin: a group of its own
         record_actor_group(admin)
@@ -206,18 +233,24 @@ async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) 
     assert len(commands) == 3
     ports = {"1900": free_port(), "1901": free_port(), "1902": free_port(), "8081": 0}
     for name, command in zip(("leader", "rooms-a", "rooms-b"), commands):
-        words = command.split()[2:]  # after "membrane-rtc serve"
-        words = [str(ports[w]) if w in ports else
-                 (f"127.0.0.1:{ports['1900']}" if w == "127.0.0.1:1900" else w) for w in words]
-        if "gateway" in words and "--port" not in words:
-            words += ["--port", "0"]  # the guide's 8080, here any free port
-        deployment.ports[name] = int(words[words.index("--admin-port") + 1])
-        ready = None if "gateway" in words else "serving as"
-        process = await ServeProcess.start(*words, ready=ready)
-        deployment.processes[name] = process
-        admin = listening_pid(deployment.ports[name])
-        record_actor_group(admin)
-        deployment.groups.add(os.getpgid(admin))
+        shown = command.split()[2:]  # after "membrane-rtc serve"
+        own = shown[shown.index("--admin-port") + 1]  # its port as the guide shows it
+
+        def args(shown: list[str] = shown, own: str = own, name: str = name) -> list[str]:
+            deployment.ports[name] = ports[own]
+            words = [str(ports[w]) if w in ports else
+                     (f"127.0.0.1:{ports['1900']}" if w == "127.0.0.1:1900" else w)
+                     for w in shown]
+            if "gateway" in words and "--port" not in words:
+                words += ["--port", "0"]  # the guide's 8080, here any free port
+            return words
+
+        def another_port(own: str = own) -> None:
+            assert own != "1900" or not deployment.processes  # the leader starts first
+            ports[own] = free_port()
+
+        await deployment.launch(name, args, another_port,
+                                ready=None if "gateway" in shown else "serving as")
 
     async def both_hosts() -> bool:
         return {h["host"] for h in await deployment.admin("hosts")} == {"rooms-a", "rooms-b"}
