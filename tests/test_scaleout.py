@@ -20,6 +20,7 @@ from .conftest import record_actor_group
 from .support.net import free_port
 from .support.procfs import wait_until_no_process_in
 from .support.client import Client, http_get
+from .support.docs import VARYING, listings, run_session
 from .support.process import ServeProcess, run_cli
 from .support.waiting import until
 
@@ -225,7 +226,8 @@ async def test_a_convention_member_without_the_leader_is_refused_clearly() -> No
 
 
 async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) -> None:
-    """docs/howto/scale-out.md, "One machine": its three commands, on free ports."""
+    """docs/howto/scale-out.md, "One machine": its three commands, on free ports; then the
+    guide's admin session prints what the guide shows, but for the pids."""
     text = (Path(__file__).parents[1] / "docs" / "howto" / "scale-out.md").read_text()
     section = text.split("## One machine, to try it", 1)[1].split("```console", 1)[1]
     commands = [line[2:] for line in section.split("```", 1)[0].splitlines()
@@ -263,4 +265,15 @@ async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) 
     a = await Client.connect(f"{deployment.processes['leader'].url}/lobby")
     b = await Client.connect(f"{deployment.processes['rooms-b'].url}/lobby")
     await exchange(a, b)
+
+    # The guide's operator session ("From the leader's machine"), against this deployment.
+    [block] = [item.body for item in listings("howto/scale-out.md")
+               if "admin --admin-port 1900 hosts" in item.body]
+
+    def here(command: str) -> list[str]:
+        words = command.split()
+        assert words[:3] == ["membrane-rtc", "admin", "--admin-port"] and words[3] == "1900"
+        return ["admin", "--admin-port", str(ports["1900"]), *words[4:]]
+    hosts_named = {column: shape for column, shape in VARYING.items() if column != "HOST"}
+    await run_session(block, here, hosts_named)  # each room on the host the guide shows
     await a.close(), await b.close()
