@@ -100,6 +100,12 @@ LISTINGS = {
         "test_the_aiortc_example_runs_as_shown",
     ("howto/clients.md", "$ python examples/aiortc_datachannel.py"):
         "test_the_aiortc_example_runs_as_shown",
+    ("howto/webapp.md", "$ export MEMBRANE_RTC_JWT_SECRET=change-me-to-a-long-random-secret"):
+        "test_two_users_log_in_and_chat_over_a_data_channel",  # tests/test_webapp.py
+    ("howto/webapp.md", "{literalinclude} ../../examples/webapp/app.py"):
+        "test_two_users_log_in_and_chat_over_a_data_channel",
+    ("howto/webapp.md", "{literalinclude} ../../examples/webapp/static/index.html"):
+        "test_two_users_log_in_and_chat_over_a_data_channel",
     ("howto/embed.md", "{literalinclude} embedded_server.py"): "test_the_embedding_example_runs",
     ("howto/embed.md", "$ python docs/howto/embedded_server.py"): "test_the_embedding_example_runs",
     ("howto/operate.md", "$ membrane-rtc admin list"): "test_the_operator_commands_run_as_shown",
