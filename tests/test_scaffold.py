@@ -30,8 +30,8 @@ async def test_a_good_name_gives_a_room_whose_test_passes(tmp_path: Path, name: 
     assert status == 0, err
     assert out.splitlines()[0] == f"wrote {name}.py and test_{name}.py"
     assert {p.name for p in tmp_path.iterdir()} == {f"{name}.py", f"test_{name}.py"}
-    status, report = await pytest_in(tmp_path, f"test_{name}.py")
-    assert status == 0 and "1 passed" in report, report
+    exit_status, report = await pytest_in(tmp_path, f"test_{name}.py")
+    assert exit_status == 0 and "1 passed" in report, report
 
 
 @pytest.mark.parametrize("name, why", [
