@@ -62,7 +62,8 @@ async def running(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
             line + (await app.stderr.read()).decode()
         yield Running(server, app, f"http://127.0.0.1:{app_port}", secret)
     finally:
-        app.terminate()
+        if app.returncode is None:
+            app.terminate()
         await asyncio.wait_for(app.wait(), 30)
         await server.stop()
 
