@@ -12,7 +12,7 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
@@ -20,11 +20,15 @@ from .conftest import record_actor_group
 from .support.net import free_port
 from .support.procfs import wait_until_no_process_in
 from .support.client import Client, http_get
+from .support.docs import VARYING, listings, run_session
 from .support.process import ServeProcess, run_cli
 from .support.waiting import until
 
 CALLBACK_TIMEOUT = "1"  # a room host is taken for lost after 3 s + this of silence
 RESUME_GRACE = "2"  # a lost gateway's peers may resume elsewhere for this long, then leave
+#: How a serve process says its admin port was taken after all (the bridge's own check; Thespian's).
+PORT_TAKEN = ("is in use", "not a valid or useable")
+PORT_ATTEMPTS = 3
 
 
 def listening_pid(port: int) -> int:
@@ -57,13 +61,37 @@ class Deployment:
         self.groups: set[int] = set()
 
     async def start(self, name: str, *roles: str, ready: str | None = None) -> ServeProcess:
-        args = [arg for role in roles for arg in ("--role", role)]
-        args += ["--convention", self.convention, "--admin-port", str(self.ports[name]),
-                 "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT,
-                 "--resume-grace", RESUME_GRACE, "--log-format", "json"]
-        if "gateway" in roles:
-            args += ["--port", "0"]
-        process = await ServeProcess.start(*args, ready=ready)
+        def args() -> list[str]:
+            words = [arg for role in roles for arg in ("--role", role)]
+            words += ["--convention", self.convention, "--admin-port", str(self.ports[name]),
+                      "--host-name", name, "--callback-timeout", CALLBACK_TIMEOUT,
+                      "--resume-grace", RESUME_GRACE, "--log-format", "json"]
+            return words + (["--port", "0"] if "gateway" in roles else [])
+
+        def another_port() -> None:
+            self.ports[name] = free_port()
+            if name == "leader":
+                assert not self.processes, "the leader starts first: nobody knows its port yet"
+                self.convention = f"127.0.0.1:{self.ports['leader']}"
+
+        return await self.launch(name, args, another_port, ready=ready)
+
+    async def launch(self, name: str, args: Callable[[], list[str]],
+                     another_port: Callable[[], None], ready: str | None = None) -> ServeProcess:
+        """``membrane-rtc serve ARGS()`` as host ``name``, on its admin port ``self.ports[name]``.
+
+        That port was free when chosen, outside the range the kernel hands out to actor
+        processes and connections (tests/support/net.py); should another test's process still
+        take it before this one binds it, ``another_port()`` chooses again, and it starts again.
+        """
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                process = await ServeProcess.start(*args(), ready=ready)
+                break
+            except AssertionError as exc:  # it exited before serving; say why unless retried
+                if attempt == PORT_ATTEMPTS or not any(why in str(exc) for why in PORT_TAKEN):
+                    raise
+                another_port()
         self.processes[name] = process
         admin = listening_pid(self.ports[name])  # its actor system's admin: a group of its own
         record_actor_group(admin)
@@ -198,7 +226,8 @@ async def test_a_convention_member_without_the_leader_is_refused_clearly() -> No
 
 
 async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) -> None:
-    """docs/howto/scale-out.md, "One machine": its three commands, on free ports."""
+    """docs/howto/scale-out.md, "One machine": its three commands, on free ports; then the
+    guide's admin session prints what the guide shows, but for the pids."""
     text = (Path(__file__).parents[1] / "docs" / "howto" / "scale-out.md").read_text()
     section = text.split("## One machine, to try it", 1)[1].split("```console", 1)[1]
     commands = [line[2:] for line in section.split("```", 1)[0].splitlines()
@@ -206,18 +235,24 @@ async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) 
     assert len(commands) == 3
     ports = {"1900": free_port(), "1901": free_port(), "1902": free_port(), "8081": 0}
     for name, command in zip(("leader", "rooms-a", "rooms-b"), commands):
-        words = command.split()[2:]  # after "membrane-rtc serve"
-        words = [str(ports[w]) if w in ports else
-                 (f"127.0.0.1:{ports['1900']}" if w == "127.0.0.1:1900" else w) for w in words]
-        if "gateway" in words and "--port" not in words:
-            words += ["--port", "0"]  # the guide's 8080, here any free port
-        deployment.ports[name] = int(words[words.index("--admin-port") + 1])
-        ready = None if "gateway" in words else "serving as"
-        process = await ServeProcess.start(*words, ready=ready)
-        deployment.processes[name] = process
-        admin = listening_pid(deployment.ports[name])
-        record_actor_group(admin)
-        deployment.groups.add(os.getpgid(admin))
+        shown = command.split()[2:]  # after "membrane-rtc serve"
+        own = shown[shown.index("--admin-port") + 1]  # its port as the guide shows it
+
+        def args(shown: list[str] = shown, own: str = own, name: str = name) -> list[str]:
+            deployment.ports[name] = ports[own]
+            words = [str(ports[w]) if w in ports else
+                     (f"127.0.0.1:{ports['1900']}" if w == "127.0.0.1:1900" else w)
+                     for w in shown]
+            if "gateway" in words and "--port" not in words:
+                words += ["--port", "0"]  # the guide's 8080, here any free port
+            return words
+
+        def another_port(own: str = own) -> None:
+            assert own != "1900" or not deployment.processes  # the leader starts first
+            ports[own] = free_port()
+
+        await deployment.launch(name, args, another_port,
+                                ready=None if "gateway" in shown else "serving as")
 
     async def both_hosts() -> bool:
         return {h["host"] for h in await deployment.admin("hosts")} == {"rooms-a", "rooms-b"}
@@ -230,4 +265,15 @@ async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) 
     a = await Client.connect(f"{deployment.processes['leader'].url}/lobby")
     b = await Client.connect(f"{deployment.processes['rooms-b'].url}/lobby")
     await exchange(a, b)
+
+    # The guide's operator session ("From the leader's machine"), against this deployment.
+    [block] = [item.body for item in listings("howto/scale-out.md")
+               if "admin --admin-port 1900 hosts" in item.body]
+
+    def here(command: str) -> list[str]:
+        words = command.split()
+        assert words[:3] == ["membrane-rtc", "admin", "--admin-port"] and words[3] == "1900"
+        return ["admin", "--admin-port", str(ports["1900"]), *words[4:]]
+    hosts_named = {column: shape for column, shape in VARYING.items() if column != "HOST"}
+    await run_session(block, here, hosts_named)  # each room on the host the guide shows
     await a.close(), await b.close()

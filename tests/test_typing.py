@@ -25,7 +25,7 @@ def test_the_docs_listings_and_ready_actors_type_check(tmp_path: Path) -> None:
     config.write_text("[mypy]\nignore_missing_imports = True\n")  # aiortc, Thespian: no hints
     listings = [str(p.relative_to(REPO)) for folder in ("docs/tutorial", "docs/howto", "actors",
                                                        "examples")
-                for p in sorted((REPO / folder).glob("*.py"))]
+                for p in sorted((REPO / folder).rglob("*.py"))]
     assert len(listings) >= 8
     result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config),
                              "--cache-dir", str(tmp_path / "cache"), *listings], cwd=REPO,

@@ -90,10 +90,10 @@ class ServeProcess:
                 await self.process.wait()
 
 
-async def run_cli(*args: str, timeout: float = 20) -> tuple[int, str, str]:
+async def run_cli(*args: str, timeout: float = 20, cwd: Path = REPO) -> tuple[int, str, str]:
     """Run ``membrane-rtc ARGS`` to completion: (exit status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
-        str(CONSOLE_SCRIPT), *args, cwd=REPO,
+        str(CONSOLE_SCRIPT), *args, cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode, out.decode(), err.decode()  # type: ignore[return-value]
