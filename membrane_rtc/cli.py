@@ -319,8 +319,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     try:
         config.validate()
     except ConfigError as exc:
-        raise UsageError(f"--{_FLAG_OF.get(exc.field, exc.field.replace('_', '-'))}: "
-                         f"{exc.problem}") from None
+        where = exc.field if exc.field.startswith("$") else \
+            f"--{_FLAG_OF.get(exc.field, exc.field.replace('_', '-'))}"  # a variable, a flag
+        raise UsageError(f"{where}: {exc.problem}") from None
     return config
 
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-__all__ = ["configure_logging", "log_event", "announce", "thespian_log_defs", "JsonFormatter",
-           "LOG_FORMATS"]
+from .state import make_state_dir
+
+__all__ = ["configure_logging", "log_event", "announce", "thespian_log_defs",
+           "private_thespian_log", "JsonFormatter", "LOG_FORMATS"]
 
 LOG_FORMATS = ("text", "json")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -79,6 +84,45 @@ def thespian_log_defs() -> dict[str, Any]:
                                 "formatter": "membrane", "filters": ["shutdown_noise"]}},
         "root": {"handlers": ["stderr"], "level": _level},
     }
+
+
+#: Thespian's variables for its own log file: where, and its size (0 or under 10 KB: none).
+THESPLOG_FILE_VARIABLE = "THESPLOG_FILE"
+THESPLOG_MAXSIZE_VARIABLE = "THESPLOG_FILE_MAXSIZE"
+
+
+def private_thespian_log() -> Path | None:
+    """Send Thespian's own log file to a directory only this user can enter, before any actor
+    system starts (its processes inherit the setting); return the file, or None when off.
+
+    Thespian's internal log (``thesplog``, apart from the logging this module sets up) writes
+    a message's repr when an actor fails on it, and by default to ``$TMPDIR/thespian.log``,
+    which other users can read (or create first). Here it is
+    ``<state directory>/thespian/thespian.log``, the directory 0700. An operator's own
+    ``$THESPLOG_FILE`` is left as it is, and ``THESPLOG_FILE_MAXSIZE=0`` turns the file off.
+    """
+    from thespian.system import utilis
+
+    if os.environ.get(THESPLOG_MAXSIZE_VARIABLE, "").strip() == "0":
+        return None
+    if THESPLOG_FILE_VARIABLE in os.environ:
+        return Path(os.environ[THESPLOG_FILE_VARIABLE])
+    directory = make_state_dir() / "thespian"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = os.lstat(directory)
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
+        # Not ours (or a link to elsewhere): write no file at all rather than there.
+        level, forward, _ = utilis._thesplog_control_settings
+        utilis.thesplog_control(level, forward, 0)
+        os.environ[THESPLOG_MAXSIZE_VARIABLE] = "0"
+        return None
+    if stat.S_IMODE(status.st_mode) != 0o700:
+        os.chmod(directory, 0o700)
+    path = directory / "thespian.log"
+    os.environ[THESPLOG_FILE_VARIABLE] = str(path)
+    # Thespian reads the variable at its first log line: if that already came, move it too.
+    utilis._thesplog_file, utilis._thesplog_old_file = str(path), f"{path}.old"
+    return path
 
 
 def announce(event: str, text: str, **fields: Any) -> None:

@@ -27,7 +27,7 @@ from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, M
 from .reload import Reloader
 from .runtime.gateway_link import ActorRuntime
 from .runtime.placement import capabilities_for, default_host_name
-from .runtime.transport import ACTOR_ADDRESS_VARIABLE
+from .runtime.transport import ACTOR_ADDRESS_VARIABLE, actor_key
 from .runtime.messages import (
     Address,
     ConfigureSupervisor,
@@ -180,7 +180,8 @@ class Server:
             else:
                 assert self.bridge.admin_port is not None
                 endpoint = AdminEndpoint("multiproc", self.bridge.admin_port, os.getpid(),
-                                         actor_address=os.environ.get(ACTOR_ADDRESS_VARIABLE))
+                                         actor_address=os.environ.get(ACTOR_ADDRESS_VARIABLE),
+                                         actor_key=actor_key())
             write_endpoint(self.port, endpoint)
 
     async def drain(self) -> None:

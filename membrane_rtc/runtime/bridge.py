@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from thespian.actors import ActorSystem, ActorSystemMessage, PoisonMessage
 
-from ..logs import thespian_log_defs
+from ..logs import private_thespian_log, thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
 from .lifeline import Lifeline, WatchServer
@@ -50,7 +50,7 @@ from .messages import (
     batch_of,
 )
 from .supervisor import RoomSupervisor
-from .transport import PipelinedSender, advertise
+from .transport import PipelinedSender, actor_key, advertise, authenticate
 
 log = logging.getLogger("membrane_rtc.bridge")
 
@@ -251,8 +251,10 @@ class ActorBridge:
 
     def _open(self) -> ActorSystem:
         """A handle on the actor system; the first one in the process starts it."""
+        private_thespian_log()
         if self.system_base == MULTIPROC:
             advertise(self.actor_address)
+            authenticate(actor_key())
         return ActorSystem(self.system_base, self.capabilities, transientUnique=True,
                            logDefs=False if self.system_base == EMBEDDED
                            else thespian_log_defs())
