@@ -11,12 +11,13 @@ It is also the Python face of the operations (create, stop, list rooms, forward 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 from typing import Any, Callable, Literal
 
 from .admin_channel import AdminChannel
-from .config import RoomConfig, ServerConfig, convention_address
+from .config import ACTOR_KEY_VARIABLE, RoomConfig, ServerConfig, convention_address
 from .gateway import Gateway
 from .loading import load_class
 from .metrics import Metrics
@@ -69,6 +70,19 @@ def _with_events(handler: Callable[[Any], None], webhooks: Webhooks) -> Callable
 
 def _ignore(message: Any) -> None:
     """What a process without a gateway does with messages for gateways."""
+
+
+def _warn_if_actor_ports_leave_the_machine(system_base: str) -> None:
+    """Say once, at start, that actor ports on a reachable address need a private network."""
+    address = os.environ.get(ACTOR_ADDRESS_VARIABLE, "")
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = False
+    if system_base == MULTIPROC and not loopback:
+        log.warning("the actor system listens on %s: its ports take Python pickles signed with "
+                    "$%s, unencrypted; keep that address on a private network or WireGuard "
+                    "(docs/howto/scale-out.md)", address, ACTOR_KEY_VARIABLE)
 
 
 class ServerError(RuntimeError):
@@ -136,6 +150,7 @@ class Server:
             await self.webhooks.start()
             handler = _with_events(handler, self.webhooks)
         await self.bridge.start(handler)
+        _warn_if_actor_ports_leave_the_machine(self.bridge.system_base)
         try:
             if "leader" in self.roles:
                 await self._ask(ConfigureSupervisor(
