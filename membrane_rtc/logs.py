@@ -107,20 +107,22 @@ def private_thespian_log() -> Path | None:
         return None
     if THESPLOG_FILE_VARIABLE in os.environ:
         return Path(os.environ[THESPLOG_FILE_VARIABLE])
-    directory = make_state_dir() / "thespian"
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    status = os.lstat(directory)
-    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
-        # Not ours (or a link to elsewhere): write no file at all rather than there.
+    try:
+        directory = make_state_dir() / "thespian"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        status = os.lstat(directory)
+    except OSError:
+        status = None
+    if status is None or not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
+        # Not ours, a link to elsewhere, or not possible: no file at all rather than elsewhere.
         level, forward, _ = utilis._thesplog_control_settings
         utilis.thesplog_control(level, forward, 0)
-        os.environ[THESPLOG_MAXSIZE_VARIABLE] = "0"
         return None
     if stat.S_IMODE(status.st_mode) != 0o700:
         os.chmod(directory, 0o700)
     path = directory / "thespian.log"
-    os.environ[THESPLOG_FILE_VARIABLE] = str(path)
-    # Thespian reads the variable at its first log line: if that already came, move it too.
+    # Thespian's own state, which forked actor processes inherit (the environment is left
+    # alone: a THESPLOG_FILE there is always the operator's, also in child servers).
     utilis._thesplog_file, utilis._thesplog_old_file = str(path), f"{path}.old"
     return path
 
