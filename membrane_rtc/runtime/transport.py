@@ -50,7 +50,7 @@ __all__ = ["ACTOR_ADDRESS_VARIABLE", "DEFAULT_ACTOR_ADDRESS", "advertise", "bind
 
 log = logging.getLogger("membrane_rtc.transport")
 #: The module (not its class of the same name) whose globals the adaptations below replace.
-_tcp = importlib.import_module("thespian.system.transport.TCPTransport")
+_tcp: Any = importlib.import_module("thespian.system.transport.TCPTransport")
 
 #: Thespian's environment variable for the IP address actors advertise (and now bind).
 ACTOR_ADDRESS_VARIABLE = "THESPIAN_BASE_IPADDR"
