@@ -6,8 +6,9 @@ Two ways in, one set of typed requests and replies:
   token from the server's state file;
 - multi-process servers: Thespian's admin port, asking the admin actor found by its global name,
   every message signed with the actor system's key (:func:`.runtime.transport.authenticate`):
-  from ``$MEMBRANE_RTC_ACTOR_KEY``, else from the server's state file. Without it the actor
-  system drops what it is sent, unread, so the client refuses to try.
+  found by the websocket port, the key in the server's state file; by the admin port,
+  ``$MEMBRANE_RTC_ACTOR_KEY``, else the key in this user's state file of the server on that
+  port. Without one the actor system would drop what it is sent, unread: the client says so.
 
 Synchronous on purpose: it serves a command line and scripts, not an event loop.
 """
@@ -146,9 +147,10 @@ class AdminClient:
                              f"{endpoint.pid} ended without cleaning up (its stale state file "
                              "is removed)")
         if endpoint.mode == "multiproc":
+            # The state file has the very key the server uses; the variable is for older files.
             return cls(_ThespianTransport(endpoint.admin_port, timeout, endpoint.actor_address,
-                                          os.environ.get(ACTOR_KEY_VARIABLE)
-                                          or endpoint.actor_key))
+                                          endpoint.actor_key
+                                          or os.environ.get(ACTOR_KEY_VARIABLE)))
         if not endpoint.token:
             raise AdminError("the state file has no admin token")
         return cls(_ChannelTransport(endpoint.admin_port, endpoint.token, timeout))
