@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -253,6 +254,8 @@ HOST_ROOMS = 4
 def measure_hosts(quick: bool) -> dict[int, dict[str, Any]]:
     """Aggregate forwarding with one and with two room hosts (each its own actor system,
     here on one machine), through the leader's gateway, rooms spread by the supervisor."""
+    # The hosts of a convention share one actor-system key (and membrane-rtc admin uses it).
+    os.environ.setdefault("MEMBRANE_RTC_ACTOR_KEY", secrets.token_urlsafe(32))
     results = {}
     for hosts in (1, 2):
         ports = [free_port() for _ in range(hosts + 1)]

@@ -4,7 +4,11 @@ Two ways in, one set of typed requests and replies:
 
 - embedded servers: the loopback admin channel (:mod:`membrane_rtc.admin_channel`), with the
   token from the server's state file;
-- multi-process servers: Thespian's admin port, asking the admin actor found by its global name.
+- multi-process servers: Thespian's admin port, asking the admin actor found by its global name,
+  every message signed with the actor system's key (:func:`.runtime.transport.authenticate`):
+  found by the websocket port, the key in the server's state file; by the admin port,
+  ``$MEMBRANE_RTC_ACTOR_KEY``, else the key in this user's state file of the server on that
+  port. Without one the actor system would drop what it is sent, unread: the client says so.
 
 Synchronous on purpose: it serves a command line and scripts, not an event loop.
 """
@@ -12,13 +16,14 @@ Synchronous on purpose: it serves a command line and scripts, not an event loop.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import msgspec
 from websockets.sync.client import ClientConnection, connect
 
 from .admin_channel import encode_request
-from .config import DEFAULT_ROOM_CLASS
+from .config import ACTOR_KEY_VARIABLE, DEFAULT_ROOM_CLASS
 from .operations import operation_of
 from .runtime.messages import (
     ADMIN_NAME,
@@ -33,7 +38,7 @@ from .runtime.messages import (
     StopRoom,
 )
 from .supervision import HostInfo, PeerInfo, RoomInfo
-from .state import forget_if_stale, read_endpoint
+from .state import find_multiproc, forget_if_stale, read_endpoint
 
 __all__ = ["AdminClient", "AdminError"]
 
@@ -80,23 +85,37 @@ class _ChannelTransport:
 class _ThespianTransport:
     """Multi-process servers: join the actor system on its admin port, ask the admin actor."""
 
-    def __init__(self, admin_port: int, timeout: float, address: str | None = None) -> None:
+    def __init__(self, admin_port: int, timeout: float, address: str | None = None,
+                 key: str | None = None) -> None:
         self.timeout = timeout
         from thespian.actors import ActorSystem
 
+        from .logs import private_thespian_log
         from .runtime.admin_actor import AdminActor
         from .runtime.bridge import port_in_use
-        from .runtime.transport import advertise
+        from .runtime.transport import advertise, authenticate
 
         # The admin listens on the address the server's actors advertise (127.0.0.1 by default).
         address = advertise(address)
         # Never start a system by accident: ActorSystem() on a free port would create one.
         if not port_in_use(admin_port, address):
             raise AdminError(f"no multi-process server on admin port {admin_port} ({address})")
+        if not key:
+            raise AdminError(
+                f"no key for the actor system on admin port {admin_port}: run membrane-rtc "
+                "admin as the server's user (the key is in its state file) or set "
+                f"${ACTOR_KEY_VARIABLE}")
+        private_thespian_log()
+        authenticate(key, quiet=True)
 
-        self.system = ActorSystem("multiprocTCPBase", {"Admin Port": admin_port},
-                                  transientUnique=True)
-        self.admin = self.system.createActor(AdminActor, globalName=ADMIN_NAME)
+        try:
+            self.system = ActorSystem("multiprocTCPBase", {"Admin Port": admin_port},
+                                      transientUnique=True)
+            self.admin = self.system.createActor(AdminActor, globalName=ADMIN_NAME)
+        except Exception as exc:  # Thespian's InvalidActorAddress, mostly: nothing answered
+            raise AdminError(f"the actor system on admin port {admin_port} did not answer "
+                             f"({type(exc).__name__}): a wrong key? It is in the server's "
+                             f"state file, or ${ACTOR_KEY_VARIABLE}") from None
 
     def ask(self, request: Request) -> Reply:
         reply = self.system.ask(self.admin, request, self.timeout)
@@ -128,15 +147,24 @@ class AdminClient:
                              f"{endpoint.pid} ended without cleaning up (its stale state file "
                              "is removed)")
         if endpoint.mode == "multiproc":
-            return cls(_ThespianTransport(endpoint.admin_port, timeout, endpoint.actor_address))
+            # The state file has the very key the server uses; the variable is for older files.
+            return cls(_ThespianTransport(endpoint.admin_port, timeout, endpoint.actor_address,
+                                          endpoint.actor_key
+                                          or os.environ.get(ACTOR_KEY_VARIABLE)))
         if not endpoint.token:
             raise AdminError("the state file has no admin token")
         return cls(_ChannelTransport(endpoint.admin_port, endpoint.token, timeout))
 
     @classmethod
     def multiproc(cls, admin_port: int, timeout: float = DEFAULT_TIMEOUT) -> AdminClient:
-        """The client for a multi-process server, straight through Thespian's admin port."""
-        return cls(_ThespianTransport(admin_port, timeout))
+        """The client for a multi-process server, straight through Thespian's admin port; its
+        key from ``$MEMBRANE_RTC_ACTOR_KEY``, else from this user's state file of the server
+        on that admin port."""
+        key = os.environ.get(ACTOR_KEY_VARIABLE)
+        endpoint = None if key else find_multiproc(admin_port)
+        return cls(_ThespianTransport(admin_port, timeout,
+                                      endpoint.actor_address if endpoint else None,
+                                      key or (endpoint.actor_key if endpoint else None)))
 
     def close(self) -> None:
         self._transport.close()

@@ -159,7 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="embedded: one process (Thespian simpleSystemBase); multiproc: every "
                             "room its own OS process, its peers inside it (multiprocTCPBase)")
     serve.add_argument("--admin-port", type=int, default=None, metavar="N",
-                       help="multiproc: Thespian's admin port (default 1900); embedded: the "
+                       help="multiproc: Thespian's admin port (default 1900), on "
+                            "$THESPIAN_BASE_IPADDR (default 127.0.0.1), taking only messages "
+                            "signed with the actor-system key ($MEMBRANE_RTC_ACTOR_KEY, else "
+                            "one made at start, kept in the 0600 state file); embedded: the "
                             "loopback admin channel's port (default: any free one)")
     serve.add_argument("--max-restarts", type=int, default=defaults.DEFAULT_MAX_RESTARTS, metavar="N",
                        help="restarts of a crashing room allowed within --restart-window (default %(default)s)")
@@ -173,7 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="leader (supervisor, registry, admin), rooms (runs rooms) or gateway "
                             "(websockets); repeatable (default: all three, one process)")
     hosts.add_argument("--convention", metavar="HOST:PORT",
-                       help="the leader's address and Thespian admin port (the leader gives its own)")
+                       help="the leader's address and Thespian admin port (the leader gives "
+                            "its own). Every host needs the same $MEMBRANE_RTC_ACTOR_KEY; the "
+                            "actor ports carry pickles unencrypted (Thespian has no TLS): keep "
+                            "them on a private network or WireGuard")
     hosts.add_argument("--host-name", metavar="NAME",
                        help="this room host's name in admin listings (default: machine:admin-port)")
     networks = serve.add_argument_group(
@@ -259,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="the server's websocket port (default 8080)")
         parser_.add_argument("--admin-port", type=int, default=default, metavar="N",
                              help="reach a multiproc server through this Thespian admin port "
-                                  "instead")
+                                  "instead, signing with $MEMBRANE_RTC_ACTOR_KEY or else the "
+                                  "key in this user's state file of that server")
         parser_.add_argument("--json", action="store_true", default=default or False,
                              help="print JSON instead of a table")
         parser_.add_argument("--timeout", type=float, default=default or DEFAULT_TIMEOUT,
@@ -324,8 +331,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     try:
         config.validate()
     except ConfigError as exc:
-        raise UsageError(f"--{_FLAG_OF.get(exc.field, exc.field.replace('_', '-'))}: "
-                         f"{exc.problem}") from None
+        where = exc.field if exc.field.startswith("$") else \
+            f"--{_FLAG_OF.get(exc.field, exc.field.replace('_', '-'))}"  # a variable, a flag
+        raise UsageError(f"{where}: {exc.problem}") from None
     return config
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,12 @@ __all__ = ["RoomConfig", "ServerConfig", "ConfigError", "ROLES", "ACTOR_SYSTEMS"
 ROLES = ("leader", "rooms", "gateway")
 #: The actor-system modes; see ``ServerConfig.actor_system``.
 ACTOR_SYSTEMS = ("embedded", "multiproc")
+#: The multi-process actor system's key (HMAC-SHA256 of every Thespian message): unset, each
+#: server makes one; several hosts set the same one on every host. An environment variable
+#: only: a flag would show in ``ps``.
+ACTOR_KEY_VARIABLE = "MEMBRANE_RTC_ACTOR_KEY"
+#: Its shortest accepted length, in characters.
+MIN_ACTOR_KEY_LENGTH = 16
 #: The event loops ``membrane-rtc serve`` can run on: ``auto`` is uvloop when installed
 #: (``pip install 'membrane-rtc[speed]'``), else asyncio's own.
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
@@ -254,6 +261,11 @@ class ServerConfig:
             raise ConfigError("event_loop", f"must be one of {', '.join(EVENT_LOOPS)}")
         if self.actor_system not in ACTOR_SYSTEMS:
             raise ConfigError("actor_system", f"must be one of {', '.join(ACTOR_SYSTEMS)}")
+        key = os.environ.get(ACTOR_KEY_VARIABLE)
+        if self.actor_system == "multiproc" and key and len(key) < MIN_ACTOR_KEY_LENGTH:
+            raise ConfigError(f"${ACTOR_KEY_VARIABLE}", f"must be at least "
+                              f"{MIN_ACTOR_KEY_LENGTH} characters, e.g. the output of python3 -c "
+                              "'import secrets; print(secrets.token_urlsafe(32))'")
         roles = frozenset(self.roles)
         if not roles or not roles <= set(ROLES):
             raise ConfigError("roles", f"must be some of {', '.join(ROLES)}")
@@ -270,3 +282,7 @@ class ServerConfig:
             raise ConfigError("convention", "a convention needs the multiproc actor system")
         if "leader" in roles and self.admin_port is not None and self.admin_port != leader_port:
             raise ConfigError("convention", "the leader's port is its own admin port")
+        if not key:
+            raise ConfigError(f"${ACTOR_KEY_VARIABLE}", "the hosts of a convention "
+                              "authenticate each other with one key: set it to the same secret "
+                              "on every host (docs/howto/scale-out.md)")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import DEFAULT_TURN_TTL
+from .redact import redacting
 
 __all__ = ["IceSettings", "turn_credentials"]
 
@@ -35,6 +36,8 @@ class IceSettings:
     turn_urls: tuple[str, ...] = ()
     turn_ttl: int = DEFAULT_TURN_TTL
     stun_urls: tuple[str, ...] = field(default=())
+
+    __repr__ = redacting("turn_secret")
 
     def __bool__(self) -> bool:
         return bool(self.stun_urls or (self.turn_secret and self.turn_urls))

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import sys
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-__all__ = ["configure_logging", "log_event", "announce", "thespian_log_defs", "JsonFormatter",
-           "LOG_FORMATS", "Throttled"]
+from .state import make_state_dir
+
+__all__ = ["configure_logging", "log_event", "announce", "thespian_log_defs",
+           "private_thespian_log", "JsonFormatter", "LOG_FORMATS", "Throttled"]
 
 LOG_FORMATS = ("text", "json")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -108,6 +113,47 @@ def thespian_log_defs() -> dict[str, Any]:
                                 "formatter": "membrane", "filters": ["shutdown_noise"]}},
         "root": {"handlers": ["stderr"], "level": _level},
     }
+
+
+#: Thespian's variables for its own log file: where, and its size (0 or under 10 KB: none).
+THESPLOG_FILE_VARIABLE = "THESPLOG_FILE"
+THESPLOG_MAXSIZE_VARIABLE = "THESPLOG_FILE_MAXSIZE"
+
+
+def private_thespian_log() -> Path | None:
+    """Send Thespian's own log file to a directory only this user can enter, before any actor
+    system starts (its processes inherit the setting); return the file, or None when off.
+
+    Thespian's internal log (``thesplog``, apart from the logging this module sets up) writes
+    a message's repr when an actor fails on it, and by default to ``$TMPDIR/thespian.log``,
+    which other users can read (or create first). Here it is
+    ``<state directory>/thespian/thespian.log``, the directory 0700. An operator's own
+    ``$THESPLOG_FILE`` is left as it is, and ``THESPLOG_FILE_MAXSIZE=0`` turns the file off.
+    """
+    from thespian.system import utilis
+
+    if os.environ.get(THESPLOG_MAXSIZE_VARIABLE, "").strip() == "0":
+        return None
+    if THESPLOG_FILE_VARIABLE in os.environ:
+        return Path(os.environ[THESPLOG_FILE_VARIABLE])
+    try:
+        directory = make_state_dir() / "thespian"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        status = os.lstat(directory)
+    except OSError:
+        status = None
+    if status is None or not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
+        # Not ours, a link to elsewhere, or not possible: no file at all rather than elsewhere.
+        level, forward, _ = utilis._thesplog_control_settings
+        utilis.thesplog_control(level, forward, 0)
+        return None
+    if stat.S_IMODE(status.st_mode) != 0o700:
+        os.chmod(directory, 0o700)
+    path = directory / "thespian.log"
+    # Thespian's own state, which forked actor processes inherit (the environment is left
+    # alone: a THESPLOG_FILE there is always the operator's, also in child servers).
+    utilis._thesplog_file, utilis._thesplog_old_file = str(path), f"{path}.old"
+    return path
 
 
 def announce(event: str, text: str, **fields: Any) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .names import room_name_problem
 from .protocol import Message
+from .redact import path_summary, redacted, redacted_repr
 from .room import AuthData
 
 __all__ = ["Peer", "PeerContext", "PeerRequest", "BadRequest", "Unauthorized"]
@@ -37,6 +38,9 @@ class PeerRequest:
     remote_address: tuple[str, int] | None = None
     #: The server's path prefix (``/webrtc`` by default); rooms live under it.
     path_prefix: str = "/webrtc"
+
+    def __repr__(self) -> str:  # the query and headers hold credentials: names only
+        return redacted_repr(self, path=path_summary, headers=redacted)
 
 
 @dataclass(frozen=True)

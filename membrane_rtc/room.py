@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .protocol import Message
+from .redact import redacting
 
 __all__ = ["Room", "AuthData", "JoinRefused"]
 
@@ -28,6 +29,9 @@ class AuthData:
     metadata: Any = None
     public_metadata: dict[str, Any] | None = None
     identity: str | None = None
+
+    #: Logs show the credentials' names and no value, and no metadata (headers: Cookie...).
+    __repr__ = redacting("credentials", "metadata")
 
 
 class JoinRefused(Exception):

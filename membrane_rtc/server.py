@@ -11,12 +11,13 @@ It is also the Python face of the operations (create, stop, list rooms, forward 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 from typing import Any, Callable, Literal
 
 from .admin_channel import AdminChannel
-from .config import RoomConfig, ServerConfig, convention_address
+from .config import ACTOR_KEY_VARIABLE, RoomConfig, ServerConfig, convention_address
 from .gateway import Gateway
 from .loading import load_class
 from .metrics import Metrics
@@ -27,7 +28,7 @@ from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, M
 from .reload import Reloader
 from .runtime.gateway_link import ActorRuntime
 from .runtime.placement import capabilities_for, default_host_name
-from .runtime.transport import ACTOR_ADDRESS_VARIABLE
+from .runtime.transport import ACTOR_ADDRESS_VARIABLE, actor_key
 from .runtime.messages import (
     Address,
     ConfigureSupervisor,
@@ -73,6 +74,19 @@ def _with_events(handler: Callable[[Any], None], webhooks: Webhooks) -> Callable
 
 def _ignore(message: Any) -> None:
     """What a process without a gateway does with messages for gateways."""
+
+
+def _warn_if_actor_ports_leave_the_machine(system_base: str) -> None:
+    """Say once, at start, that actor ports on a reachable address need a private network."""
+    address = os.environ.get(ACTOR_ADDRESS_VARIABLE, "")
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = False
+    if system_base == MULTIPROC and not loopback:
+        log.warning("the actor system listens on %s: its ports take Python pickles signed with "
+                    "$%s, unencrypted; keep that address on a private network or WireGuard "
+                    "(docs/howto/scale-out.md)", address, ACTOR_KEY_VARIABLE)
 
 
 class ServerError(RuntimeError):
@@ -141,6 +155,7 @@ class Server:
             await self.webhooks.start()
             handler = _with_events(handler, self.webhooks)
         await self.bridge.start(handler)
+        _warn_if_actor_ports_leave_the_machine(self.bridge.system_base)
         try:
             if "leader" in self.roles:
                 await self._ask(ConfigureSupervisor(
@@ -185,7 +200,8 @@ class Server:
             else:
                 assert self.bridge.admin_port is not None
                 endpoint = AdminEndpoint("multiproc", self.bridge.admin_port, os.getpid(),
-                                         actor_address=os.environ.get(ACTOR_ADDRESS_VARIABLE))
+                                         actor_address=os.environ.get(ACTOR_ADDRESS_VARIABLE),
+                                         actor_key=actor_key())
             write_endpoint(self.port, endpoint)
 
     async def drain(self) -> None:

@@ -16,6 +16,8 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 
+from membrane_rtc.config import ACTOR_KEY_VARIABLE
+
 from .conftest import record_actor_group
 from .support.net import free_port
 from .support.procfs import wait_until_no_process_in
@@ -122,8 +124,13 @@ class Deployment:
             await wait_until_no_process_in(group, timeout=30)
 
 
+#: The deployment's actor-system key: the same on every host (and for membrane-rtc admin).
+KEY = "scale-out-tests-shared-key"
+
+
 @pytest.fixture
-async def deployment() -> AsyncIterator[Deployment]:
+async def deployment(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Deployment]:
+    monkeypatch.setenv(ACTOR_KEY_VARIABLE, KEY)  # every host started here, and the admin
     hosts = Deployment()
     try:
         yield hosts
@@ -225,14 +232,46 @@ async def test_a_convention_member_without_the_leader_is_refused_clearly() -> No
     assert status == 2 and "HOST:PORT" in err
 
 
+async def test_a_convention_needs_the_shared_key_and_a_host_without_it_stays_out(
+        deployment: Deployment, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without $MEMBRANE_RTC_ACTOR_KEY, joining is refused in one line; a room host with
+    another key is never let in: each side drops what the other sends, unread."""
+    monkeypatch.setenv("MEMBRANE_RTC_STATE_DIR", str(tmp_path))  # a Thespian log of its own
+    convention = ("--role", "rooms", "--convention", deployment.convention)
+    monkeypatch.delenv(ACTOR_KEY_VARIABLE)
+    status, _, err = await run_cli("serve", *convention)
+    assert status == 2 and err.startswith(
+        f"membrane-rtc: error: ${ACTOR_KEY_VARIABLE}: the hosts of a convention authenticate "
+        "each other with one key"), err
+    monkeypatch.setenv(ACTOR_KEY_VARIABLE, "short")
+    status, _, err = await run_cli("serve", *convention)
+    assert status == 2 and f"${ACTOR_KEY_VARIABLE}: must be at least 16 characters" in err
+
+    monkeypatch.setenv(ACTOR_KEY_VARIABLE, KEY)
+    await deployment.start("leader", "leader", "gateway")
+    monkeypatch.setenv(ACTOR_KEY_VARIABLE, "another-key-than-the-leaders")
+    await deployment.start("hostB", "rooms", ready="serving as")
+    monkeypatch.setenv(ACTOR_KEY_VARIABLE, KEY)
+    thespian_log = tmp_path / "thespian" / "thespian.log"
+
+    async def refused() -> bool:  # their actor systems' processes say so in Thespian's log
+        return thespian_log.exists() and "without this actor system's key" in \
+            thespian_log.read_text(errors="replace")
+    await until(refused, timeout=30)
+    assert await deployment.admin("hosts") == []
+
+
 async def test_the_guides_one_machine_commands_as_shown(deployment: Deployment) -> None:
     """docs/howto/scale-out.md, "One machine": its three commands, on free ports; then the
     guide's admin session prints what the guide shows, but for the pids."""
     text = (Path(__file__).parents[1] / "docs" / "howto" / "scale-out.md").read_text()
     section = text.split("## One machine, to try it", 1)[1].split("```console", 1)[1]
-    commands = [line[2:] for line in section.split("```", 1)[0].splitlines()
-                if line.startswith("$ ")]
-    assert len(commands) == 3
+    lines = [line[2:] for line in section.split("```", 1)[0].splitlines()
+             if line.startswith("$ ")]
+    [export], commands = lines[:1], lines[1:]
+    variable, _, key = export.removeprefix("export ").partition("=")
+    assert variable == ACTOR_KEY_VARIABLE and len(commands) == 3
+    os.environ[variable] = key  # as the guide's terminals have it (the fixture restores it)
     ports = {"1900": free_port(), "1901": free_port(), "1902": free_port(), "8081": 0}
     for name, command in zip(("leader", "rooms-a", "rooms-b"), commands):
         shown = command.split()[2:]  # after "membrane-rtc serve"

@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 from thespian.actors import ActorSystem, ActorSystemMessage, PoisonMessage
 
-from ..logs import Throttled, thespian_log_defs
+from ..logs import Throttled, private_thespian_log, thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
 from .lifeline import Lifeline, Watching, WatchServer
@@ -64,7 +64,8 @@ from .messages import (
     batch_of,
 )
 from .supervisor import RoomSupervisor
-from .transport import Failed, PipelinedSender, advertise, leaves
+from .transport import (Failed, PipelinedSender, actor_key, advertise, authenticate,
+                        leaves)
 
 log = logging.getLogger("membrane_rtc.bridge")
 
@@ -399,8 +400,10 @@ class ActorBridge:
 
     def _open(self) -> ActorSystem:
         """A handle on the actor system; the first one in the process starts it."""
+        private_thespian_log()
         if self.system_base == MULTIPROC:
             advertise(self.actor_address)
+            authenticate(actor_key())
         return ActorSystem(self.system_base, self.capabilities, transientUnique=True,
                            logDefs=False if self.system_base == EMBEDDED
                            else thespian_log_defs())

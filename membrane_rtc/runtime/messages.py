@@ -1,7 +1,9 @@
 """The actor messages: one class per intent, as in Thespian's own examples.
 
 All are plain picklable dataclasses, so the same messages cross process (and host) boundaries in
-the multi-process bases. "Gateway" below is the gateway's external address in the actor system:
+the multi-process bases. Those that carry secrets (credentials, headers, options, the TURN
+secret, frames with tokens) have a repr without them (:mod:`membrane_rtc.redact`): Thespian
+logs a message's repr when an actor fails on it. "Gateway" below is the gateway's external address in the actor system:
 actors send it frames to write and sockets to close, never touching a socket themselves.
 
 A request that carries a ``request_id`` is answered with a :class:`Reply` carrying the same id,
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import Message
+from ..redact import frames_summary, message_summary, redacted, redacted_repr, redacting
 from ..room import AuthData
 from ..sessions import SessionSettings
 
@@ -82,6 +85,8 @@ class CreateRoom(Request):
     room_class: ClassRef
     options: Any = None
 
+    __repr__ = redacting("options")
+
 
 @dataclass
 class StopRoom(Request):
@@ -143,6 +148,10 @@ class ConfigureSupervisor(Request):
     auto_create: tuple[ClassRef, Any] | None = None
     empty_timeout: float = 0
 
+    def __repr__(self) -> str:
+        return redacted_repr(self, auto_create=lambda value: value if value is None
+                             else (value[0], redacted(value[1])))
+
 
 @dataclass
 class Drain(Request):
@@ -178,6 +187,8 @@ class ConnectPeer:
     #: ``?resume=``: the client asks to be the peer this token was given to.
     resume_token: str | None = None
 
+    __repr__ = redacting("peer_options", "resume_token")
+
 
 # --- supervisor <-> room ---------------------------------------------------------------------
 
@@ -193,6 +204,8 @@ class StartRoom:
     sessions: SessionSettings = field(default_factory=SessionSettings)
     #: Where the room reports its peers joining and leaving (None: it does not).
     events_to: Address = None
+
+    __repr__ = redacting("options")
 
 
 @dataclass
@@ -291,6 +304,9 @@ class ForwardMessage(Request):
     message: Message
     room_name: str | None = None
 
+    def __repr__(self) -> str:
+        return redacted_repr(self, message=message_summary)
+
 
 # --- gateway -> room -------------------------------------------------------------------------
 
@@ -300,6 +316,9 @@ class ClientMessage:
     ``Peer.on_receive``, then the room's forwarding."""
 
     message: Message
+
+    def __repr__(self) -> str:
+        return redacted_repr(self, message=message_summary)
 
 
 @dataclass
@@ -343,6 +362,9 @@ class Deliver:
     """Write each encoded frame to its connection: ``[(conn_id, frame), ...]``, in order."""
 
     frames: list[tuple[int, bytes]]
+
+    def __repr__(self) -> str:
+        return redacted_repr(self, frames=frames_summary)
 
 
 @dataclass

@@ -11,26 +11,49 @@ Thespian would bind on every interface binds the address it advertises instead.
 Actor processes are forked from the server process, so the adaptation, made before the actor
 system starts, holds in every one of them.
 
+Who it listens to: only those who hold the actor system's key.
+
+Binding loopback keeps other machines out, not other users of this one: Thespian unpickles
+whatever reaches an actor's port, and unpickling runs code, so any local process could run
+code as the server. Every message (and every acknowledgement) this transport sends therefore
+starts with an HMAC-SHA256 of its pickle, keyed by the actor system's key, and what arrives
+without the right one is dropped before it is unpickled (:func:`authenticate`). The key is
+``$MEMBRANE_RTC_ACTOR_KEY`` (several hosts: the same on each), else one made at random per
+server; forked actor processes inherit it, and the server writes it to its state file (0600)
+for ``membrane-rtc admin``.
+
 How the gateway sends: :class:`PipelinedSender` overlaps its sends, counts what it holds for
 the gateway's backpressure, and lets a message pickle cannot take fail alone.
 """
 
 from __future__ import annotations
 
+import hmac
+import importlib
+import logging
 import os
 import pickle
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
 from thespian.system.transport import TransmitIntent
 from thespian.system.transport.IPBase import IPActorAddress, thisSystem
+from thespian.system.transport.streamBuffer import ackDataErrPacket, ackPacket, toSendBuffer
+from thespian.system.utilis import thesplog
 
+from ..config import ACTOR_KEY_VARIABLE, MIN_ACTOR_KEY_LENGTH
 from .messages import Batch
 from .ordering import Sequenced
 
 __all__ = ["ACTOR_ADDRESS_VARIABLE", "DEFAULT_ACTOR_ADDRESS", "advertise", "bind_advertised_only",
-           "PipelinedSender", "Failed"]
+           "ACTOR_KEY_VARIABLE", "actor_key", "authenticate", "PipelinedSender", "Failed"]
+
+log = logging.getLogger("membrane_rtc.transport")
+#: The module (not its class of the same name) whose globals the adaptations below replace.
+_tcp: Any = importlib.import_module("thespian.system.transport.TCPTransport")
 
 #: Thespian's environment variable for the IP address actors advertise (and now bind).
 ACTOR_ADDRESS_VARIABLE = "THESPIAN_BASE_IPADDR"
@@ -64,6 +87,92 @@ def advertise(address: str | None = None) -> str:
     thisSystem.add_local_addr(chosen)  # Thespian read the variable once, at its import
     bind_advertised_only()
     return chosen
+
+
+#: Bytes of the HMAC-SHA256 tag before each pickle.
+TAG_BYTES = 32
+#: At most one log line per this many seconds about refused messages (a flood stays quiet).
+REFUSAL_LOG_INTERVAL = 10.0
+
+#: The key this process made, when the environment gives none (one per process).
+_made_key: str | None = None
+
+
+def actor_key() -> str:
+    """This process's actor-system key: ``$MEMBRANE_RTC_ACTOR_KEY``, else one made at random
+    (the same for the life of the process). ValueError if the variable's is too short."""
+    global _made_key
+    given = os.environ.get(ACTOR_KEY_VARIABLE)
+    if given:
+        if len(given) < MIN_ACTOR_KEY_LENGTH:
+            raise ValueError(f"${ACTOR_KEY_VARIABLE} must be at least {MIN_ACTOR_KEY_LENGTH} "
+                             "characters")
+        return given
+    if _made_key is None:
+        _made_key = secrets.token_urlsafe(32)
+    return _made_key
+
+
+class _Refusals:
+    """Counts the messages dropped for a wrong or missing tag, and says so now and then: in
+    the process that installed the key through ``logging`` (its log goes to stderr), in the
+    actor processes forked from it through Thespian's own log file (logging from inside
+    Thespian's transport would re-enter it)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.count = 0
+        self.logged_at = float("-inf")
+        self.logging_pid = os.getpid()
+        self.quiet = quiet
+
+    def add(self) -> None:
+        self.count += 1
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if now - self.logged_at < REFUSAL_LOG_INTERVAL:
+            return
+        text = (f"dropped {self.count} message(s) without this actor system's key, unread "
+                "(another local user, or a host with another $" + ACTOR_KEY_VARIABLE + ")")
+        self.count, self.logged_at = 0, now
+        if os.getpid() == self.logging_pid:
+            log.warning("%s", text)
+        else:
+            thesplog("%s", text, level=logging.WARNING)
+
+
+class _Signed:
+    """Takes the place of the ``pickle`` module in Thespian's TCP transport (its module-level
+    ``serializer``): ``dumps`` puts the HMAC-SHA256 of the pickle before it, ``loads`` checks
+    it before unpickling anything."""
+
+    def __init__(self, key: bytes, quiet: bool = False) -> None:
+        self._key = key
+        self.refusals = _Refusals(quiet)
+
+    def dumps(self, value: Any) -> bytes:
+        body = pickle.dumps(value)
+        return hmac.digest(self._key, body, "sha256") + body
+
+    def loads(self, data: bytes) -> Any:
+        body = data[TAG_BYTES:]
+        if not hmac.compare_digest(data[:TAG_BYTES], hmac.digest(self._key, body, "sha256")):
+            self.refusals.add()
+            # Thespian's own "bad data" answer: received, it drops the data and answers with it
+            # (then closes the socket); as an acknowledgement, its send counts as failed.
+            return ackDataErrPacket
+        return pickle.loads(body)
+
+
+def authenticate(key: str, quiet: bool = False) -> None:
+    """Make Thespian's TCP transport, in this process and the actor processes it forks from
+    now on, sign what it sends and drop, unread, what arrives unsigned or signed with another
+    key (one key per process: the last one given). ``quiet``: do not log the drops (a
+    client that reports a failure its own way)."""
+    signed = _Signed(key.encode(), quiet)
+    _tcp.serializer = signed
+    _tcp.ackMsg = toSendBuffer(ackPacket, signed.dumps)
+    _tcp.ackDataErrMsg = toSendBuffer(ackDataErrPacket, signed.dumps)
 
 
 #: Bound on how long sends may stay unacknowledged, as Thespian bounds one ``tell``.
