@@ -1,6 +1,6 @@
-"""A Peer that makes its room actor fail on the ``ConnectPeer`` that brought it, past every
-guard the framework has for user code: Thespian then logs that message (its repr, credentials
-and headers inside), retries it, and bounces it back as a PoisonMessage."""
+"""A Peer that makes its room actor fail on the ``ConnectPeer`` that brought it, outside the
+guards around user callbacks: the actor's own per-message guard takes it (a room crash, its
+traceback logged), where Thespian alone would log the message's repr, retry and bounce it."""
 
 from __future__ import annotations
 
