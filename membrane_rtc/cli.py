@@ -337,6 +337,9 @@ async def run_server(config: ServerConfig) -> None:
         await server.start()
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+    except ConfigError as exc:  # a class refused its options (check_options)
+        flag = exc.key or _FLAG_OF.get(exc.field, exc.field.replace('_', '-'))
+        raise UsageError(f"--{flag}: {exc.problem}") from None
     except (ServerError, ActorSystemError) as exc:
         raise UsageError(f"cannot start: {exc}") from None
     loop = asyncio.get_running_loop()

@@ -20,6 +20,8 @@ EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 #: The room class ``membrane-rtc serve`` and ``admin create`` use unless told otherwise.
 DEFAULT_ROOM_CLASS = "actors.default:DefaultRoom"
+#: The HS256 secret of ``actors.jwt_auth:JWTPeer`` and ``membrane-rtc token``.
+JWT_SECRET_VARIABLE = "MEMBRANE_RTC_JWT_SECRET"
 #: Peers are closed after this long without a frame from the client (Membrane: 15 minutes).
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 #: Largest client frame accepted; a bigger one closes the connection with 1009.
@@ -70,10 +72,12 @@ DEFAULT_TURN_TTL = 86400
 class ConfigError(ValueError):
     """A setting out of its range; ``field`` names it (the CLI shows it as its flag)."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, key: str | None = None) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+        #: The setting (``room-options``) when it is not simply the field's.
+        self.key = key
 
 
 def convention_address(text: str) -> tuple[str, int]:

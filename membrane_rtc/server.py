@@ -16,11 +16,12 @@ import os
 from typing import Any, Callable, Literal
 
 from .admin_channel import AdminChannel
-from .config import RoomConfig, ServerConfig, convention_address
+from .config import ConfigError, RoomConfig, ServerConfig, convention_address
 from .gateway import Gateway
-from .loading import load_class
+from .loading import SpecError, load_class
 from .metrics import Metrics
 from .protocol import Message
+from .peer import Peer
 from .room import Room
 from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
                              ActorBridge, ActorSystemError)
@@ -50,7 +51,7 @@ from .supervision import HostInfo, PeerInfo, RoomInfo
 from .state import AdminEndpoint, remove_endpoint, write_endpoint
 from .webhooks import Webhooks
 
-__all__ = ["Server", "ServerError"]
+__all__ = ["Server", "ServerError", "preflight"]
 
 log = logging.getLogger("membrane_rtc.server")
 
@@ -73,6 +74,40 @@ def _ignore(message: Any) -> None:
 
 class ServerError(RuntimeError):
     """An operation the actors refused (the message says why: unknown room, name taken...)."""
+
+
+def _check_class(spec: str | type, base: type, options: Any, field: str,
+                 key: str | None = None) -> None:
+    cls: Any = load_class(spec, base)  # SpecError if it cannot be loaded
+    try:
+        cls.check_options(options)
+    except ValueError as exc:
+        raise ConfigError(field, str(exc), key) from None
+    except Exception as exc:  # a check that broke is still one line, not a traceback
+        raise ConfigError(field, f"{cls.__name__}.check_options failed: "
+                                 f"{type(exc).__name__}: {exc}", key) from None
+
+
+def preflight(config: ServerConfig) -> None:
+    """What can go wrong before anything starts, checked once (``Server.start`` does it
+    first; ``membrane-rtc serve`` before its event loop): every room and peer class loads
+    and accepts its options (its ``check_options``), and ``reload`` has its extra.
+    Raises ConfigError naming the setting."""
+    try:
+        for room in config.rooms:
+            _check_class(room.room_class, Room, room.options, "rooms", "room-options")
+        _check_class(config.peer_class, Peer, config.peer_options, "peer_options")
+        if config.auto_create:
+            _check_class(config.auto_room_class, Room, config.auto_room_options,
+                         "auto_room_options")
+    except SpecError as exc:
+        raise ConfigError("rooms", str(exc), "room-class") from None
+    if config.reload:
+        try:
+            import watchfiles  # noqa: F401  (an extra: only --reload needs it)
+        except ImportError:
+            raise ConfigError("reload", "needs watchfiles: pip install "
+                                        "'membrane-rtc[reload]'") from None
 
 
 class Server:
@@ -122,9 +157,9 @@ class Server:
     async def start(self) -> None:
         """Start the actors, create the configured rooms, then open the port (each as far as
         this process's roles go)."""
-        # Fail fast, before anything starts, on classes that cannot be loaded here.
-        for room in self.config.rooms:
-            load_class(room.room_class, Room)
+        # Fail fast, before anything starts, on classes that cannot be loaded here or refuse
+        # their options (ConfigError, as for a setting out of range).
+        preflight(self.config)
         config = self.config
         gateway = None
         if "gateway" in self.roles:
