@@ -39,6 +39,7 @@ from .runtime.messages import (
     ListHosts,
     ListPeers,
     ListRooms,
+    ReloadRoom,
     Reply,
     Request,
     RestartRoom,
@@ -202,7 +203,7 @@ class Server:
             raise
         self.gateway = gateway
         if config.reload and "leader" in self.roles:
-            self.reloader = Reloader(self)
+            self.reloader = Reloader(self)  # preflight() saw that its extra is there
             try:
                 self.reloader.start()
             except RuntimeError as exc:
@@ -301,6 +302,10 @@ class Server:
     async def restart_room(self, name: str) -> None:
         """Stop a room and start it afresh under the same name; wait until it serves again."""
         await self._ask(RestartRoom(name))
+
+    async def reload_room(self, name: str) -> None:
+        """:meth:`restart_room` for a code change (``--reload``); its peers are told so."""
+        await self._ask(ReloadRoom(name))
 
     async def list_hosts(self) -> list[HostInfo]:
         """The room hosts and how many rooms each runs."""
