@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, TypeVar
 
 from .admin_channel import AdminChannel
-from .config import ConfigError, RoomConfig, ServerConfig, convention_address
+from .config import DEFAULT_ROOM_CLASS, ConfigError, RoomConfig, ServerConfig, convention_address
 from .gateway import Gateway
 from .loading import SpecError, load_class
 from .metrics import Metrics
@@ -52,7 +52,7 @@ from .supervision import HostInfo, PeerInfo, RoomInfo
 from .state import AdminEndpoint, remove_endpoint, write_endpoint
 from .webhooks import Webhooks
 
-__all__ = ["Server", "ServerError", "preflight"]
+__all__ = ["Server", "ServerError", "CannotListen", "preflight"]
 
 log = logging.getLogger("membrane_rtc.server")
 
@@ -75,6 +75,32 @@ def _ignore(message: Any) -> None:
 
 class ServerError(RuntimeError):
     """An operation the actors refused (the message says why: unknown room, name taken...)."""
+
+
+class CannotListen(OSError):
+    """One of the server's ports could not be opened: ``what`` says which (websockets, the
+    admin channel, metrics) and ``field`` the setting that chose it."""
+
+    def __init__(self, what: str, field: str, host: str, port: int | None,
+                 cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.what, self.field, self.host, self.port = what, field, host, port
+
+    def __str__(self) -> str:
+        return f"cannot listen on {self.host}:{self.port or 0} ({self.what}, {self.field}): " \
+               f"{self.strerror}"
+
+
+_T = TypeVar("_T")
+
+
+async def _listening(what: str, setting: str, host: str, port: int | None,
+                     opening: Awaitable[_T]) -> _T:
+    """Open a port, an OSError becoming a CannotListen that says which port it was."""
+    try:
+        return await opening
+    except OSError as exc:
+        raise CannotListen(what, setting, host, port, exc) from exc
 
 
 def _check_class(spec: str | type, base: type, options: Any, field: str,
@@ -188,13 +214,20 @@ class Server:
                     await self.create_room(room.name, room.room_class, room.options)
             if self.config.admin and self.bridge.system_base == EMBEDDED:
                 self.admin_channel = AdminChannel(self.bridge, self.config.admin_port or 0)
-                await self.admin_channel.start()
+                await _listening("the admin channel", "admin_port", "127.0.0.1",
+                                 config.admin_port, self.admin_channel.start())
             if gateway is not None:
-                await gateway.start()
+                await _listening("websockets", "port", config.host, config.port,
+                                 gateway.start())
             if config.metrics_port is not None:
                 if "leader" in self.roles or gateway is not None:
                     self.metrics.watch_rooms(self._rooms_for_metrics)
-                self.metrics_port = self.metrics.serve(config.metrics_port, config.metrics_host)
+                try:
+                    self.metrics_port = self.metrics.serve(config.metrics_port,
+                                                           config.metrics_host)
+                except OSError as exc:
+                    raise CannotListen("metrics", "metrics_port", config.metrics_host,
+                                       config.metrics_port, exc) from exc
         except BaseException:
             self.metrics.stop()
             if self.gateway is None and gateway is not None and gateway.server is not None:
@@ -290,7 +323,7 @@ class Server:
             raise ServerError(reply.error)
         return reply
 
-    async def create_room(self, name: str, room_class: str | type = "membrane_rtc.room:Room",
+    async def create_room(self, name: str, room_class: str | type = DEFAULT_ROOM_CLASS,
                           options: Any = None) -> None:
         """Create a room and wait for its ``on_init``; raise ServerError if it cannot start."""
         await self._ask(CreateRoom(name, room_class, options))
