@@ -35,8 +35,10 @@ log = logging.getLogger("membrane_rtc.reload")
 
 #: Milliseconds of quiet after a change before acting on it (an editor writes in steps).
 DEBOUNCE_MS = 300
-#: Seconds before watching again after the watching itself failed (a directory removed...).
+#: Seconds before watching again after the watching itself failed (a directory removed...),
+#: doubling while it keeps failing, up to MAX_RETRY_DELAY.
 RETRY_DELAY = 1.0
+MAX_RETRY_DELAY = 30.0
 #: The rooms a change restarts: those that run (or start), and those that failed, which the
 #: fixed code may bring back. Not one already going down or waiting for a host.
 RESTARTABLE = frozenset({RoomStatus.RUNNING, RoomStatus.STARTING, RoomStatus.FAILED})
@@ -83,7 +85,8 @@ def import_problem(path: str, module: str | None = None) -> str | None:
         if exc.filename and os.path.abspath(exc.filename) == path:
             return f"{exc.lineno}: {exc.msg}"
         return f"{_line_in(path, exc)}: {type(exc).__name__}: {exc}"
-    except Exception as exc:  # whatever the module raises at import
+    except (Exception, SystemExit) as exc:  # whatever the module raises at import (a
+        # sys.exit() there would otherwise end the server)
         return f"{_line_in(path, exc)}: {type(exc).__name__}: {exc}"
     finally:
         sys.modules.pop(name, None)
@@ -142,17 +145,20 @@ class Reloader:
         from watchfiles import awatch  # an extra: only --reload needs it
 
         directories = {os.path.dirname(path) for path in files}
+        delay = RETRY_DELAY
         while True:
             try:
                 async for changes in awatch(*directories, debounce=DEBOUNCE_MS,
                                             watch_filter=lambda _, path: path in files):
+                    delay = RETRY_DELAY
                     for path in sorted({path for _, path in changes}):
                         await self._changed_safely(path)
                 return  # awatch ends only when asked to (not here): nothing left to watch
             except Exception as exc:  # the watching itself: try again
                 log.error("reload: watching %s failed (%s: %s); again in %g s",
-                          ", ".join(sorted(directories)), type(exc).__name__, exc, RETRY_DELAY)
-                await asyncio.sleep(RETRY_DELAY)
+                          ", ".join(sorted(directories)), type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
 
     async def _changed_safely(self, path: str) -> None:
         """:meth:`changed`, whatever goes wrong in it one log line (the watching goes on)."""
