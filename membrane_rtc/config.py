@@ -230,7 +230,8 @@ class ServerConfig:
 
     host: str = setting("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
     port: int = setting(DEFAULT_PORT, "websocket and HTTP port (0: any free one)", metavar="N")
-    path_prefix: str = setting("/webrtc", "URL prefix of the rooms: ws://HOST:PORT/PREFIX/ROOM")
+    path_prefix: str = setting("/webrtc", "URL prefix of the rooms: ws://HOST:PORT/PREFIX/ROOM",
+                               metavar="PREFIX")
     #: The rooms created at start-up; from the command line: ``room`` names, each running
     #: ``room-class`` with ``room-options``.
     rooms: list[RoomConfig] = setting(
@@ -387,7 +388,7 @@ class ServerConfig:
         group="operations", unset="off")
     metrics_host: str = setting(
         "127.0.0.1", "address the metrics listen on (0.0.0.0 for a scraper in another pod "
-        "or machine)", group="operations")
+        "or machine)", metavar="HOST", group="operations")
 
     def validate(self) -> None:
         """Check every setting's range and how they fit together, once for the CLI and for

@@ -14,10 +14,8 @@ import argparse
 import difflib
 import json
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 from .config import (BY_FIELD, BY_KEY, ENV_PREFIX, GROUPS, JWT_SECRET_VARIABLE, SETTINGS,
@@ -393,8 +391,3 @@ def reference_table() -> str:
                          f"{default} | {what} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def environment() -> Mapping[str, str]:
-    """The process's environment (a seam for tests)."""
-    return os.environ
