@@ -97,5 +97,10 @@ async def run_cli(*args: str, timeout: float = 20, env: dict[str, str] | None = 
     process = await asyncio.create_subprocess_exec(
         str(CONSOLE_SCRIPT), *args, cwd=cwd, env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except asyncio.TimeoutError:  # e.g. a serve that was expected to refuse, and serves
+        process.kill()
+        await process.wait()
+        raise
     return process.returncode, out.decode(), err.decode()  # type: ignore[return-value]
