@@ -13,9 +13,9 @@ The token comes as ``?access_token=...`` or an ``Authorization: Bearer ...`` hea
   no ``iat``, is refused. A resume checks the token again (docs/reference/protocol.md), so
   this bounds how long one token can keep a session going.
 
-An HS256 secret shorter than 32 bytes (RFC 7518, 3.2) refuses every client, with an error in
-the log: checked per connection (the options reach the peer only then), until the server
-checks peer options at start-up.
+The options are checked once, before the server starts (``check_options``): no secret, an
+HS256 secret shorter than 32 bytes (RFC 7518, 3.2), a key file that cannot be read, a bad
+``max_lifetime`` or an unknown option is one error line, and the server does not start.
 
 Claims: ``exp`` is required; ``room`` must name the URL's room (``"*"``: any room); ``sub`` is
 the peer's identity (``AuthData.identity``); ``metadata`` (an object), or else ``name``,
@@ -25,16 +25,17 @@ reason in the server's log, never the token.
 
 import functools
 import json
-import logging
 import os
 from typing import Any
 
 import jwt
 
 from membrane_rtc import AuthData, Peer, PeerContext, PeerRequest, Unauthorized
+from membrane_rtc.config import JWT_SECRET_VARIABLE
 
-#: Where the shared secret is read from when the options name none.
-SECRET_VARIABLE = "MEMBRANE_RTC_JWT_SECRET"
+#: Where the shared secret is read from when the options name none (``membrane-rtc token``
+#: reads the same).
+SECRET_VARIABLE = JWT_SECRET_VARIABLE
 #: The claim that matches every room.
 ANY_ROOM = "*"
 #: Seconds of clock skew allowed on ``exp`` and ``nbf``.
@@ -43,8 +44,9 @@ DEFAULT_LEEWAY = 10.0
 _ALGORITHMS = {"RSA": ["RS256"], "EC": ["ES256"]}
 #: The shortest HS256 secret accepted (RFC 7518, 3.2: a key as long as the hash).
 MIN_SECRET_BYTES = 32
-
-log = logging.getLogger("membrane_rtc.jwt_auth")
+#: The options JWTPeer knows; any other is a mistake (a misspelt one would be ignored).
+OPTIONS = frozenset({"secret", "secret_env", "public_key_file", "leeway", "audience", "issuer",
+                     "max_lifetime"})
 
 
 def verification_key(options: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -71,10 +73,8 @@ def _key(options_json: str) -> tuple[Any, list[str]]:
     if not secret:
         raise ValueError(f"no secret: give 'secret', 'secret_env' or ${SECRET_VARIABLE}")
     if len(secret.encode()) < MIN_SECRET_BYTES:
-        problem = (f"the HS256 secret is {len(secret.encode())} bytes long, shorter than "
-                   f"{MIN_SECRET_BYTES}: JWTPeer refuses every client until it is replaced")
-        log.error("%s", problem)
-        raise ValueError(problem)
+        raise ValueError(f"the HS256 secret is {len(secret.encode())} bytes long, shorter than "
+                         f"{MIN_SECRET_BYTES}")
     return secret, ["HS256"]
 
 
@@ -90,6 +90,35 @@ def max_lifetime(options: dict[str, Any]) -> float | None:
 
 class JWTPeer(Peer):
     """Admits a client whose access token is valid for the room it asks for."""
+
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        """The key can be had (the secret, or the public key file read) and every option is
+        one JWTPeer knows, of the right type: else no client could ever be let in."""
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise ValueError(f"JWTPeer's options are an object, not {type(options).__name__}")
+        unknown = sorted(set(options) - OPTIONS)
+        if unknown:
+            raise ValueError(f"JWTPeer has no option {unknown[0]!r} (it knows "
+                             f"{', '.join(sorted(OPTIONS))})")
+        leeway = options.get("leeway", DEFAULT_LEEWAY)
+        if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or leeway < 0:
+            raise ValueError(f"JWTPeer: leeway must be seconds >= 0, not {leeway!r}")
+        for name in ("audience", "issuer"):
+            if not isinstance(options.get(name, ""), str):
+                raise ValueError(f"JWTPeer: {name} must be a string")
+        try:
+            max_lifetime(options)
+            verification_key(options)
+        except ValueError as exc:
+            raise ValueError(f"JWTPeer: {exc}") from None
+        except OSError as exc:
+            raise ValueError(f"JWTPeer: cannot read public_key_file "
+                             f"{options['public_key_file']}: {exc.strerror}") from None
+        except ImportError:
+            raise ValueError("JWTPeer: a public key needs cryptography: pip install "
+                             "'membrane-rtc[jwt]'") from None
 
     @classmethod
     def parse_request(cls, request: PeerRequest) -> tuple[dict[str, str], Any, str]:

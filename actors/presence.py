@@ -10,6 +10,12 @@ class PresenceRoom(Room):
     """The default room, plus presence: ``{"event": "peer_away", "data": {"peer_id": ID}}``
     to the others when ID's connection drops, ``peer_back`` when it resumes."""
 
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        """It takes none: some given is a mistake (the wrong class, most likely)."""
+        if options not in (None, {}):
+            raise ValueError(f"PresenceRoom takes no options, got {options!r}")
+
     def on_init(self, options: Any) -> None:
         self.peers: set[str] = set()
 

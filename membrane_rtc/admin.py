@@ -23,7 +23,7 @@ import msgspec
 from websockets.sync.client import ClientConnection, connect
 
 from .admin_channel import encode_request
-from .config import ACTOR_KEY_VARIABLE, DEFAULT_ROOM_CLASS
+from .config import ACTOR_KEY_VARIABLE, DEFAULT_PORT, DEFAULT_ROOM_CLASS
 from .operations import operation_of
 from .runtime.messages import (
     ADMIN_NAME,
@@ -136,7 +136,7 @@ class AdminClient:
         self._transport = transport
 
     @classmethod
-    def for_server(cls, port: int = 8080, timeout: float = DEFAULT_TIMEOUT) -> AdminClient:
+    def for_server(cls, port: int = DEFAULT_PORT, timeout: float = DEFAULT_TIMEOUT) -> AdminClient:
         """The client for the server whose websocket port is ``port`` (via its state file)."""
         try:
             endpoint = read_endpoint(port)

@@ -36,6 +36,14 @@ __all__ = ["AdminChannel", "encode_request", "decode_request"]
 log = logging.getLogger("membrane_rtc.admin")
 
 
+class _Labelled(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' own lines about this server ("server listening on 127.0.0.1:45859"),
+    labelled: in the start-up output they would pass for the websocket port."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"admin channel (for membrane-rtc admin, loopback only): {msg}", kwargs
+
+
 def encode_request(request: Request) -> bytes:
     """One admin request as a JSON frame."""
     operation = operation_of(request)
@@ -81,7 +89,7 @@ class AdminChannel:
     async def start(self) -> None:
         self.server = await serve(self._handle, "127.0.0.1", self.requested_port,
                                   process_request=self._check_token, compression=None,
-                                  max_size=1 << 20)
+                                  max_size=1 << 20, logger=_Labelled(log, {}))
 
     async def stop(self) -> None:
         if self.server is not None:

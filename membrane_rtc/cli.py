@@ -12,23 +12,21 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jwt
 
 from . import __version__
 from .admin import DEFAULT_TIMEOUT, AdminClient, AdminError
-from .operations import BY_NAME, OPERATIONS, request_fields
-from . import config as defaults
-from .config import (ACTOR_SYSTEMS, EVENT_LOOPS, ROLES, ConfigError, RoomConfig, ServerConfig,
-                     convention_address)
+from .operations import ARGUMENT_HELP, BY_NAME, OPERATIONS, request_fields
+from .config import BY_FIELD, DEFAULT_PORT, JWT_SECRET_VARIABLE, ConfigError, ServerConfig
 from .logs import LOG_FORMATS, announce, configure_logging
-from .loading import SpecError, absolute_spec, load_class
-from .peer import Peer
-from .room import Room
+from .loading import SpecError, absolute_spec
+from .settings import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, describe,
+                       given_on_command_line, resolve, server_config)
 from .runtime.bridge import ActorSystemError
 from .scaffold import ScaffoldError, new_room
-from .server import Server, ServerError
+from .server import CannotListen, Server, ServerError, preflight
 from .supervision import HostInfo, RoomInfo
 
 log = logging.getLogger("membrane_rtc.cli")
@@ -39,14 +37,6 @@ log = logging.getLogger("membrane_rtc.cli")
 SHUTDOWN_TIMEOUT = 30.0
 
 
-#: Every flag's default is the setting's own (config.py writes each once).
-_DEFAULT = ServerConfig()
-#: Where ``--turn-secret`` is read from when not given (a flag shows in ``ps``).
-TURN_SECRET_VARIABLE = "MEMBRANE_RTC_TURN_SECRET"
-#: Where ``--webhook-secret`` is read from when not given.
-WEBHOOK_SECRET_VARIABLE = "MEMBRANE_RTC_WEBHOOK_SECRET"
-#: Where ``membrane-rtc token --secret`` is read from (JWTPeer reads the same by default).
-JWT_SECRET_VARIABLE = "MEMBRANE_RTC_JWT_SECRET"
 
 
 class UsageError(Exception):
@@ -69,171 +59,28 @@ def _json_option(text: str, flag: str) -> Any:
         raise UsageError(f"{flag}: not valid JSON ({exc.msg} at char {exc.pos}): {text}") from None
 
 
-def _class_option(spec: str, base: type, flag: str) -> str:
-    """Check a SPEC loads now (clear error instead of a traceback later); keep it a string so
-    actors in other processes can load it too."""
-    try:
-        spec = absolute_spec(spec)
-        load_class(spec, base)
-    except SpecError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
-    return spec
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="membrane-rtc", description="WebRTC signaling server on Thespian actors.")
     parser.add_argument("--version", action="version", version=f"membrane-rtc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the signaling server",
-                                description="Run the signaling server (embedded actor system).")
-    serve.add_argument("--host", default=_DEFAULT.host, help="address to listen on (default %(default)s)")
-    serve.add_argument("--port", type=int, default=_DEFAULT.port, help="port (default %(default)s; 0 = any free)")
-    serve.add_argument("--room", action="append", dest="rooms", metavar="NAME",
-                       help="create a room at start-up (repeatable; default: one room 'demo')")
-    serve.add_argument("--room-class", default=defaults.DEFAULT_ROOM_CLASS, metavar="SPEC",
-                       help="Room class of the rooms, module:Class or file.py:Class (default %(default)s)")
-    serve.add_argument("--room-options", default="null", metavar="JSON",
-                       help="custom options for the rooms' on_init, as JSON")
-    serve.add_argument("--peer-class", default=_DEFAULT.peer_class, metavar="SPEC",
-                       help="Peer class, module:Class or file.py:Class (default %(default)s)")
-    serve.add_argument("--peer-options", default="null", metavar="JSON",
-                       help="custom options for Peer.on_init, as JSON")
-    serve.add_argument("--auto-create", action="store_true",
-                       help="create a room (--room-class, --room-options) on the first "
-                            "connection to an unknown name of letters, digits, _ . - (up to "
-                            "64), within --max-rooms")
-    serve.add_argument("--empty-timeout", type=float, default=defaults.DEFAULT_EMPTY_TIMEOUT,
-                       metavar="S", help="seconds an auto-created room stays after its last "
-                       "peer left (default %(default)s; --room rooms stay)")
-    serve.add_argument("--path-prefix", default=_DEFAULT.path_prefix, help="URL prefix of rooms (default %(default)s)")
-    limits = serve.add_argument_group("limits", "Each refusal gets a clear answer and a log line; 0 = no limit.")
-    limits.add_argument("--max-message-bytes", type=int, default=defaults.DEFAULT_MAX_MESSAGE_BYTES,
-                        metavar="N", help="largest client frame; bigger closes with 1009 (default %(default)s)")
-    limits.add_argument("--idle-timeout", type=float, default=defaults.DEFAULT_IDLE_TIMEOUT, metavar="S",
-                        help="seconds without a client frame before closing (default %(default)s)")
-    limits.add_argument("--max-peers-per-room", type=int, default=defaults.DEFAULT_MAX_PEERS_PER_ROOM,
-                        metavar="N", help="peers in one room; more get 'Could not join room' / "
-                                          "room_is_full (default %(default)s)")
-    limits.add_argument("--max-rooms", type=int, default=defaults.DEFAULT_MAX_ROOMS, metavar="N",
-                        help="rooms on this server; creating more is refused (default %(default)s)")
-    limits.add_argument("--max-connections", type=int, default=defaults.DEFAULT_MAX_CONNECTIONS,
-                        metavar="N", help="open websocket connections; more get HTTP 503 (default %(default)s)")
-    limits.add_argument("--joins-per-second", type=float, default=defaults.DEFAULT_JOINS_PER_SECOND,
-                        metavar="R", help="new connections per second per client address; more get "
-                                          "HTTP 429 (default %(default)s)")
-    limits.add_argument("--join-burst", type=int, default=defaults.DEFAULT_JOIN_BURST, metavar="N",
-                        help="connections one address may open at once (default %(default)s)")
-    limits.add_argument("--max-outbound-bytes", type=int, default=defaults.DEFAULT_MAX_OUTBOUND_BYTES,
-                        metavar="N", help="bytes queued for one client; a slower reader is closed "
-                                          "with 1008 (default %(default)s)")
-    limits.add_argument("--allowed-origin", action="append", dest="allowed_origins", metavar="ORIGIN",
-                        help="browser Origin allowed to connect, e.g. https://example.com "
-                             "(repeatable; others get HTTP 403; default: any)")
-    limits.add_argument("--callback-timeout", type=float, default=defaults.DEFAULT_CALLBACK_TIMEOUT,
-                        metavar="S", help="seconds a Room/Peer callback may run before it counts "
-                                          "as a crash (default %(default)s)")
-    limits.add_argument("--handshake-timeout", type=float,
-                        default=defaults.DEFAULT_HANDSHAKE_TIMEOUT, metavar="S",
-                        help="seconds a socket may take to send its whole HTTP request; "
-                             "slower ones are closed (default %(default)s)")
-    limits.add_argument("--max-connections-per-ip", type=int,
-                        default=defaults.DEFAULT_MAX_CONNECTIONS_PER_IP, metavar="N",
-                        help="open sockets per client address (IPv6: per /64); more get "
-                             "HTTP 429 (default %(default)s)")
-    limits.add_argument("--trusted-proxy", action="append", dest="trusted_proxies",
-                        metavar="CIDR",
-                        help="a reverse proxy whose X-Forwarded-For/Forwarded header names the "
-                             "client, e.g. 127.0.0.1/32 (repeatable; default: none, the TCP "
-                             "peer is the client)")
-    limits.add_argument("--peer-messages-per-second", type=float,
-                        default=defaults.DEFAULT_PEER_MESSAGES_PER_SECOND, metavar="R",
-                        help="messages per second one peer may send; faster ones are slowed, "
-                             "then closed with 1008 (default %(default)s)")
-    limits.add_argument("--peer-message-burst", type=int,
-                        default=defaults.DEFAULT_PEER_MESSAGE_BURST, metavar="N",
-                        help="messages one peer may send at once (default %(default)s)")
-    serve.add_argument("--no-demo", dest="demo", action="store_false",
-                       help="do not serve the demo page at / (the JS client stays at /client.js)")
-    serve.add_argument("--actor-system", choices=ACTOR_SYSTEMS, default=_DEFAULT.actor_system,
-                       help="embedded: one process (Thespian simpleSystemBase); multiproc: every "
-                            "room its own OS process, its peers inside it (multiprocTCPBase)")
-    serve.add_argument("--admin-port", type=int, default=None, metavar="N",
-                       help="multiproc: Thespian's admin port (default 1900), on "
-                            "$THESPIAN_BASE_IPADDR (default 127.0.0.1), taking only messages "
-                            "signed with the actor-system key ($MEMBRANE_RTC_ACTOR_KEY, else "
-                            "one made at start, kept in the 0600 state file); embedded: the "
-                            "loopback admin channel's port (default: any free one)")
-    serve.add_argument("--max-restarts", type=int, default=defaults.DEFAULT_MAX_RESTARTS, metavar="N",
-                       help="restarts of a crashing room allowed within --restart-window (default %(default)s)")
-    serve.add_argument("--restart-window", type=float, default=defaults.DEFAULT_RESTART_WINDOW, metavar="S",
-                       help="seconds of the restart budget (default %(default)s)")
-    hosts = serve.add_argument_group(
-        "several hosts", "Actor systems joined in a Thespian convention: one leader, room "
-        "hosts, gateways on any host (docs/howto/scale-out.md). Implies --actor-system multiproc.")
-    hosts.add_argument("--role", action="append", dest="roles", metavar="ROLE",
-                       choices=list(ROLES),
-                       help="leader (supervisor, registry, admin), rooms (runs rooms) or gateway "
-                            "(websockets); repeatable (default: all three, one process)")
-    hosts.add_argument("--convention", metavar="HOST:PORT",
-                       help="the leader's address and Thespian admin port (the leader gives "
-                            "its own). Every host needs the same $MEMBRANE_RTC_ACTOR_KEY; the "
-                            "actor ports carry pickles unencrypted (Thespian has no TLS): keep "
-                            "them on a private network or WireGuard")
-    hosts.add_argument("--host-name", metavar="NAME",
-                       help="this room host's name in admin listings (default: machine:admin-port)")
-    networks = serve.add_argument_group(
-        "real networks", "Resuming after a drop and ICE servers for the clients "
-        "(docs/reference/protocol.md).")
-    networks.add_argument("--resume-grace", type=float, default=defaults.DEFAULT_RESUME_GRACE,
-                          metavar="S", help="seconds a dropped peer may resume within, its "
-                          "room-mates seeing nothing (default %(default)s; 0 = off)")
-    networks.add_argument("--resume-queue-bytes", type=int,
-                          default=defaults.DEFAULT_RESUME_QUEUE_BYTES, metavar="N",
-                          help="bytes of frames kept for a dropped peer; more and it leaves "
-                               "(default %(default)s)")
-    networks.add_argument("--turn-secret", metavar="SECRET",
-                          default=os.environ.get(TURN_SECRET_VARIABLE),
-                          help="the TURN server's shared secret (coturn static-auth-secret): "
-                               "each peer gets TURN credentials made from it (default: $"
-                               f"{TURN_SECRET_VARIABLE}, which other users' ps cannot read)")
-    networks.add_argument("--turn-url", action="append", dest="turn_urls", metavar="URL",
-                          help="a TURN server URL, e.g. turn:turn.example.com:3478?transport=udp "
-                               "or turns:...; repeatable")
-    networks.add_argument("--turn-ttl", type=int, default=defaults.DEFAULT_TURN_TTL,
-                          metavar="S", help="lifetime of TURN credentials (default %(default)s)")
-    networks.add_argument("--stun-url", action="append", dest="stun_urls", metavar="URL",
-                          help="a STUN server URL handed to every peer, e.g. "
-                               "stun:stun.example.com:3478; repeatable")
-    hooks = serve.add_argument_group(
-        "webhooks", "Room and peer events POSTed as signed JSON (docs/reference/webhooks.md).")
-    hooks.add_argument("--webhook-url", action="append", dest="webhook_urls", metavar="URL",
-                       help="where to POST events; repeatable")
-    hooks.add_argument("--webhook-secret", metavar="SECRET",
-                       default=os.environ.get(WEBHOOK_SECRET_VARIABLE),
-                       help="signs each body (X-Membrane-Signature: sha256=HMAC) (default: $"
-                            f"{WEBHOOK_SECRET_VARIABLE})")
-    hooks.add_argument("--webhook-queue", type=int, default=defaults.DEFAULT_WEBHOOK_QUEUE,
-                       metavar="N", help="events waiting per URL before new ones are dropped "
-                                         "(default %(default)s)")
-    serve.add_argument("--drain-timeout", type=float, default=defaults.DEFAULT_DRAIN_TIMEOUT,
-                       metavar="S", help="on SIGTERM or 'admin drain': seconds clients may stay "
-                       "(new ones get HTTP 503, /readyz 503) before they are closed with 1012 "
-                       "and the server stops (default %(default)s; Ctrl-C stops at once)")
-    serve.add_argument("--expose-errors", action="store_true",
-                       help="development: tell clients why a room crashed (the exception's "
-                            "text) instead of 'room_crashed'")
-    serve.add_argument("--reload", action="store_true",
-                       help="development: restart the rooms whose class's source file changes "
-                            "(pip install 'membrane-rtc[reload]')")
-    serve.add_argument("--event-loop", choices=EVENT_LOOPS, default=_DEFAULT.event_loop,
-                       help="auto: uvloop if installed (pip install 'membrane-rtc[speed]') and "
-                            "the actors run embedded, else asyncio's (default %(default)s)")
-    serve.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
-    serve.add_argument("--log-format", choices=LOG_FORMATS, default="text",
-                       help="one line per event, as text or JSON (default %(default)s)")
-    serve.add_argument("--metrics-port", type=int, default=None, metavar="N",
-                       help="serve Prometheus metrics at http://127.0.0.1:N/metrics (default: off)")
+    serve = commands.add_parser(
+        "serve", help="run the signaling server",
+        description="Run the signaling server: the actors (embedded, or every room its own "
+                    "process) and the websocket gateway in front of them.",
+        epilog="Every setting can also come from the environment, the flag in upper case "
+               "with underscores after MEMBRANE_RTC (MEMBRANE_RTC_IDLE_TIMEOUT=30 for "
+               "--idle-timeout; a list with commas), or from a --config file whose keys are "
+               "the flags without their dashes (idle-timeout = 30). A flag wins over the "
+               "environment, the environment over the file. docs/reference/configuration.md "
+               "lists them all.")
+    serve.add_argument("--config", metavar="FILE",
+                       help="read settings from this TOML file (default: "
+                            f"${CONFIG_VARIABLE}, else none)")
+    serve.add_argument("--print-config", action="store_true",
+                       help="print the effective settings and where each came from (secrets "
+                            "masked), then exit")
+    add_arguments(serve)
 
     token = commands.add_parser(
         "token", help="mint a JWT access token for actors.jwt_auth:JWTPeer (development)",
@@ -261,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     # --json): the operations take them too, without defaults of their own.
     common = argparse.ArgumentParser(add_help=False)
     for parser_, default in ((admin, None), (common, argparse.SUPPRESS)):
-        parser_.add_argument("--port", type=int, default=default or 8080,
-                             help="the server's websocket port (default 8080)")
+        parser_.add_argument("--port", type=int, default=default or DEFAULT_PORT,
+                             help=f"the server's websocket port (default {DEFAULT_PORT})")
         parser_.add_argument("--admin-port", type=int, default=default, metavar="N",
                              help="reach a multiproc server through this Thespian admin port "
                                   "instead, signing with $MEMBRANE_RTC_ACTOR_KEY or else the "
@@ -279,67 +126,63 @@ def build_parser() -> argparse.ArgumentParser:
         for name in request_fields(operation):
             option = operation.options.get(name)
             if option is None:
-                command.add_argument(name)
+                command.add_argument(name, help=ARGUMENT_HELP.get(name))
             else:
                 command.add_argument(option.flag, dest=name, default=option.default,
-                                     metavar=option.metavar)
+                                     metavar=option.metavar, help=option.help)
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """Turn parsed ``serve`` arguments into a ServerConfig, or raise UsageError."""
-    room_class = _class_option(args.room_class, Room, "--room-class")
-    peer_class = _class_option(args.peer_class, Peer, "--peer-class")
-    room_options = _json_option(args.room_options, "--room-options")
-    peer_options = _json_option(args.peer_options, "--peer-options")
-    roles = frozenset(args.roles or ROLES)
-    admin_port = args.admin_port
-    if admin_port is None and args.convention is not None and "leader" in roles:
-        try:  # the convention is the leader's own admin port
-            admin_port = convention_address(args.convention)[1]
-        except ValueError:
-            pass  # validate() says what is wrong with it
-    names = args.rooms or ["demo"]
-    config = ServerConfig(
-        host=args.host, port=args.port, path_prefix="/" + args.path_prefix.strip("/"),
-        rooms=[RoomConfig(name, room_class, room_options) for name in names],
-        peer_class=peer_class, peer_options=peer_options,
-        max_message_bytes=args.max_message_bytes, idle_timeout=args.idle_timeout,
-        actor_system="multiproc" if args.convention else args.actor_system,
-        admin_port=admin_port,
-        demo=args.demo, roles=roles, convention=args.convention, host_name=args.host_name,
-        max_restarts=args.max_restarts, restart_window=args.restart_window,
-        max_peers_per_room=args.max_peers_per_room, max_rooms=args.max_rooms,
-        max_connections=args.max_connections, joins_per_second=args.joins_per_second,
-        join_burst=args.join_burst, max_outbound_bytes=args.max_outbound_bytes,
-        allowed_origins=args.allowed_origins, callback_timeout=args.callback_timeout,
-        handshake_timeout=args.handshake_timeout,
-        max_connections_per_ip=args.max_connections_per_ip,
-        trusted_proxies=args.trusted_proxies or [],
-        peer_messages_per_second=args.peer_messages_per_second,
-        peer_message_burst=args.peer_message_burst,
-        metrics_port=args.metrics_port, event_loop=args.event_loop, reload=args.reload,
-        expose_errors=args.expose_errors,
-        resume_grace=args.resume_grace, resume_queue_bytes=args.resume_queue_bytes,
-        turn_secret=args.turn_secret or None, turn_urls=args.turn_urls or [],
-        turn_ttl=args.turn_ttl, stun_urls=args.stun_urls or [],
-        auto_create=args.auto_create, auto_room_class=room_class,
-        auto_room_options=room_options, empty_timeout=args.empty_timeout,
-        drain_timeout=args.drain_timeout, webhook_urls=args.webhook_urls or [],
-        webhook_secret=args.webhook_secret or None, webhook_queue=args.webhook_queue,
-    )
+def serve(args: argparse.Namespace) -> None:
+    """``membrane-rtc serve``: settings from every source, checked (one line and exit status
+    2 for a bad one, before anything listens), then the server until it is told to stop."""
+    resolved = resolve_settings(args)
+    args.log_format = resolved.values["log-format"]  # an error line in the chosen format
+    configure_logging(resolved.values["log-level"], resolved.values["log-format"])
+    # Thespian's own INFO lines (each global actor it registers) are noise to an operator.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("Thespian").setLevel(logging.WARNING)
+    for warning in resolved.warnings:
+        log.warning("%s", warning)
+    config = _server_config(resolved)
+    if args.print_config:
+        print(describe(resolved), flush=True)
     try:
-        config.validate()
+        preflight(config)  # each class's check_options, the --reload extra
     except ConfigError as exc:
-        where = exc.field if exc.field.startswith("$") else \
-            f"--{_FLAG_OF.get(exc.field, exc.field.replace('_', '-'))}"  # a variable, a flag
-        raise UsageError(f"{where}: {exc.problem}") from None
-    return config
+        if exc.field.startswith("$"):  # an environment variable of its own (the actor key)
+            raise UsageError(f"{exc.field}: {exc.problem}") from None
+        key = exc.key or BY_FIELD[exc.field].key
+        raise UsageError(f"{resolved.where(key)}: {exc.problem}") from None
+    if args.print_config:
+        return
+    with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
+        runner.run(run_server(config))
 
 
-#: Settings whose flag is not simply the field's name with dashes.
-_FLAG_OF = {"roles": "role", "rooms": "room", "turn_urls": "turn-url", "stun_urls": "stun-url",
-            "webhook_urls": "webhook-url", "trusted_proxies": "trusted-proxy"}
+def resolve_settings(args: argparse.Namespace,
+                     environ: Mapping[str, str] | None = None) -> Resolved:
+    """The settings of ``serve``: its flags, else the environment, else ``--config``'s file,
+    else the defaults; UsageError names a bad one as it was given."""
+    try:
+        return resolve(given_on_command_line(args),
+                       os.environ if environ is None else environ, args.config)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def config_from_args(args: argparse.Namespace,
+                     environ: Mapping[str, str] | None = None) -> ServerConfig:
+    """Turn parsed ``serve`` arguments (and the environment and config file they lead to)
+    into a checked ServerConfig, or raise UsageError."""
+    return _server_config(resolve_settings(args, environ))
+
+
+def _server_config(resolved: Resolved) -> ServerConfig:
+    try:
+        return server_config(resolved)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
 
 
 async def run_server(config: ServerConfig) -> None:
@@ -348,8 +191,13 @@ async def run_server(config: ServerConfig) -> None:
     server = Server(config)
     try:
         await server.start()
+    except CannotListen as exc:
+        raise UsageError(f"cannot listen on {exc.host}:{exc.port or 0} ({exc.what}, "
+                         f"{BY_FIELD[exc.field].flag}): {exc.strerror}") from None
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+    except ConfigError as exc:  # preflight(), which serve() ran already: for completeness
+        raise UsageError(f"--{exc.key or exc.field.replace('_', '-')}: {exc.problem}") from None
     except (ServerError, ActorSystemError) as exc:
         raise UsageError(f"cannot start: {exc}") from None
     loop = asyncio.get_running_loop()
@@ -520,7 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``membrane-rtc`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(getattr(args, "log_level", "WARNING"), getattr(args, "log_format", "text"))
+    # serve sets logging up again once its settings are known (the file, the environment);
+    # till then, as far as its flags say, for an error line about them.
+    log_format = getattr(args, "log_format", "text")
+    configure_logging("WARNING" if args.command == "serve"
+                      else getattr(args, "log_level", "WARNING"),
+                      log_format if log_format in LOG_FORMATS else "text")
     # Like uvicorn: user modules named as module:Class are found from the working directory.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -530,9 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "token":
             print(mint_token(args.secret, args.room, args.sub, args.ttl, args.name))
         elif args.command == "serve":
-            config = config_from_args(args)
-            with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
-                runner.run(run_server(config))
+            serve(args)
         else:
             print(run_admin(args))
     except UsageError as exc:

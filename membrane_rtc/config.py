@@ -1,15 +1,24 @@
-"""Server settings and their defaults, written once; the CLI and the Python API both fill this."""
+"""Server settings, each declared once: name, type, default and help, in :class:`ServerConfig`.
+
+The command line's flags, the ``--config`` file's keys, the ``MEMBRANE_RTC_*`` environment
+variables, ``serve --print-config`` and the configuration reference are all derived from these
+declarations (:data:`SETTINGS`; :mod:`membrane_rtc.settings` reads them from each source), as
+the admin operations are derived from :mod:`membrane_rtc.operations`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
+from .logs import LOG_FORMATS
 from .names import room_name_problem
 
-__all__ = ["RoomConfig", "ServerConfig", "ConfigError", "ROLES", "ACTOR_SYSTEMS", "EVENT_LOOPS"]
+__all__ = ["RoomConfig", "ServerConfig", "ConfigError", "Setting", "SETTINGS", "ROLES",
+           "ACTOR_SYSTEMS", "EVENT_LOOPS"]
 
 #: The roles a membrane-rtc process can play; see ``ServerConfig.roles``.
 ROLES = ("leader", "rooms", "gateway")
@@ -25,8 +34,20 @@ MIN_ACTOR_KEY_LENGTH = 16
 #: (``pip install 'membrane-rtc[speed]'``), else asyncio's own.
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
-#: The room class ``membrane-rtc serve`` and ``admin create`` use unless told otherwise.
+#: The room class rooms run unless told otherwise (``serve``, ``admin create``, ``Server``).
 DEFAULT_ROOM_CLASS = "actors.default:DefaultRoom"
+#: The Peer class connections get unless told otherwise.
+DEFAULT_PEER_CLASS = "membrane_rtc.peer:Peer"
+#: The websocket (and HTTP) port of ``membrane-rtc serve``; ``membrane-rtc admin`` looks for
+#: a server there unless told otherwise.
+DEFAULT_PORT = 8080
+#: Every setting's environment variable is this prefix and its flag: MEMBRANE_RTC_PORT.
+ENV_PREFIX = "MEMBRANE_RTC_"
+#: The HS256 secret of ``actors.jwt_auth:JWTPeer`` and ``membrane-rtc token`` (not a setting
+#: of the server: the peer class reads it).
+JWT_SECRET_VARIABLE = ENV_PREFIX + "JWT_SECRET"
+#: Logging levels ``--log-level`` takes.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 #: Peers are closed after this long without a frame from the client (Membrane: 15 minutes).
 DEFAULT_IDLE_TIMEOUT = 15 * 60.0
 #: Largest client frame accepted; a bigger one closes the connection with 1009.
@@ -75,12 +96,15 @@ DEFAULT_TURN_TTL = 86400
 
 
 class ConfigError(ValueError):
-    """A setting out of its range; ``field`` names it (the CLI shows it as its flag)."""
+    """A setting out of its range; ``field`` names it (the CLI shows it as its flag, the
+    file's key or the environment variable it came from)."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, key: str | None = None) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+        #: The setting (``room-options``) when it is not simply the field's.
+        self.key = key
 
 
 def convention_address(text: str) -> tuple[str, int]:
@@ -91,124 +115,292 @@ def convention_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+# -- the declaration of a setting -----------------------------------------------------------
+
+#: The help groups of ``serve --help`` (and of the configuration reference), in order.
+GROUPS = {
+    "server": "",
+    "rooms": "The rooms and peers: what runs, and what to do when it crashes.",
+    "limits": "Each refusal gets a clear answer and a log line; 0 = no limit.",
+    "actors": "Where the rooms run.",
+    "several hosts": "Actor systems joined in a Thespian convention: one leader, room hosts, "
+                     "gateways on any host (docs/howto/scale-out.md). Implies --actor-system "
+                     "multiproc.",
+    "real networks": "Resuming after a drop and ICE servers for the clients "
+                     "(docs/reference/protocol.md).",
+    "webhooks": "Room and peer events POSTed as signed JSON (docs/reference/webhooks.md).",
+    "operations": "Draining, metrics and logs.",
+    "development": "Not for the open internet.",
+}
+
+#: What one value of a setting is, by the annotation of its ServerConfig field: the kind of
+#: value, whether it is a list (a repeatable flag), whether it may be unset (None).
+_KIND_OF_TYPE: dict[str, tuple[str, bool, bool]] = {
+    "str": ("str", False, False),
+    "int": ("int", False, False),
+    "float": ("float", False, False),
+    "bool": ("bool", False, False),
+    "str | None": ("str", False, True),
+    "int | None": ("int", False, True),
+    "list[str]": ("str", True, False),
+    "list[str] | None": ("str", True, True),
+    "frozenset[str]": ("str", True, False),
+    "list[RoomConfig]": ("str", True, False),  # the names; their class and options: below
+    "str | type": ("spec", False, False),
+    "Any": ("json", False, True),
+}
+
+_METADATA_KEY = "membrane_rtc.setting"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of ``membrane-rtc serve``, declared once; where it may be given is derived
+    from its ``key``: the flag ``--KEY``, the config file's ``KEY = ...`` and the environment
+    variable ``MEMBRANE_RTC_KEY`` (upper case, dashes as underscores)."""
+
+    #: The flag without its dashes: ``port``, ``trusted-proxy`` (one of a list: singular).
+    key: str
+    #: What it does, for ``--help`` and the configuration reference (the default is added).
+    help: str
+    #: What one value is: ``str``, ``int``, ``float``, ``bool``, ``spec`` (a class,
+    #: ``module:Class`` or ``file.py:Class``) or ``json`` (any JSON value, a TOML value in a
+    #: file).
+    kind: str
+    #: Its value when no source gives one (on the command line: see ``ServerConfig`` for the
+    #: few whose Python default differs).
+    default: Any
+    #: The ServerConfig field it sets; None for those of the command itself (logging, and the
+    #: class and options of the rooms named by ``room``).
+    field: str | None = None
+    #: A list: the flag is repeated, the file has an array, the variable commas.
+    many: bool = False
+    #: May be unset (None); ``unset`` says what that means.
+    optional: bool = False
+    unset: str = "not set"
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    group: str = "server"
+    #: Masked in ``--print-config``; better given in the environment than as a flag (``ps``).
+    secret: bool = False
+    #: A ``spec``'s base class: ``room`` or ``peer``.
+    base: str | None = None
+    #: When no source gives it, it takes this other setting's value (not its own default).
+    default_from: str | None = None
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag: ``--port``."""
+        return "--" + self.key
+
+    @property
+    def variable(self) -> str:
+        """The environment variable: ``MEMBRANE_RTC_PORT``."""
+        return ENV_PREFIX + self.key.upper().replace("-", "_")
+
+
+def setting(default: Any, help: str, *, key: str | None = None, group: str = "server",
+            metavar: str | None = None, choices: Sequence[str] = (), unset: str = "not set",
+            secret: bool = False, base: str | None = None, default_from: str | None = None,
+            command_line_default: Any = dataclasses.MISSING) -> Any:
+    """Declare a ServerConfig field as a setting (its name and type are the field's).
+
+    ``command_line_default``: the command line's default when it differs from Python's (a
+    server started from the command line has a ``demo`` room, an embedded one none).
+    """
+    declared = {"key": key, "help": help, "group": group, "metavar": metavar,
+                "choices": tuple(choices), "unset": unset, "secret": secret, "base": base,
+                "default_from": default_from, "command_line_default": command_line_default}
+    metadata = {_METADATA_KEY: declared}
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class RoomConfig:
     """A room to create at start-up."""
 
     name: str
-    room_class: str | type = "membrane_rtc.room:Room"
+    room_class: str | type = DEFAULT_ROOM_CLASS
     options: Any = None
 
 
 @dataclass
 class ServerConfig:
-    """Everything ``membrane-rtc serve`` can be told. Classes may be given as SPEC strings."""
+    """Everything ``membrane-rtc serve`` can be told. Classes may be given as SPEC strings.
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    path_prefix: str = "/webrtc"
-    rooms: list[RoomConfig] = field(default_factory=list)
-    peer_class: str | type = "membrane_rtc.peer:Peer"
-    peer_options: Any = None
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
-    #: Serve the demo page at ``/`` (the JS client is always at ``/client.js``).
-    demo: bool = True
-    #: How long a connecting client may wait for the actors to accept or refuse it.
-    connect_timeout: float = 10.0
-    #: "embedded" (Thespian simpleSystemBase, one process) or "multiproc" (multiprocTCPBase:
-    #: every room its own OS process, hosting its peers).
-    actor_system: str = "embedded"
-    #: multiproc: Thespian's admin port. embedded: the loopback admin channel's port (0 = any).
-    admin_port: int | None = None
-    #: Open the admin side for ``membrane-rtc admin``: the loopback admin channel (embedded)
-    #: and the state file that tells local operators how to reach it.
-    admin: bool = True
-    #: Create a room (auto_room_class, auto_room_options) on the first connection to an
-    #: unknown name that may_auto_create allows (names.py), within max_rooms.
-    auto_create: bool = False
-    auto_room_class: str | type = DEFAULT_ROOM_CLASS
-    auto_room_options: Any = None
-    #: Seconds an auto-created room stays after its last peer left (rooms of ``rooms`` stay).
-    empty_timeout: float = DEFAULT_EMPTY_TIMEOUT
-    #: Restart budget of each room: at most this many restarts within the window (seconds).
-    max_restarts: int = DEFAULT_MAX_RESTARTS
-    restart_window: float = DEFAULT_RESTART_WINDOW
+    Each field is one setting: its flag, file key and environment variable are its name with
+    dashes (``idle_timeout``: ``--idle-timeout``, ``idle-timeout``,
+    ``MEMBRANE_RTC_IDLE_TIMEOUT``), those of a list in the singular (``--room``).
+    """
+
+    host: str = setting("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
+    port: int = setting(DEFAULT_PORT, "websocket and HTTP port (0: any free one)", metavar="N")
+    path_prefix: str = setting("/webrtc", "URL prefix of the rooms: ws://HOST:PORT/PREFIX/ROOM",
+                               metavar="PREFIX")
+    #: The rooms created at start-up; from the command line: ``room`` names, each running
+    #: ``room-class`` with ``room-options``.
+    rooms: list[RoomConfig] = setting(
+        [], "create a room of this name at start-up (running --room-class)", key="room",
+        metavar="NAME", group="rooms", command_line_default=["demo"])
+    peer_class: str | type = setting(
+        DEFAULT_PEER_CLASS, "Peer class of every connection, module:Class or file.py:Class",
+        metavar="SPEC", group="rooms", base="peer")
+    peer_options: Any = setting(None, "custom options for Peer.on_init, as JSON",
+                                metavar="JSON", group="rooms", unset="null")
+    max_message_bytes: int = setting(
+        DEFAULT_MAX_MESSAGE_BYTES, "largest client frame; bigger closes with 1009",
+        metavar="N", group="limits")
+    idle_timeout: float = setting(
+        DEFAULT_IDLE_TIMEOUT, "seconds without a client frame before closing it (Peer.on_init "
+        "may set its own)", metavar="S", group="limits")
+    demo: bool = setting(True, "serve the demo page at / (the JS client is always at "
+                               "/client.js)")
+    connect_timeout: float = setting(
+        10.0, "seconds a connecting client may wait for the actors to accept or refuse it",
+        metavar="S", group="limits")
+    actor_system: str = setting(
+        "embedded", "embedded: one process (Thespian simpleSystemBase); multiproc: every room "
+        "its own OS process, its peers inside it (multiprocTCPBase)", choices=ACTOR_SYSTEMS,
+        group="actors")
+    admin_port: int | None = setting(
+        None, "multiproc: Thespian's admin port, on $THESPIAN_BASE_IPADDR (127.0.0.1 unless "
+        "set), taking only messages signed with the actor-system key ($MEMBRANE_RTC_ACTOR_KEY, "
+        "else one made at start and kept in the 0600 state file); embedded: the loopback "
+        "admin channel's port", metavar="N", group="actors",
+        unset="1900 multiproc, any free port embedded")
+    admin: bool = setting(
+        True, "open the admin side for membrane-rtc admin (the embedded mode's loopback "
+        "channel) and write the state file it finds the server by", group="actors")
+    auto_create: bool = setting(
+        False, "create a room (--auto-room-class, --auto-room-options) on the first connection "
+        "to an unknown name of letters, digits, _ . - (up to 64), within --max-rooms",
+        group="rooms")
+    auto_room_class: str | type = setting(
+        DEFAULT_ROOM_CLASS, "Room class of the rooms --auto-create makes", metavar="SPEC",
+        group="rooms", base="room", default_from="room-class")
+    auto_room_options: Any = setting(
+        None, "custom options for those rooms' on_init, as JSON", metavar="JSON",
+        group="rooms", unset="null", default_from="room-options")
+    empty_timeout: float = setting(
+        DEFAULT_EMPTY_TIMEOUT, "seconds an auto-created room stays after its last peer left "
+        "(--room rooms stay)", metavar="S", group="rooms")
+    max_restarts: int = setting(
+        DEFAULT_MAX_RESTARTS, "restarts of a crashing room allowed within --restart-window; "
+        "past it the room is failed", metavar="N", group="rooms")
+    restart_window: float = setting(DEFAULT_RESTART_WINDOW, "seconds of the restart budget",
+                                    metavar="S", group="rooms")
 
     # -- limits (docs/reference/configuration.md); each refusal: a clear answer, a log line --
-    #: Peers per room ("Could not join room", details "room_is_full"); 0 = no limit.
-    max_peers_per_room: int = DEFAULT_MAX_PEERS_PER_ROOM
-    #: Rooms per server (create_room raises ServerError); 0 = no limit.
-    max_rooms: int = DEFAULT_MAX_ROOMS
-    #: Open websocket connections (HTTP 503 past it); 0 = no limit.
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    #: New connections per second per client IP address (HTTP 429 past it); 0 = no limit.
-    joins_per_second: float = DEFAULT_JOINS_PER_SECOND
-    #: How many connections one address may open at once before the rate applies.
-    join_burst: int = DEFAULT_JOIN_BURST
-    #: Bytes queued for one client before it is closed with 1008 as too slow a reader.
-    max_outbound_bytes: int = DEFAULT_MAX_OUTBOUND_BYTES
-    #: Browser origins allowed to connect (HTTP 403 for others); None = any. Requests with
-    #: no Origin header (non-browser clients, which could send any) are always let through.
-    allowed_origins: list[str] | None = None
-    #: Seconds a user Room/Peer callback may run; past it, it is a crash. 0 = no limit.
-    callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT
-    #: Seconds a socket may take to send a complete HTTP request; 0 = no limit.
-    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
-    #: Open sockets per client address (IPv6: per /64), HTTP 429 past it; 0 = no limit.
-    max_connections_per_ip: int = DEFAULT_MAX_CONNECTIONS_PER_IP
-    #: Reverse proxies (CIDR blocks) whose ``X-Forwarded-For`` / ``Forwarded`` header names
-    #: the client: only a connection from one of them is believed, and the client is the
-    #: rightmost address in the header that is not a trusted proxy itself.
-    trusted_proxies: list[str] = field(default_factory=list)
-    #: Messages per second one peer may send (token bucket, ``peer_message_burst`` at once);
-    #: past it the gateway stops reading from it, then closes it with 1008. 0 = no limit.
-    peer_messages_per_second: float = DEFAULT_PEER_MESSAGES_PER_SECOND
-    peer_message_burst: int = DEFAULT_PEER_MESSAGE_BURST
+    max_peers_per_room: int = setting(
+        DEFAULT_MAX_PEERS_PER_ROOM, "peers in one room; more get 'Could not join room' / "
+        "room_is_full", metavar="N", group="limits")
+    max_rooms: int = setting(DEFAULT_MAX_ROOMS, "rooms on this server; creating more is "
+                                                "refused", metavar="N", group="limits")
+    max_connections: int = setting(
+        DEFAULT_MAX_CONNECTIONS, "open connections; more get HTTP 503", metavar="N",
+        group="limits")
+    joins_per_second: float = setting(
+        DEFAULT_JOINS_PER_SECOND, "new connections per second per client address; more get "
+        "HTTP 429", metavar="R", group="limits")
+    join_burst: int = setting(DEFAULT_JOIN_BURST, "connections one address may open at once "
+                                                  "before the rate applies", metavar="N",
+                              group="limits")
+    max_outbound_bytes: int = setting(
+        DEFAULT_MAX_OUTBOUND_BYTES, "bytes queued for one client; a slower reader is closed "
+        "with 1008", metavar="N", group="limits")
+    #: Requests with no Origin header (non-browser clients, which could send any) are always
+    #: let through.
+    allowed_origins: list[str] | None = setting(
+        None, "browser Origin allowed to connect, e.g. https://example.com; others get HTTP "
+        "403", key="allowed-origin", metavar="ORIGIN", group="limits", unset="any")
+    callback_timeout: float = setting(
+        DEFAULT_CALLBACK_TIMEOUT, "seconds a Room/Peer callback may run before it counts as "
+        "a crash", metavar="S", group="limits")
+    handshake_timeout: float = setting(
+        DEFAULT_HANDSHAKE_TIMEOUT, "seconds a socket may take to send its whole HTTP "
+        "request; slower ones are closed", metavar="S", group="limits")
+    max_connections_per_ip: int = setting(
+        DEFAULT_MAX_CONNECTIONS_PER_IP, "open sockets per client address (IPv6: per /64); "
+        "more get HTTP 429", metavar="N", group="limits")
+    #: Only a connection from one of them is believed, and the client is the rightmost
+    #: address in the header that is not a trusted proxy itself.
+    trusted_proxies: list[str] = setting(
+        [], "a reverse proxy (CIDR) whose X-Forwarded-For/Forwarded header names the client, "
+        "e.g. 127.0.0.1/32", key="trusted-proxy", metavar="CIDR", group="limits",
+        unset="none: the TCP peer is the client")
+    peer_messages_per_second: float = setting(
+        DEFAULT_PEER_MESSAGES_PER_SECOND, "messages per second one peer may send; faster ones "
+        "are slowed, then closed with 1008", metavar="R", group="limits")
+    peer_message_burst: int = setting(DEFAULT_PEER_MESSAGE_BURST, "messages one peer may send "
+                                                                  "at once", metavar="N",
+                                      group="limits")
     # -- several hosts (docs/howto/scale-out.md) -------------------------------------------
-    #: What this process does: "leader" (supervisor, registry, admin actor), "rooms" (runs
-    #: room actors), "gateway" (websockets). One process alone does all three.
-    roles: frozenset[str] = frozenset(ROLES)
-    #: The convention leader's ``HOST:PORT`` (its Thespian admin port): join a deployment of
-    #: several actor systems. Implies the multi-process actor system.
-    convention: str | None = None
-    #: This room host's name in the deployment (default: the machine's name and admin port).
-    host_name: str | None = None
+    roles: frozenset[str] = setting(
+        frozenset(ROLES), "what this process does: leader (supervisor, registry, admin), rooms "
+        "(runs rooms) or gateway (websockets)", key="role", choices=ROLES,
+        group="several hosts", unset="all three, one process")
+    convention: str | None = setting(
+        None, "the convention leader's HOST:PORT (its Thespian admin port; the leader gives "
+        "its own): join a deployment of several actor systems. Every host needs the same "
+        "$MEMBRANE_RTC_ACTOR_KEY; the actor ports carry pickles unencrypted (Thespian has no "
+        "TLS): keep them on a private network or WireGuard", metavar="HOST:PORT",
+        group="several hosts")
+    host_name: str | None = setting(
+        None, "this room host's name in admin listings", metavar="NAME",
+        group="several hosts", unset="machine:admin-port")
 
     # -- real networks (docs/reference/protocol.md, "Resuming" and "ICE servers") -----------
-    #: Seconds a dropped peer may resume within (0: off); frames for it queue meanwhile, up
-    #: to resume_queue_bytes.
-    resume_grace: float = DEFAULT_RESUME_GRACE
-    resume_queue_bytes: int = DEFAULT_RESUME_QUEUE_BYTES
-    #: The TURN server's shared secret (coturn ``static-auth-secret``): with turn_urls, every
-    #: peer is handed TURN credentials made from it. None: no TURN entry.
-    turn_secret: str | None = None
-    turn_urls: list[str] = field(default_factory=list)
-    turn_ttl: int = DEFAULT_TURN_TTL
-    #: STUN servers handed to every peer (no credentials).
-    stun_urls: list[str] = field(default_factory=list)
+    resume_grace: float = setting(
+        DEFAULT_RESUME_GRACE, "seconds a dropped peer may resume within, its room-mates "
+        "seeing nothing (0: off)", metavar="S", group="real networks")
+    resume_queue_bytes: int = setting(
+        DEFAULT_RESUME_QUEUE_BYTES, "bytes of frames kept for a dropped peer; more and it "
+        "leaves", metavar="N", group="real networks")
+    turn_secret: str | None = setting(
+        None, "the TURN server's shared secret (coturn static-auth-secret): each peer gets "
+        "TURN credentials made from it", metavar="SECRET", group="real networks", secret=True)
+    turn_urls: list[str] = setting(
+        [], "a TURN server URL, e.g. turn:turn.example.com:3478?transport=udp or turns:...",
+        key="turn-url", metavar="URL", group="real networks", unset="none")
+    turn_ttl: int = setting(DEFAULT_TURN_TTL, "lifetime of TURN credentials, in seconds",
+                            metavar="S", group="real networks")
+    stun_urls: list[str] = setting(
+        [], "a STUN server URL handed to every peer, e.g. stun:stun.example.com:3478",
+        key="stun-url", metavar="URL", group="real networks", unset="none")
 
-    #: POST every room and peer event, signed with webhook_secret, to each of these URLs.
-    webhook_urls: list[str] = field(default_factory=list)
-    webhook_secret: str | None = None
-    #: Events waiting per webhook URL; past it, new ones are dropped (counted, logged).
-    webhook_queue: int = DEFAULT_WEBHOOK_QUEUE
+    webhook_urls: list[str] = setting([], "where to POST room and peer events",
+                                      key="webhook-url", metavar="URL", group="webhooks",
+                                      unset="none")
+    webhook_secret: str | None = setting(
+        None, "signs each webhook body (X-Membrane-Signature: sha256=HMAC)", metavar="SECRET",
+        group="webhooks", secret=True)
+    webhook_queue: int = setting(DEFAULT_WEBHOOK_QUEUE, "events waiting per URL before new "
+                                                        "ones are dropped", metavar="N",
+                                 group="webhooks")
 
-    #: Seconds between a drain's start (readiness 503, new clients 503) and closing the
-    #: remaining clients with 1012.
-    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
-
-    #: Tell clients why a room crashed (the exception's text) instead of ``room_crashed``.
-    #: For development: on the open internet that text leaks the server's internals.
-    expose_errors: bool = False
-    #: Development: restart the rooms whose class's source file changed (``--reload``).
-    reload: bool = False
-    #: The event loop ``membrane-rtc serve`` runs (an embedding program runs its own).
-    event_loop: str = "auto"
-    #: Serve Prometheus metrics on this port (127.0.0.1 unless metrics_host says otherwise).
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
-
+    drain_timeout: float = setting(
+        DEFAULT_DRAIN_TIMEOUT, "on SIGTERM or 'admin drain': seconds clients may stay (new "
+        "ones get HTTP 503, /readyz 503) before they are closed with 1012 and the server "
+        "stops; Ctrl-C stops at once", metavar="S", group="operations")
+    expose_errors: bool = setting(
+        False, "tell clients why a room crashed (the exception's text, which leaks the "
+        "server's internals) instead of 'room_crashed'", group="development")
+    reload: bool = setting(
+        False, "restart the rooms whose class's source file changes (pip install "
+        "'membrane-rtc[reload]')", group="development")
+    #: An embedding program runs its own loop.
+    event_loop: str = setting(
+        "auto", "the event loop membrane-rtc serve runs: auto is uvloop if installed (pip "
+        "install 'membrane-rtc[speed]') and the actors run embedded, else asyncio's",
+        choices=EVENT_LOOPS, group="actors")
+    metrics_port: int | None = setting(
+        None, "serve Prometheus metrics at http://METRICS_HOST:N/metrics", metavar="N",
+        group="operations", unset="off")
+    metrics_host: str = setting(
+        "127.0.0.1", "address the metrics listen on (0.0.0.0 for a scraper in another pod "
+        "or machine)", metavar="HOST", group="operations")
 
     def validate(self) -> None:
         """Check every setting's range and how they fit together, once for the CLI and for
@@ -286,3 +478,49 @@ class ServerConfig:
             raise ConfigError(f"${ACTOR_KEY_VARIABLE}", "the hosts of a convention "
                               "authenticate each other with one key: set it to the same secret "
                               "on every host (docs/howto/scale-out.md)")
+
+#: The settings of the command itself, not of ``Server``: the class and options of the rooms
+#: ``room`` names, and logging (an embedding program does its own).
+COMMAND_SETTINGS = (
+    Setting("room-class", "Room class of the --room rooms, module:Class or file.py:Class",
+            "spec", DEFAULT_ROOM_CLASS, metavar="SPEC", group="rooms", base="room"),
+    Setting("room-options", "custom options for their on_init, as JSON", "json", None,
+            optional=True, unset="null", metavar="JSON", group="rooms"),
+    Setting("log-level", "logging level", "str", "info", choices=LOG_LEVELS,
+            group="operations"),
+    Setting("log-format", "one line per event, as text or JSON", "str", "text",
+            choices=LOG_FORMATS, group="operations"),
+)
+
+#: Where the command's own settings go in the listings.
+_PLACE_AFTER = {"room-class": "room", "room-options": "room-class"}
+
+
+def _declared_settings() -> tuple[Setting, ...]:
+    """Every setting: ServerConfig's fields, then the command's own; in help-group order."""
+    found = []
+    for item in dataclasses.fields(ServerConfig):
+        declared = dict(item.metadata[_METADATA_KEY])
+        kind, many, optional = _KIND_OF_TYPE[str(item.type)]
+        default = declared.pop("command_line_default")
+        if default is dataclasses.MISSING:
+            factory: Any = item.default_factory
+            default = factory() if item.default is dataclasses.MISSING else item.default
+        if isinstance(default, frozenset):
+            default = sorted(default, key=ROLES.index)
+        key = declared.pop("key") or item.name.replace("_", "-")
+        found.append(Setting(key=key, kind=kind, default=default, field=item.name, many=many,
+                             optional=optional, **declared))
+    for command in COMMAND_SETTINGS:  # next to the setting they belong with
+        after = _PLACE_AFTER.get(command.key)
+        at = next((i + 1 for i, s in enumerate(found) if s.key == after), len(found))
+        found.insert(at, command)
+    order = list(GROUPS)
+    return tuple(sorted(found, key=lambda s: order.index(s.group)))
+
+
+#: Every setting of ``membrane-rtc serve``, each once (help-group order).
+SETTINGS: tuple[Setting, ...] = _declared_settings()
+#: The settings by key (``port``) and by ServerConfig field (``rooms``).
+BY_KEY = {s.key: s for s in SETTINGS}
+BY_FIELD = {s.field: s for s in SETTINGS if s.field is not None}

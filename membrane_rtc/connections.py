@@ -18,7 +18,11 @@ from typing import Protocol
 from .protocol import Message
 from .room import AuthData
 
-__all__ = ["Runtime", "ConnectionEvents"]
+__all__ = ["Runtime", "ConnectionEvents", "READY_TIMEOUT"]
+
+#: How long ``/readyz`` waits for the runtime to say whether the rooms can be reached
+#: (seconds): the runtime's own question to the actors and the gateway's wait on it.
+READY_TIMEOUT = 2.0
 
 
 class Runtime(Protocol):

@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 
 from . import protocol
 from .config import ServerConfig
-from .connections import Runtime
+from .connections import READY_TIMEOUT, Runtime
 from .limits import ClientAddresses, JoinRateLimiter, MessageRate, OpenConnections, address_key
 from .loading import load_class
 from .logs import log_event
@@ -50,8 +50,6 @@ BACKLOG_CHECK = 0.002
 #: Seconds between keepalive pings; a client that has not answered the last one by the next
 #: is gone (its network dropped without a FIN). As websockets' own default.
 PING_INTERVAL = 20.0
-#: How long ``/readyz`` waits for the runtime to say it is ready (seconds).
-READY_TIMEOUT = 3.0
 #: How long a drain waits for the clients it closed with 1012 to go (seconds).
 DRAIN_CLOSE_WAIT = 5.0
 
@@ -307,7 +305,10 @@ class Gateway:
         self.metrics.refused(refusal or STATUS_REASONS.get(status, "unavailable"))
         log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
                   path=_without_secrets(path), remote=_host(ws), **fields)
-        ws.reject(status, HTTPStatus(status).phrase + "\n", headers)
+        # A 404's reason is the runtime's own ("no such room", "room is closing"): the client
+        # may know it. Others (a 401's above all) stay in the log.
+        why = f": {reason}" if status == 404 else ""
+        ws.reject(status, f"{HTTPStatus(status).phrase}{why}\n", headers)
 
     def _serve_file(self, request: Request) -> Response:
         """Plain HTTP: ``/healthz``, the JS client at ``/client.js`` and, with ``demo``, the

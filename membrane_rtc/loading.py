@@ -7,9 +7,15 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Any
+from typing import Any, TypeVar, overload
 
-__all__ = ["SpecError", "load_class", "class_spec", "absolute_spec"]
+__all__ = ["SpecError", "load_class", "class_spec", "absolute_spec", "module_of"]
+
+#: The ready actors: the repository's ``actors/`` folder, installed as ``membrane_rtc.actors``
+#: (no top-level ``actors`` in site-packages to clash with another project's). The short SPEC
+#: ``actors.capped:CappedRoom`` names them wherever the server runs.
+SHORT_ACTORS = "actors"
+INSTALLED_ACTORS = "membrane_rtc.actors"
 
 
 class SpecError(ValueError):
@@ -21,6 +27,20 @@ def _split(spec: str) -> tuple[str, str]:
     if not sep or not where or not name:
         raise SpecError(f"bad class spec {spec!r}: expected 'module:Class' or 'file.py:Class'")
     return where, name
+
+
+def module_of(where: str) -> str:
+    """The module a SPEC's module part names: itself, except ``actors.X`` when there is no
+    ``actors.X`` of one's own to import (a source checkout has one): ``membrane_rtc.actors.X``.
+    """
+    if where != SHORT_ACTORS and not where.startswith(SHORT_ACTORS + "."):
+        return where
+    try:
+        if importlib.util.find_spec(where) is not None:
+            return where
+    except ImportError:  # find_spec raises when the parent package ('actors') is missing
+        pass
+    return INSTALLED_ACTORS + where[len(SHORT_ACTORS):]
 
 
 def absolute_spec(spec: str) -> str:
@@ -82,6 +102,15 @@ def _load_file(path: str) -> Any:
     return _loaded(module)
 
 
+_C = TypeVar("_C")
+
+
+@overload
+def load_class(spec: str | type, base: type[_C]) -> type[_C]: ...
+@overload
+def load_class(spec: str | type, base: None = None) -> type: ...
+
+
 def load_class(spec: str | type, base: type | None = None) -> type:
     """Return the class a SPEC names (a class is returned as is), checked against ``base``."""
     if isinstance(spec, type):
@@ -92,10 +121,12 @@ def load_class(spec: str | type, base: type | None = None) -> type:
             module = _load_file(where)
         else:
             try:
-                module = importlib.import_module(where)
+                module = importlib.import_module(module_of(where))
                 if _stale(module):
-                    _loaded_at.pop(module.__name__, None)
                     module = importlib.reload(module)
+                    # Only now: a reload that raised leaves the module stale, so the next
+                    # load tries the (fixed) file again instead of keeping what half ran.
+                    _loaded_at.pop(module.__name__, None)
                 _loaded(module)
             except ImportError as exc:
                 raise SpecError(f"cannot import module {where!r}: {exc}") from exc

@@ -16,7 +16,8 @@ from .runtime.messages import (CreateRoom, Drain, KickPeer, ListHosts, ListPeers
                                Request, RestartRoom, StopRoom)
 from .supervision import HostInfo, PeerInfo, RoomInfo
 
-__all__ = ["Option", "Operation", "OPERATIONS", "BY_NAME", "operation_of", "request_fields"]
+__all__ = ["Option", "Operation", "OPERATIONS", "BY_NAME", "ARGUMENT_HELP", "operation_of",
+           "request_fields"]
 
 #: Fields of every Request that belong to the actor plumbing, not to the operation.
 ENVELOPE_FIELDS = ("request_id", "reply_to")
@@ -34,6 +35,7 @@ class Option:
     default: str
     kind: str = "text"
     metavar: str = "VALUE"
+    help: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("list", ListRooms, "list rooms: name, state, peers, restarts, pid, class",
               list[RoomInfo]),
     Operation("create", CreateRoom, "create a room", options={
-        "room_class": Option("--room-class", DEFAULT_ROOM_CLASS, "spec", "SPEC"),
-        "options": Option("--room-options", "null", "json", "JSON")}),
+        "room_class": Option("--room-class", DEFAULT_ROOM_CLASS, "spec", "SPEC",
+                             "its Room class, module:Class or file.py:Class (default "
+                             f"{DEFAULT_ROOM_CLASS})"),
+        "options": Option("--room-options", "null", "json", "JSON",
+                          "custom options for its on_init, as JSON (default null)")}),
     Operation("stop", StopRoom, "stop a room (not restarted)"),
     Operation("restart", RestartRoom, "restart a room with a fresh on_init"),
     Operation("peers", ListPeers, "list a room's peers", list[PeerInfo]),
@@ -65,6 +70,13 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
+
+#: The help of the operations' positional arguments, by request field.
+ARGUMENT_HELP = {
+    "name": "the room's name",
+    "room": "the room's name",
+    "peer_id": "the peer's id (admin peers ROOM lists them)",
+}
 
 
 def operation_of(request: Request) -> Operation:

@@ -84,6 +84,15 @@ class Peer:
         metadata = {"headers": dict(request.headers), "remote_address": request.remote_address}
         return credentials, metadata, room
 
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        """Check the peer options (``--peer-options``) once, before the server starts: raise
+        ValueError saying what is wrong, and the server does not start (``membrane-rtc
+        serve``: one line, exit status 2) instead of refusing every client later.
+
+        Default: any options are fine.
+        """
+
     def on_init(self, context: PeerContext, auth: AuthData, options: Any) -> None:
         """Authenticate the client; raise (any exception) to refuse with HTTP 401.
 

@@ -79,6 +79,16 @@ class Room:
         """Forget a timer that has not fired yet (nothing happens for one that has)."""
         self.__dict__.setdefault("_cancelled", set()).add(timer_id)
 
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        """Check the options rooms of this class will get, once, before the server starts
+        (and before ``admin create`` makes one): raise ValueError saying what is wrong, and
+        the server does not start (``membrane-rtc serve``: one line, exit status 2).
+
+        It runs where the server starts, not in the room's actor: check what the options
+        say, not the world. Default: any options are fine.
+        """
+
     def on_init(self, options: Any) -> None:
         """The room starts; ``options`` are the room's custom options (``None`` if not given)."""
 

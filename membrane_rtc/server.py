@@ -14,14 +14,16 @@ import asyncio
 import ipaddress
 import logging
 import os
-from typing import Any, Callable, Literal
+from typing import Any, Awaitable, Callable, Literal, TypeVar
 
 from .admin_channel import AdminChannel
-from .config import ACTOR_KEY_VARIABLE, RoomConfig, ServerConfig, convention_address
+from .config import (ACTOR_KEY_VARIABLE, DEFAULT_ROOM_CLASS, ConfigError, RoomConfig,
+                     ServerConfig, convention_address)
 from .gateway import Gateway
-from .loading import load_class
+from .loading import SpecError, load_class
 from .metrics import Metrics
 from .protocol import Message
+from .peer import Peer
 from .room import Room
 from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
                              ActorBridge, ActorSystemError)
@@ -39,6 +41,7 @@ from .runtime.messages import (
     ListHosts,
     ListPeers,
     ListRooms,
+    ReloadRoom,
     Reply,
     Request,
     RestartRoom,
@@ -51,7 +54,7 @@ from .supervision import HostInfo, PeerInfo, RoomInfo
 from .state import AdminEndpoint, remove_endpoint, write_endpoint
 from .webhooks import Webhooks
 
-__all__ = ["Server", "ServerError"]
+__all__ = ["Server", "ServerError", "CannotListen", "preflight"]
 
 log = logging.getLogger("membrane_rtc.server")
 
@@ -91,6 +94,66 @@ def _warn_if_actor_ports_leave_the_machine(system_base: str) -> None:
 
 class ServerError(RuntimeError):
     """An operation the actors refused (the message says why: unknown room, name taken...)."""
+
+
+class CannotListen(OSError):
+    """One of the server's ports could not be opened: ``what`` says which (websockets, the
+    admin channel, metrics) and ``field`` the setting that chose it."""
+
+    def __init__(self, what: str, field: str, host: str, port: int | None,
+                 cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.what, self.field, self.host, self.port = what, field, host, port
+
+    def __str__(self) -> str:
+        return f"cannot listen on {self.host}:{self.port or 0} ({self.what}, {self.field}): " \
+               f"{self.strerror}"
+
+
+_T = TypeVar("_T")
+
+
+async def _listening(what: str, setting: str, host: str, port: int | None,
+                     opening: Awaitable[_T]) -> _T:
+    """Open a port, an OSError becoming a CannotListen that says which port it was."""
+    try:
+        return await opening
+    except OSError as exc:
+        raise CannotListen(what, setting, host, port, exc) from exc
+
+
+def _check_class(spec: str | type, base: type, options: Any, field: str,
+                 key: str | None = None) -> None:
+    cls: Any = load_class(spec, base)  # SpecError if it cannot be loaded
+    try:
+        cls.check_options(options)
+    except ValueError as exc:
+        raise ConfigError(field, str(exc), key) from None
+    except Exception as exc:  # a check that broke is still one line, not a traceback
+        raise ConfigError(field, f"{cls.__name__}.check_options failed: "
+                                 f"{type(exc).__name__}: {exc}", key) from None
+
+
+def preflight(config: ServerConfig) -> None:
+    """What can go wrong before anything starts, checked once (``Server.start`` does it
+    first; ``membrane-rtc serve`` before its event loop): every room and peer class loads
+    and accepts its options (its ``check_options``), and ``reload`` has its extra.
+    Raises ConfigError naming the setting."""
+    try:
+        for room in config.rooms:
+            _check_class(room.room_class, Room, room.options, "rooms", "room-options")
+        _check_class(config.peer_class, Peer, config.peer_options, "peer_options")
+        if config.auto_create:
+            _check_class(config.auto_room_class, Room, config.auto_room_options,
+                         "auto_room_options")
+    except SpecError as exc:
+        raise ConfigError("rooms", str(exc), "room-class") from None
+    if config.reload:
+        try:
+            import watchfiles  # noqa: F401  (an extra: only --reload needs it)
+        except ImportError:
+            raise ConfigError("reload", "needs watchfiles: pip install "
+                                        "'membrane-rtc[reload]'") from None
 
 
 class Server:
@@ -141,9 +204,9 @@ class Server:
     async def start(self) -> None:
         """Start the actors, create the configured rooms, then open the port (each as far as
         this process's roles go)."""
-        # Fail fast, before anything starts, on classes that cannot be loaded here.
-        for room in self.config.rooms:
-            load_class(room.room_class, Room)
+        # Fail fast, before anything starts, on classes that cannot be loaded here or refuse
+        # their options (ConfigError, as for a setting out of range).
+        preflight(self.config)
         config = self.config
         gateway = None
         if "gateway" in self.roles:
@@ -172,13 +235,20 @@ class Server:
                     await self.create_room(room.name, room.room_class, room.options)
             if self.config.admin and self.bridge.system_base == EMBEDDED:
                 self.admin_channel = AdminChannel(self.bridge, self.config.admin_port or 0)
-                await self.admin_channel.start()
+                await _listening("the admin channel", "admin_port", "127.0.0.1",
+                                 config.admin_port, self.admin_channel.start())
             if gateway is not None:
-                await gateway.start()
+                await _listening("websockets", "port", config.host, config.port,
+                                 gateway.start())
             if config.metrics_port is not None:
                 if "leader" in self.roles or gateway is not None:
                     self.metrics.watch_rooms(self._rooms_for_metrics)
-                self.metrics_port = self.metrics.serve(config.metrics_port, config.metrics_host)
+                try:
+                    self.metrics_port = self.metrics.serve(config.metrics_port,
+                                                           config.metrics_host)
+                except OSError as exc:
+                    raise CannotListen("metrics", "metrics_port", config.metrics_host,
+                                       config.metrics_port, exc) from exc
         except BaseException:
             self.metrics.stop()
             if self.gateway is None and gateway is not None and gateway.server is not None:
@@ -187,7 +257,7 @@ class Server:
             raise
         self.gateway = gateway
         if config.reload and "leader" in self.roles:
-            self.reloader = Reloader(self)
+            self.reloader = Reloader(self)  # preflight() saw that its extra is there
             try:
                 self.reloader.start()
             except RuntimeError as exc:
@@ -307,7 +377,7 @@ class Server:
             raise ServerError(reply.error)
         return reply
 
-    async def create_room(self, name: str, room_class: str | type = "membrane_rtc.room:Room",
+    async def create_room(self, name: str, room_class: str | type = DEFAULT_ROOM_CLASS,
                           options: Any = None) -> None:
         """Create a room and wait for its ``on_init``; raise ServerError if it cannot start."""
         await self._ask(CreateRoom(name, room_class, options))
@@ -319,6 +389,10 @@ class Server:
     async def restart_room(self, name: str) -> None:
         """Stop a room and start it afresh under the same name; wait until it serves again."""
         await self._ask(RestartRoom(name))
+
+    async def reload_room(self, name: str) -> None:
+        """:meth:`restart_room` for a code change (``--reload``); its peers are told so."""
+        await self._ask(ReloadRoom(name))
 
     async def list_hosts(self) -> list[HostInfo]:
         """The room hosts and how many rooms each runs."""

@@ -110,12 +110,16 @@ class RoomHarness:
     ``"Room closed"`` (details ``room_crashed``, or the exception's text with
     ``expose_errors``, as ``--expose-errors``), every ``Peer.on_terminate`` and the room's
     ``on_terminate`` run, and the call that caused it raises the callback's exception.
+    The classes' ``check_options`` run first, as on a server (ValueError).
     """
 
     def __init__(self, room_class: type[Room], options: Any = None, *,
                  peer_class: type[Peer] = Peer, peer_options: Any = None, name: str = "test",
                  max_peers: int = 0, expose_errors: bool = False,
                  resume_grace: float = DEFAULT_RESUME_GRACE) -> None:
+        # As a server does before it starts: options a class refuses raise ValueError here.
+        room_class.check_options(options)
+        peer_class.check_options(peer_options)
         self.name = name
         self.sessions = SessionSettings(resume_grace=resume_grace)
         self.tokens = ResumeTokens()

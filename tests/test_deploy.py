@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import re
 import shlex
+import tomllib
 import shutil
 import ssl
 from pathlib import Path
@@ -16,7 +18,8 @@ import websockets
 
 from .support.client import Client, http_get, refusal
 from .support.net import free_port
-from .support.process import REPO, ServeProcess
+from .support.process import REPO, ServeProcess, run_cli
+from .support.settings import effective
 from .support.tls import self_signed
 from .support.tools import require
 
@@ -67,23 +70,26 @@ http {{
     return path
 
 
-def unit_serve_flags() -> list[str]:
-    """The ``serve`` flags of the guide's systemd unit."""
+def unit_config_file() -> Path:
+    """The configuration file the guide's systemd unit runs with, as shipped next to it: the
+    unit's ``serve`` has ``--config`` and no other flag."""
     unit = configparser.ConfigParser(interpolation=None, strict=False)
     unit.read_string((DOCS / "membrane-rtc.service").read_text())
     words = shlex.split(unit["Service"]["ExecStart"])
-    assert words[1] == "serve"
-    return words[2:]
+    assert words[1:3] == ["serve", "--config"] and len(words) == 4, words
+    shipped = DOCS / Path(words[3]).name
+    assert shipped.is_file(), shipped
+    return shipped
 
 
 @pytest.fixture
 async def behind_nginx(tmp_path: Path) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
     binary = nginx()
-    flags = unit_serve_flags()
-    flags[flags.index("--port") + 1] = "0"
-    flags[flags.index("--metrics-port") + 1] = str(free_port())
-    # A small share per client, to see each client counted apart behind the proxy.
-    server = await ServeProcess.start(*flags, "--max-connections-per-ip", "2")
+    # The unit's file as shipped; flags win over its keys: free ports, and a small share per
+    # client, to see each client counted apart behind the proxy.
+    server = await ServeProcess.start("--config", str(unit_config_file()), "--port", "0",
+                                      "--metrics-port", str(free_port()),
+                                      "--max-connections-per-ip", "2")
     upstream = int(server.url.split(":")[2].split("/")[0])
     listen = free_port()
     site = tmp_path / "membrane-rtc.conf"
@@ -152,3 +158,40 @@ async def test_behind_the_guides_nginx_each_client_address_has_its_own_share(
     other = await Client.connect(url, **source("127.0.0.3"))  # another client: its own share
     for client in (*first, other):
         await client.close()
+
+
+async def test_the_unit_runs_the_shipped_configuration_file_and_nothing_else() -> None:
+    """``serve --config FILE`` alone is the guide's production setup: every key of the file
+    is in effect, from the file, and the classes it names accept their options."""
+    shipped = unit_config_file()
+    status, out, err = await run_cli("serve", "--config", str(shipped), "--print-config")
+    assert status == 0, err
+    settings = effective(out)
+    keys = tomllib.loads(shipped.read_text())
+    assert keys and all(settings[key][1] == str(shipped) for key in keys), out
+    assert settings["room-class"][0] == '"actors.capped:CappedRoom"'
+    assert settings["trusted-proxy"][0] == '["127.0.0.1/32"]'
+    assert settings["metrics-port"] == ("9100", str(shipped))
+
+
+async def test_the_kubernetes_snippet_overrides_the_file_from_the_environment() -> None:
+    """The guide's container: the same file, and environment variables that win over it
+    (every one a setting's)."""
+    text = (DOCS / "deploy.md").read_text()
+    [snippet] = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    args = re.search(r"args: (\[.*\])", snippet)
+    assert args is not None
+    words = [word.strip(' "') for word in args.group(1).strip("[]").split(",")]
+    assert words[:2] == ["serve", "--config"] and len(words) == 3
+    env = dict(re.findall(r'\{name: (MEMBRANE_RTC_\w+), value: "([^"]*)"\}', snippet))
+    assert {"MEMBRANE_RTC_HOST", "MEMBRANE_RTC_METRICS_HOST"} <= set(env)
+    status, out, err = await run_cli("serve", "--config", str(DOCS / Path(words[2]).name),
+                                     "--print-config", env=env)
+    assert status == 0, err
+    assert "not a setting" not in err  # each variable is a setting's
+    settings = effective(out)
+    assert settings["host"] == ('"0.0.0.0"', "MEMBRANE_RTC_HOST")
+    assert settings["metrics-host"] == ('"0.0.0.0"', "MEMBRANE_RTC_METRICS_HOST")
+    assert settings["drain-timeout"] == ("20.0", "MEMBRANE_RTC_DRAIN_TIMEOUT")
+    assert settings["trusted-proxy"] == ('["10.0.0.0/8"]', "MEMBRANE_RTC_TRUSTED_PROXY")
+    assert settings["metrics-port"][0] == "9100"  # the rest: the file's

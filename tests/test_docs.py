@@ -413,6 +413,8 @@ def test_the_systemd_unit_runs_a_valid_serve_command() -> None:
     unit.read_string((DOCS / "howto" / "membrane-rtc.service").read_text())
     words = shlex.split(unit["Service"]["ExecStart"])
     assert words[0].endswith("/membrane-rtc") and words[1] == "serve"
+    at = words.index("--config") + 1  # the file it names is shipped next to the unit
+    words[at] = str(DOCS / "howto" / Path(words[at]).name)
     config = config_from_args(build_parser().parse_args(words[1:]))
     assert config.allowed_origins == ["https://rtc.example.com"]
     assert config.metrics_port == 9100 and config.host == "127.0.0.1"

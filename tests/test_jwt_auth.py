@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from actors.jwt_auth import JWTPeer
-from membrane_rtc import AuthData, PeerContext, Unauthorized
+from membrane_rtc import AuthData, PeerContext, Server, ServerConfig, Unauthorized
+from membrane_rtc.config import ConfigError
 
 from .conftest import ServerFactory
 from .support.client import Client, refusal
@@ -115,8 +116,8 @@ async def test_tokens_signed_with_a_private_key_are_checked_with_its_public_key(
 
 async def test_the_token_command_mints_what_the_peer_accepts(
         start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    server = await start_server(peer_class=JWT_PEER, peer_options={"secret_env": "ROOM_SECRET"})
     monkeypatch.setenv("ROOM_SECRET", SECRET)
+    server = await start_server(peer_class=JWT_PEER, peer_options={"secret_env": "ROOM_SECRET"})
     monkeypatch.setenv("MEMBRANE_RTC_JWT_SECRET", SECRET)
     status, out, err = await run_cli("token", "--room", "demo", "--sub", "ada", "--ttl", "60",
                                      "--name", "Ada")
@@ -164,29 +165,47 @@ def short_key_token(key: str) -> str:
         return token(key=key)
 
 
-def test_a_short_hmac_secret_refuses_every_client_with_an_error_logged(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_a_short_hmac_secret_is_refused_by_the_check_and_by_every_connection() -> None:
     short = "s" * 31
-    minted = short_key_token(short)
-    with caplog.at_level(logging.INFO):
-        with pytest.raises(ValueError, match="HS256 secret is 31 bytes long, shorter than 32"):
-            admit({"secret": short}, minted)
-    errors = [r for r in caplog.records if "HS256 secret" in r.getMessage()]
-    assert [r.levelno for r in errors] == [logging.ERROR] and short not in caplog.text
+    with pytest.raises(ValueError, match="HS256 secret is 31 bytes long, shorter than 32") \
+            as caught:
+        JWTPeer.check_options({"secret": short})
+    assert short not in str(caught.value)
+    with pytest.raises(ValueError, match="HS256 secret is 31 bytes long"):  # belt and braces
+        admit({"secret": short}, short_key_token(short))
+    JWTPeer.check_options({"secret": "s" * 32})
     assert admit({"secret": "s" * 32}, token(key="s" * 32)).identity == "ada"
 
 
-async def test_a_server_with_a_short_secret_answers_401_and_says_why(
-        start_server: ServerFactory, caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("options, words", [
+    (None, "no secret: give 'secret', 'secret_env' or $MEMBRANE_RTC_JWT_SECRET"),
+    ({"secret_env": "NO_SUCH_VARIABLE_HERE"}, "no secret"),
+    ({"public_key_file": "/nonexistent/key.pem"}, "cannot read public_key_file "
+                                                  "/nonexistent/key.pem: No such file"),
+    ({"secret": SECRET, "max_lifetime": "1h"}, "max_lifetime must be a positive number"),
+    ({"secret": SECRET, "leeway": -1}, "leeway must be seconds >= 0"),
+    ({"secret": SECRET, "audiense": "x"}, "JWTPeer has no option 'audiense'"),
+    ("s3cret", "JWTPeer's options are an object"),
+])
+def test_options_that_could_admit_nobody_are_refused_by_the_check(
+        options: Any, words: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MEMBRANE_RTC_JWT_SECRET", raising=False)
+    with pytest.raises(ValueError, match="JWTPeer") as caught:
+        JWTPeer.check_options(options)
+    assert words in str(caught.value)
+
+
+async def test_a_server_with_a_short_secret_does_not_start(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: it started, and answered every client 401. Now Server.start() refuses, before
+    the actor system starts."""
     monkeypatch.setenv("SHORT_SECRET", "change-me")
-    server = await start_server(peer_class=JWT_PEER,
-                                peer_options={"secret_env": "SHORT_SECRET"})
-    minted = short_key_token("change-me")
-    with caplog.at_level(logging.INFO):
-        assert await refused(f"{server.url}/demo?access_token={minted}") == 401
-    assert any(r.levelno == logging.ERROR and "9 bytes long, shorter than 32" in r.getMessage()
-               for r in caplog.records)
+    server = Server(ServerConfig(port=0, peer_class=JWT_PEER,
+                                 peer_options={"secret_env": "SHORT_SECRET"}))
+    with pytest.raises(ConfigError, match="9 bytes long, shorter than 32") as caught:
+        await server.start()
+    assert caught.value.field == "peer_options"
+    assert server.bridge.loop is None and server.gateway is None  # nothing started
 
 
 async def test_the_token_command_refuses_a_short_secret_in_one_line() -> None:

@@ -41,8 +41,8 @@ class AdminActor(MembraneActor):
             return
         if isinstance(message, CreateRoom):
             try:
-                load_class(message.room_class, Room)
-            except SpecError as exc:
+                load_class(message.room_class, Room).check_options(message.options)
+            except (SpecError, ValueError) as exc:  # SpecError is a ValueError too
                 self.answer(message, sender, error=str(exc))
                 return
         if self.supervisor is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import protocol
-from ..connections import ConnectionEvents
+from ..connections import READY_TIMEOUT, ConnectionEvents
 from ..protocol import CloseCode
 from ..room import AuthData
 from .actor import address_key
@@ -41,8 +41,6 @@ from .messages import (
 
 __all__ = ["ActorRuntime"]
 
-#: How long ``/readyz`` waits for the supervisor's answer (seconds).
-READY_TIMEOUT = 2.0
 
 log = logging.getLogger("membrane_rtc.gateway")
 

@@ -103,6 +103,12 @@ class RestartRoom(Request):
 
 
 @dataclass
+class ReloadRoom(RestartRoom):
+    """A restart for a code change (``serve --reload``): its peers are told that instead of
+    an operator's restart. Not an operation of its own: handled as a RestartRoom."""
+
+
+@dataclass
 class ListRooms(Request):
     """Ask for the registry: a list of :class:`~membrane_rtc.supervision.RoomInfo`."""
 

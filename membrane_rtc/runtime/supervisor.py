@@ -44,6 +44,7 @@ from .messages import (
     PeerRefused,
     RegisterGateway,
     Request,
+    ReloadRoom,
     RestartRoom,
     RoomClosed,
     RoomCrashed,
@@ -64,6 +65,8 @@ log = logging.getLogger("membrane_rtc.supervisor")
 #: Details of "Room closed" for a room stopped on purpose (Elixir's exit reason ``:normal``).
 STOPPED_REASON = "normal"
 RESTARTED_REASON = "restarted by operator"
+#: ... and for a code change (``serve --reload``).
+RELOADED_REASON = "restarted for a code change"
 #: Why an auto-created room stopped (its empty timeout), and its wakeups' payload tag.
 EMPTY_REASON = "empty"
 EMPTY = "membrane_rtc.empty"
@@ -377,7 +380,8 @@ class RoomSupervisor(MembraneActor):
             record.restarts += 1
             self._spawn(record)
             return
-        self._end(record, RoomStatus.RESTARTING, RESTARTED_REASON)
+        self._end(record, RoomStatus.RESTARTING,
+                  RELOADED_REASON if isinstance(message, ReloadRoom) else RESTARTED_REASON)
 
     def _end(self, record: RoomRecord, state: RoomStatus, reason: str) -> None:
         """Ask a room's actor to exit; ChildActorExited finishes the job."""

@@ -90,10 +90,17 @@ class ServeProcess:
                 await self.process.wait()
 
 
-async def run_cli(*args: str, timeout: float = 20, cwd: Path = REPO) -> tuple[int, str, str]:
-    """Run ``membrane-rtc ARGS`` to completion: (exit status, stdout, stderr)."""
+async def run_cli(*args: str, timeout: float = 20, env: dict[str, str] | None = None,
+                  cwd: Path = REPO) -> tuple[int, str, str]:
+    """Run ``membrane-rtc ARGS`` to completion: (exit status, stdout, stderr); ``env`` is
+    added to this process's environment."""
     process = await asyncio.create_subprocess_exec(
-        str(CONSOLE_SCRIPT), *args, cwd=cwd,
+        str(CONSOLE_SCRIPT), *args, cwd=cwd, env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except asyncio.TimeoutError:  # e.g. a serve that was expected to refuse, and serves
+        process.kill()
+        await process.wait()
+        raise
     return process.returncode, out.decode(), err.decode()  # type: ignore[return-value]
