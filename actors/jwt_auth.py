@@ -30,8 +30,8 @@ from typing import Any
 
 import jwt
 
-from membrane_rtc import AuthData, Peer, PeerContext, PeerRequest, Unauthorized
-from membrane_rtc.config import JWT_SECRET_VARIABLE
+from membrane_rtc import (JWT_SECRET_VARIABLE, AuthData, Peer, PeerContext, PeerRequest,
+                          Unauthorized)
 
 #: Where the shared secret is read from when the options name none (``membrane-rtc token``
 #: reads the same).

@@ -4,7 +4,7 @@ Write a :class:`Room` (and maybe a :class:`Peer`), then run ``membrane-rtc serve
 :class:`Server`. The wire protocol is that of Membrane's ``webrtc-server``.
 """
 
-from .config import RoomConfig, ServerConfig
+from .config import JWT_SECRET_VARIABLE, RoomConfig, ServerConfig
 from .peer import BadRequest, Peer, PeerContext, PeerRequest, Unauthorized
 from .protocol import ALL, Message
 from .room import AuthData, JoinRefused, Room
@@ -16,6 +16,7 @@ __all__ = [
     "AuthData",
     "BadRequest",
     "HostInfo",
+    "JWT_SECRET_VARIABLE",
     "JoinRefused",
     "Message",
     "Peer",

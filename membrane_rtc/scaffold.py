@@ -101,6 +101,8 @@ def _taken(name: str, directory: Path) -> str | None:
     """What ``NAME.py`` in ``directory`` would shadow, said for the user, or None."""
     if name in sys.stdlib_module_names:
         return "a standard-library module"
+    if name == "actors":  # the short SPECs (actors.capped:CappedRoom) name the ready actors
+        return "the name of membrane-rtc's ready actors (actors.capped:CappedRoom...)"
     here = importlib.machinery.PathFinder.find_spec(name, [str(directory)])
     if here is not None and here.origin is not None:  # a package, an extension module
         return f"a module in {directory} already ({here.origin})"

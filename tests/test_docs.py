@@ -73,7 +73,7 @@ LISTINGS = {
         "test_the_how_to_test_commands_are_the_tutorials",
     ("howto/test-a-room.md", "from membrane_rtc import JoinRefused"):
         "test_the_how_to_test_listings_pass_under_pytest",
-    ("howto/test-a-room.md", "from actors.capped import CappedRoom"):
+    ("howto/test-a-room.md", "from membrane_rtc.actors.capped import CappedRoom"):
         "test_the_how_to_test_listings_pass_under_pytest",
     ("howto/authenticate.md", "$ membrane-rtc serve --room demo --peer-class "
                               "actors.token:TokenPeer --peer-options '{\"token\": \"s3cret\"}'"):
@@ -114,14 +114,23 @@ LISTINGS = {
         "test_the_multiproc_command_serves_its_rooms",
     ("howto/scale-out.md", "$ membrane-rtc admin --admin-port 1900 hosts"):
         "test_the_guides_one_machine_commands_as_shown",  # tests/test_scaleout.py
-    ("howto/scale-out.md", "$ membrane-rtc serve --role leader --role gateway --convention "
-                           "127.0.0.1:1900 --admin-port 1900 --room lobby"):
+    ("howto/scale-out.md", "$ export MEMBRANE_RTC_ACTOR_KEY=try-it-on-one-machine-only"):
         "test_the_guides_one_machine_commands_as_shown",
     ("howto/deploy.md", "{literalinclude} nginx.conf"):
         "test_wss_through_the_guides_nginx_to_the_guides_server",  # tests/test_deploy.py
     ("howto/deploy.md", "{literalinclude} membrane-rtc.service"):
         "test_wss_through_the_guides_nginx_to_the_guides_server",  # tests/test_deploy.py
     ("howto/deploy.md", "containers:"): "test_the_kubernetes_probes_shown_answer",
+    ("howto/deploy.md", "{literalinclude} membrane-rtc.toml"):
+        "test_the_unit_runs_the_shipped_configuration_file_and_nothing_else",  # test_deploy.py
+    ("reference/configuration.md", "{literalinclude} ../howto/membrane-rtc.toml"):
+        "test_the_unit_runs_the_shipped_configuration_file_and_nothing_else",
+    ("reference/configuration.md", "membrane-rtc: error: prod.toml: unknown setting 'prot' "
+                                   "(did you mean 'port'?)"):
+        "test_a_bad_file_is_one_line_naming_it",  # tests/test_settings.py, its exact line
+    ("reference/configuration.md", "membrane-rtc: error: --peer-options: JWTPeer: no secret: "
+                                   "give 'secret', 'secret_env' or $MEMBRANE_RTC_JWT_SECRET"):
+        "test_a_class_refusing_its_options_stops_the_start_in_one_line",  # test_start_up.py
     ("reference/protocol.md", '{"urls": ["turn:turn.example.com:3478?transport=udp"],'):
         "test_the_turn_credentials_shown_are_what_a_peer_gets",
     ("reference/webhooks.md", '{"id": "6f1c0d7e8b0e4c5f9a3b2d1e0f9a8b7c", "event": '
@@ -133,6 +142,10 @@ LISTINGS = {
 
 #: Listings no test here can run, why, and what checks them instead.
 NOT_RUN_HERE = {
+    ("howto/deploy.md", "$ sudo install -d /etc/membrane-rtc && sudo cp "
+                        "docs/howto/membrane-rtc.toml /etc/membrane-rtc/"):
+        "root on a server; the file it installs is run by tests/test_deploy.py "
+        "(test_the_unit_runs_the_shipped_configuration_file_and_nothing_else)",
     ("tutorial.md", "$ python3 -m venv .venv"):
         "the install: .ci/run does it from nothing before the suite (and "
         "test_the_tutorial_scaffold_passes_its_test_in_a_fresh_venv_and_serves in a fresh venv)",
@@ -624,12 +637,13 @@ async def test_the_kubernetes_probes_shown_answer() -> None:
     spec = listing("howto/deploy.md", "yaml")
     args = json.loads(re.search(r"args: (\[.*\])", spec).group(1))  # type: ignore[union-attr]
     paths = re.findall(r"httpGet: \{path: (\S+), port: 8080\}", spec)
-    assert args[0] == "serve" and paths == ["/healthz", "/readyz"]
-    config_from_args(build_parser().parse_args(args))
-    words = args[1:]
-    words[words.index("--host") + 1] = "127.0.0.1"  # here: loopback, any free port
-    words[words.index("--port") + 1] = "0"
-    server = await ServeProcess.start(*words)
+    assert args[:2] == ["serve", "--config"] and paths == ["/healthz", "/readyz"]
+    # The ConfigMap is the shipped file; here the server listens on loopback, on free ports
+    # (flags win over the file and the pod's environment: tests/test_deploy.py checks those).
+    shipped = REPO / "docs" / "howto" / Path(args[2]).name
+    server = await ServeProcess.start(
+        "--config", str(shipped), "--host", "127.0.0.1", "--port", "0",
+        "--metrics-port", str(free_port()))
     try:
         base = server.url.replace("ws://", "http://").removesuffix("/webrtc")
         for path in paths:

@@ -43,7 +43,7 @@ async def test_a_good_name_gives_a_room_whose_test_passes(tmp_path: Path, name: 
     ("test", "'test' is a standard-library module"),  # not in sys.stdlib_module_names
     ("pytest", "'pytest' is an installed module ("),
     ("membrane_rtc", "'membrane_rtc' is an installed module ("),
-    ("actors", "'actors' is an installed module ("),
+    ("actors", "'actors' is the name of membrane-rtc's ready actors"),
     ("Lobby", "'Lobby' is not a lower-case Python module name"),
     ("video-call", "'video-call' is not a lower-case Python module name"),
     ("_lobby", "'_lobby' is not a lower-case Python module name starting with a letter"),
