@@ -127,34 +127,26 @@ class InvalidMessage(ProtocolError):
     description = INVALID_MESSAGE
 
 
-def _too_deep(text: str | bytes) -> bool:
-    """Whether JSON ``text`` nests arrays/objects deeper than :data:`MAX_DEPTH`.
+def _nests_deeper(value: Any, levels: int) -> bool:
+    """Whether ``value`` holds arrays/objects more than ``levels`` deep (scalars are 0 deep).
 
-    Brackets inside strings count as well, so a frame with many may be scanned in vain, but a
-    frame with at most MAX_DEPTH brackets - nearly every frame - is let through after two
-    counts at C speed. The scan itself runs only on the rest (why no library: msgspec has
-    no depth limit, and decoding first would let the nesting reach the decoder's own stack).
+    Walked after decoding (msgspec has no depth limit of its own, and fails cleanly only past
+    ~1,000): a signaling message's data is a flat object or two, so this is a few checks per
+    message, where scanning the text for brackets cost more than decoding it.
     """
-    data = text.encode() if isinstance(text, str) else text
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+    kind = type(value)  # exactly dict or list: what msgspec decodes JSON into
+    if kind is dict:
+        children: Any = value.values()
+    elif kind is list:
+        children = value
+    else:
         return False
-    depth, in_string, escaped = 0, False, False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # closing quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte == 0x5B or byte == 0x7B:  # [ {
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif byte == 0x5D or byte == 0x7D:  # ] }
-            depth -= 1
+    if levels == 0:
+        return True
+    for child in children:  # a plain loop: a generator costs more than the walk itself
+        kind = type(child)
+        if (kind is dict or kind is list) and _nests_deeper(child, levels - 1):
+            return True
     return False
 
 
@@ -181,16 +173,15 @@ def decode_client_frame(text: str | bytes, sender: str | None) -> Message:
     an id named twice in ``to`` is kept once. Raises :class:`InvalidJSON` or
     :class:`InvalidMessage`, never anything else.
     """
-    if _too_deep(text):
-        raise InvalidMessage()
     try:
         frame = _client_decoder.decode(text)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):  # RecursionError: nested ~1,000 deep
         raise InvalidMessage() from None
     except msgspec.DecodeError:
         raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
         raise InvalidJSON(raw) from None
-    if frame.event in SERVER_EVENTS:
+    # The frame object is one level, so its data may nest MAX_DEPTH - 1 more.
+    if frame.event in SERVER_EVENTS or _nests_deeper(frame.data, MAX_DEPTH - 1):
         raise InvalidMessage()
     to = frame.to
     if isinstance(to, list) and len(to) > 1:
