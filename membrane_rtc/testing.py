@@ -29,13 +29,14 @@ import uuid
 from typing import Any, Iterator
 
 from . import protocol
-from .config import DEFAULT_RESUME_GRACE
-from .peer import Peer, PeerContext
-from .peer_state import PeerCallbackError, PeerState
+from .config import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES
+from .members import Accept, Close, Frame, Grace, Left, Member, Members, Outcome, Refuse
+from .peer import Peer
+from .peer_state import PeerState
 from .protocol import Addressees, Message
-from .room import AuthData, JoinRefused, Room
-from .room_state import Delivery, RoomCallbackError, RoomState
-from .sessions import ResumeTokens, SessionSettings
+from .room import AuthData, Room
+from .room_state import RoomCallbackError, RoomState
+from .sessions import SessionSettings
 from .supervision import CRASH_DETAILS
 
 __all__ = ["RoomHarness", "TestPeer", "PeerRefused"]
@@ -54,12 +55,11 @@ class TestPeer:
 
     __test__ = False  # not a test class, whatever pytest thinks of its name
 
-    def __init__(self, harness: RoomHarness, peer_id: str, peer: PeerState,
+    def __init__(self, harness: RoomHarness, peer_id: str, peer: PeerState | None = None,
                  credentials: dict[str, str] | None = None, metadata: Any = None) -> None:
         self.harness = harness
         self.peer_id = peer_id
-        #: Its ``Peer`` (a new one after each resume, as on a server).
-        self.peer = peer
+        self._peer = peer
         #: What the client sends when it connects, as a real client resends them on a resume
         #: (its query and headers): the credentials and metadata it last connected with.
         self.credentials: dict[str, str] = dict(credentials or {})
@@ -70,7 +70,13 @@ class TestPeer:
         self.closed = False
         #: Its connection dropped (:meth:`drop`) and it has not resumed yet.
         self.away = False
-        self._missed: list[Message] = []
+        self._token: str | None = None  # its resume token, from its last ``authenticated``
+
+    @property
+    def peer(self) -> PeerState:
+        """Its ``Peer`` (a new one after each resume, as on a server)."""
+        assert self._peer is not None, "its Peer refused it"
+        return self._peer
 
     def send(self, event: str, data: Any = None, to: Addressees = None) -> None:
         """Send a message as this client would (``from`` is set to its peer id)."""
@@ -105,7 +111,11 @@ class TestPeer:
 class RoomHarness:
     """One running ``Room`` and the simulated clients in it.
 
-    ``max_peers`` is the server's ``--max-peers-per-room`` (0: none, the harness's default).
+    It drives the server's own core of membership and sessions
+    (:class:`~membrane_rtc.members.Members`): only the sockets, the actors and the clock are
+    simulated. ``max_peers`` is the server's ``--max-peers-per-room`` (0: none, the harness's
+    default); ``resume_grace`` and ``resume_queue_bytes`` its ``--resume-grace`` and
+    ``--resume-queue-bytes``.
     A ``Room`` callback that raises crashes the room as on a server: every client is told
     ``"Room closed"`` (details ``room_crashed``, or the exception's text with
     ``expose_errors``, as ``--expose-errors``), every ``Peer.on_terminate`` and the room's
@@ -116,20 +126,21 @@ class RoomHarness:
     def __init__(self, room_class: type[Room], options: Any = None, *,
                  peer_class: type[Peer] = Peer, peer_options: Any = None, name: str = "test",
                  max_peers: int = 0, expose_errors: bool = False,
-                 resume_grace: float = DEFAULT_RESUME_GRACE) -> None:
+                 resume_grace: float = DEFAULT_RESUME_GRACE,
+                 resume_queue_bytes: int = DEFAULT_RESUME_QUEUE_BYTES) -> None:
         # As a server does before it starts: options a class refuses raise ValueError here.
         room_class.check_options(options)
         peer_class.check_options(peer_options)
         self.name = name
-        self.sessions = SessionSettings(resume_grace=resume_grace)
-        self.tokens = ResumeTokens()
-        #: When each away peer's grace ends, by peer id.
-        self._graces: dict[str, float] = {}
+        self.sessions = SessionSettings(resume_grace=resume_grace,
+                                        resume_queue_bytes=resume_queue_bytes)
         self.expose_errors = expose_errors
         self.peer_class = peer_class
         self.peer_options = peer_options
         self.room = room_class()
-        self.state: RoomState[TestPeer] = RoomState(self.room, name, max_peers)
+        self.state: RoomState[Member[TestPeer]] = RoomState(self.room, name, max_peers)
+        #: The members and their sessions: the server's own rules.
+        self.members: Members[TestPeer] = Members(self.state, self.sessions, lambda: self.now)
         self.peers: dict[str, TestPeer] = {}
         self.terminated = False
         #: Why the room went down, if a callback crashed it.
@@ -137,7 +148,8 @@ class RoomHarness:
         #: The harness's clock (seconds), moved only by :meth:`advance`.
         self.now = 0.0
         self._timers: list[tuple[float, int]] = []  # (when, timer id), a heap
-        self._run(lambda: self.state.start(options))
+        self._graces: list[tuple[float, int, str]] = []  # (when, absence, peer id), a heap
+        self._apply(self.members.start(options))
 
     def __iter__(self) -> Iterator[TestPeer]:
         return iter(list(self.peers.values()))
@@ -151,23 +163,11 @@ class RoomHarness:
         :class:`~membrane_rtc.JoinRefused` is raised."""
         self._check_running()
         auth = AuthData(peer_id or str(uuid.uuid4()), dict(credentials or {}), metadata)
-        peer = PeerState(self.peer_class(), PeerContext(auth.peer_id, self.name))
-        try:
-            peer.init(auth, self.peer_options)
-        except PeerCallbackError as exc:
-            raise PeerRefused(exc.error) from exc.error
-        auth = peer.admitted(auth)
-        client = TestPeer(self, auth.peer_id, peer, auth.credentials, auth.metadata)
-        welcome = self._welcome(client, resumed=False)
-        try:
-            self._run(lambda: self.state.join(auth, client, welcome), joining=client)
-        except JoinRefused as refusal:
-            self._receive(client, protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason,
-                                                 to=auth.peer_id))
-            client.closed = True
-            self.tokens.forget(auth.peer_id)
-            self._end_peer(client)
-            raise
+        client = TestPeer(self, auth.peer_id, None, auth.credentials, auth.metadata)
+        outcome = self.members.join(client, auth, self.peer_class, self.peer_options)
+        self._apply(outcome)
+        if outcome.refusal is not None:
+            raise outcome.refusal
         self.peers[auth.peer_id] = client
         return client
 
@@ -175,76 +175,44 @@ class RoomHarness:
         """Forward a message as the server's ``forward_message`` does: ``ok`` or
         ``no_such_peer``."""
         self._check_running()
-        result = self._run(lambda: self.state.forward(message), result=True)
-        return str(result.status)
+        outcome = self.members.forward(message)
+        self._apply(outcome)
+        return outcome.status
 
     def _from_client(self, client: TestPeer, message: Message) -> None:
         if client.closed:
             raise RuntimeError(f"peer {client.peer_id} is not connected")
-        try:
-            outgoing = client.peer.receive(message)
-        except PeerCallbackError:
-            self._close(client)  # a server closes it with 1011; its room goes on
-            return
-        if outgoing is not None:
-            self._run(lambda: self.state.forward(outgoing), result=True)
+        self._apply(self.members.receive(client.peer_id, message))
 
     def _leave(self, client: TestPeer) -> None:
-        if client.closed:
-            return
-        self._close(client)
-
-    def _welcome(self, client: TestPeer, resumed: bool) -> dict[str, Any]:
-        """The server's own fields of ``authenticated`` (no ICE servers in a harness)."""
-        return self.sessions.welcome(self.tokens, client.peer_id, resumed,
-                                     client.peer.public_metadata, self.now)
+        if not client.closed:
+            self._apply(self.members.leave(client.peer_id))
 
     def _drop(self, client: TestPeer) -> None:
         if client.closed or client.away:
             raise RuntimeError(f"peer {client.peer_id} is not connected")
-        if not self.sessions.resumable:
-            self._close(client)
-            return
-        client.away = True
-        self._graces[client.peer_id] = self.now + self.sessions.resume_grace
-        self._run(lambda: self.state.disconnect(client.peer_id))
+        self._apply(self.members.disconnected(client.peer_id, client, resumable=True))
 
     def _resume(self, client: TestPeer, credentials: dict[str, str] | None,
                 metadata: Any) -> None:
-        if not client.away or client.closed:
+        if not client.away or client.closed or client._token is None:
             raise RuntimeError(f"peer {client.peer_id} has not dropped (or has left)")
         auth = AuthData(client.peer_id,
                         dict(client.credentials if credentials is None else credentials),
                         client.metadata if metadata is None else metadata)
-        peer = PeerState(self.peer_class(), PeerContext(client.peer_id, self.name))
-        try:
-            peer.init_resuming(client.peer, auth, self.peer_options)
-        except PeerCallbackError as exc:
-            self._end(peer)  # on_terminate, if its on_init had accepted
-            raise PeerRefused(exc.error) from exc.error
-        self._end(client.peer)
-        client.peer, client.credentials, client.metadata = peer, auth.credentials, auth.metadata
-        client.away = False
-        del self._graces[client.peer_id]
-        self._receive(client, protocol.authenticated(client.peer_id,
-                                                     **self._welcome(client, resumed=True)))
-        client.received += client._missed
-        client._missed = []
-        self._run(lambda: self.state.resume(client.peer_id, client))
-
-    def _close(self, client: TestPeer) -> None:
-        client.closed = True
-        client.away = False
-        self._graces.pop(client.peer_id, None)
-        self.tokens.forget(client.peer_id)
-        self.peers.pop(client.peer_id, None)
-        self._end_peer(client)
-        if not self.terminated:
-            self._run(lambda: self.state.leave(client.peer_id))
+        outcome = self.members.resume(client._token, client, auth, self.peer_class,
+                                      self.peer_options)
+        assert outcome is not None, "an away client's token is good"
+        self._apply(outcome)  # refused: PeerRefused, and nothing changed
+        client.credentials, client.metadata = auth.credentials, auth.metadata
 
     def kick(self, peer_id: str) -> None:
         """An operator kicks a peer (``membrane-rtc admin kick``)."""
-        self._close(self.peers[peer_id])
+        client = self.peers[peer_id]
+        if self.terminated:
+            client.closed = True
+            return
+        self._apply(self.members.kick(peer_id) or Outcome())
 
     def advance(self, seconds: float) -> None:
         """Move the clock: the room's timers (``Room.call_later``) that fall due fire, and
@@ -252,14 +220,14 @@ class RoomHarness:
         until = self.now + seconds
         while not self.terminated:
             timer_at = self._timers[0][0] if self._timers else None
-            grace = min(self._graces.items(), key=lambda item: item[1], default=None)
-            if grace is not None and grace[1] <= until and \
-                    (timer_at is None or grace[1] <= timer_at):
-                self.now = grace[1]
-                self._close(self.peers[grace[0]])
+            grace_at = self._graces[0][0] if self._graces else None
+            if grace_at is not None and grace_at <= until and \
+                    (timer_at is None or grace_at <= timer_at):
+                self.now, absence, peer_id = heapq.heappop(self._graces)
+                self._apply(self.members.grace_over(peer_id, absence))
             elif timer_at is not None and timer_at <= until:
                 self.now, timer_id = heapq.heappop(self._timers)
-                self._run(lambda: self.state.fire(timer_id))
+                self._apply(self.members.fire(timer_id))
             else:
                 break
         self.now = until
@@ -271,64 +239,68 @@ class RoomHarness:
         self.terminated = True
         for client in self:
             client.closed = True
-            self._end_peer(client)
-        self.state.terminate()
+        error = self.members.terminate()
+        if error is not None:
+            raise error
 
-    # -- the server's part -------------------------------------------------------------------
+    # -- the server's part: the gateway and the actor, simulated -----------------------------
 
-    def _run(self, step: Any, joining: TestPeer | None = None, result: bool = False) -> Any:
-        """Run a step of the rules; ship what it delivers; a callback that raised crashes
-        the room and its exception comes out of the harness."""
-        try:
-            outcome = step()
-        except RoomCallbackError as exc:
-            self._crashed(exc, joining)
-            raise exc.error from exc
-        self._ship(outcome.deliveries if result else outcome)
+    def _apply(self, outcome: Outcome[TestPeer]) -> None:
+        """Carry out what the core decided, as the room actor and the gateway would; a
+        refusal raises :class:`PeerRefused`, a crash the callback's own exception."""
+        accepted: list[TestPeer] = []
+        refused: Refuse[TestPeer] | None = None
+        for effect in outcome.effects:
+            if isinstance(effect, Frame):
+                self._receive(effect.conn, protocol.decode_server_frame(effect.frame))
+            elif isinstance(effect, Accept):
+                accepted.append(effect.conn)
+                member = self.members.members.get(effect.peer_id)
+                if member is not None and member.conn is effect.conn:
+                    effect.conn._peer, effect.conn.away = member.peer, False
+            elif isinstance(effect, (Close, Left)):
+                effect.conn.closed, effect.conn.away = True, False
+                if self.peers.get(effect.conn.peer_id) is effect.conn:
+                    del self.peers[effect.conn.peer_id]
+            elif isinstance(effect, Grace):
+                self.members.members[effect.peer_id].conn.away = True
+                heapq.heappush(self._graces,
+                               (self.now + effect.delay, effect.absence, effect.peer_id))
+            elif isinstance(effect, Refuse):
+                refused = effect
+        if outcome.crash is not None:
+            self._crashed(outcome.crash, accepted)
+            raise outcome.crash.error from outcome.crash
         for timer_id, delay in self.state.take_timers():
             heapq.heappush(self._timers, (self.now + delay, timer_id))
-        return outcome
-
-    def _ship(self, deliveries: list[Delivery[TestPeer]]) -> None:
-        for delivery in deliveries:
-            for client in delivery.recipients:
-                self._receive(client, delivery.message)
+        if refused is not None:
+            error = refused.error or RuntimeError(refused.reason)
+            if refused.status == 401:
+                raise PeerRefused(error) from error
+            raise error
 
     @staticmethod
     def _receive(client: TestPeer, message: Message) -> None:
-        """What the client reads: the frame the server would write, decoded (kept for it
-        while it is away; a harness does not bound that, a server does)."""
-        frame = protocol.decode_server_frame(protocol.encode(message))
-        (client._missed if client.away else client.received).append(frame)
+        """What the client reads: the frame the server would write, decoded."""
+        client.received.append(message)
+        if message.event == "authenticated" and isinstance(message.data, dict):
+            client._token = message.data.get("resume_token")
 
-    def _crashed(self, exc: RoomCallbackError, joining: TestPeer | None) -> None:
+    def _crashed(self, exc: RoomCallbackError, accepted: list[TestPeer]) -> None:
+        """As a server: the gateway tells every connected client "Room closed" (one that was
+        just upgraded too), and the room ends its peers, then itself."""
         self.crash = exc
-        told = list(self.state.members.values())
-        if joining is not None and joining not in told:  # upgraded, then told the room closed
-            told.append(joining)
+        members = [member.conn for member in self.members.members.values()]
+        connected = [m.conn for m in self.members.members.values() if m.away is None]
+        told = connected + [client for client in accepted if client not in connected]
         details = exc.reason if self.expose_errors else CRASH_DETAILS
         for client in told:
-            self._receive(client, protocol.error(protocol.ROOM_CLOSED, details,
-                                                 to=client.peer_id))
+            self._receive(client, protocol.decode_server_frame(protocol.encode(
+                protocol.error(protocol.ROOM_CLOSED, details, to=client.peer_id))))
         self.terminated = True
-        for client in told:
+        for client in members + told:
             client.closed = True
-            self._end_peer(client)
-        try:
-            self.state.terminate()
-        except RoomCallbackError:
-            pass  # a room that crashed may fail to clean up too; the first crash is the news
-
-    @classmethod
-    def _end_peer(cls, client: TestPeer) -> None:
-        cls._end(client.peer)
-
-    @staticmethod
-    def _end(peer: PeerState) -> None:
-        try:
-            peer.terminate()
-        except PeerCallbackError:
-            pass  # a server logs it and goes on
+        self.members.terminate()  # a room that crashed may fail to clean up too; logged
 
     def _check_running(self) -> None:
         if self.terminated:

@@ -1,0 +1,431 @@
+"""A room's members and their sessions as plain state: join, resume, away and grace, leave.
+
+One core for every driver: the room actor turns what it returns into Thespian sends and
+wakeups, :class:`~membrane_rtc.testing.RoomHarness` into its simulated clients' frames and its
+fake clock, so the harness cannot drift from the server. No actors and no sockets here, like
+:mod:`.room_state`, whose :class:`~membrane_rtc.room_state.RoomState` it drives. Each method
+returns an :class:`Outcome`: effects for connections, in order (frames, accept, refuse,
+close), grace wakeups to arm, events, occupancy, and whether the room must crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar, Union
+
+from . import protocol
+from .events import EventKind
+from .peer import Peer, PeerContext, Unauthorized
+from .peer_state import PeerCallbackError, PeerState
+from .protocol import CloseCode, Message
+from .room import AuthData, JoinRefused
+from .room_state import Delivery, RoomCallbackError, RoomState
+from .sessions import Away, ResumeTokens, SessionSettings
+
+__all__ = ["Members", "Member", "Outcome", "Frame", "Accept", "Refuse", "Close", "Left",
+           "Grace", "Notify", "Occupancy", "UNAUTHORIZED"]
+
+log = logging.getLogger("membrane_rtc.room")
+
+#: Whatever a driver names a connection by (the actor: ``(gateway, conn_id)``; the harness:
+#: its simulated client). Compared with ``==``.
+Conn = TypeVar("Conn")
+#: What a client whose ``Peer.on_init`` refused it is told (HTTP 401); the exception's text
+#: stays in the server's log.
+UNAUTHORIZED = "unauthorized"
+
+
+@dataclass(slots=True, eq=False)
+class Member(Generic[Conn]):
+    """One member: the connection behind it, and its ``Peer``. ``away`` while its connection
+    has dropped and it may resume (frames for it wait there)."""
+
+    conn: Conn
+    peer_id: str
+    peer: PeerState
+    remote_address: str | None = None
+    away: Away | None = None
+
+
+@dataclass(slots=True)
+class Frame(Generic[Conn]):
+    """Write an encoded frame to a connection."""
+
+    conn: Conn
+    frame: bytes
+
+
+@dataclass(slots=True)
+class Accept(Generic[Conn]):
+    """The connection's ``Peer`` accepted it (the gateway upgrades it); frames follow."""
+
+    conn: Conn
+    peer_id: str
+    idle_timeout: float | None
+    resumed: bool = False
+
+
+@dataclass(slots=True)
+class Refuse(Generic[Conn]):
+    """Answer the connection's request with an HTTP ``status`` (401, 500); ``error`` is why."""
+
+    conn: Conn
+    status: int
+    reason: str
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class Close(Generic[Conn]):
+    """Close a connection (after the frames before it); ``refusal`` names a counted refusal."""
+
+    conn: Conn
+    code: int
+    reason: str
+    refusal: str | None = None
+
+
+@dataclass(slots=True)
+class Left(Generic[Conn]):
+    """A member is gone (its ``on_leave`` follows): its connection, if any, is over."""
+
+    conn: Conn
+    peer_id: str
+
+
+@dataclass(slots=True)
+class Grace:
+    """Call :meth:`Members.grace_over` with these after ``delay`` seconds."""
+
+    delay: float
+    peer_id: str
+    absence: int
+
+
+@dataclass(slots=True)
+class Notify:
+    """An event of the room's peers, for the webhooks."""
+
+    kind: EventKind
+    fields: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Occupancy:
+    """How many members the room has now (a room made for a client ends if it is empty)."""
+
+    count: int
+
+
+Effect = Union[Frame[Conn], Accept[Conn], Refuse[Conn], Close[Conn], Left[Conn], Grace, Notify,
+               Occupancy]
+
+
+@dataclass(slots=True)
+class Outcome(Generic[Conn]):
+    """What one event did, for the driver to carry out in order. ``crash``: a ``Room``
+    callback raised, the room must go down (after the effects). ``refusal``: the room
+    refused a join (the client was told). ``status``: a forward's ``ok``/``no_such_peer``."""
+
+    effects: list[Effect[Conn]] = field(default_factory=list)
+    crash: RoomCallbackError | None = None
+    refusal: JoinRefused | None = None
+    status: str = "ok"
+
+
+def remote_address(metadata: Any) -> str | None:
+    """``host:port`` of the client, when the default ``parse_request`` recorded it."""
+    remote = metadata.get("remote_address") if isinstance(metadata, dict) else None
+    if isinstance(remote, (tuple, list)) and len(remote) >= 2:
+        return f"{remote[0]}:{remote[1]}"
+    return None
+
+
+class Members(Generic[Conn]):
+    """The members of one room (its ``RoomState``'s), their ``Peer``s, resume tokens and
+    absences. ``clock`` is wall time (TURN credentials' expiry)."""
+
+    def __init__(self, state: RoomState[Member[Conn]], sessions: SessionSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self.name = state.room.name
+        self.sessions = sessions
+        self.clock = clock
+        self.tokens = ResumeTokens()
+        self._absences = 0  # numbers each absence, so a stale grace wakeup ends nothing
+        self.terminated = False
+
+    @property
+    def members(self) -> dict[str, Member[Conn]]:
+        return self.state.members
+
+    def _guarded(self, step: Callable[[Outcome[Conn]], None]) -> Outcome[Conn]:
+        """Run a step; a ``Room`` callback that raised stops it and is the outcome's crash."""
+        out: Outcome[Conn] = Outcome()
+        try:
+            step(out)
+        except RoomCallbackError as exc:
+            out.crash = exc
+        return out
+
+    def _ship(self, out: Outcome[Conn], deliveries: list[Delivery[Member[Conn]]]) -> None:
+        """Encode each message once: a frame for every connected recipient, kept for an
+        away one (one whose frames pass the bound leaves)."""
+        overflowing: list[Member[Conn]] = []
+        for delivery in deliveries:
+            frame = protocol.encode(delivery.message)
+            for member in delivery.recipients:
+                if member.away is None:
+                    out.effects.append(Frame(member.conn, frame))
+                elif not member.away.hold(frame):
+                    overflowing.append(member)
+        for member in overflowing:
+            if self.members.get(member.peer_id) is member:
+                log.info("room %s: peer %s missed more than %d bytes while away; it leaves",
+                         self.name, member.peer_id, self.sessions.resume_queue_bytes)
+                self._leave(out, member)
+
+    # -- the room ----------------------------------------------------------------------------
+
+    def start(self, options: Any) -> Outcome[Conn]:
+        """Run the room's ``on_init``."""
+        return self._guarded(lambda out: self._ship(out, self.state.start(options)))
+
+    def fire(self, timer_id: int) -> Outcome[Conn]:
+        """A room timer (``Room.call_later``) is due."""
+        return self._guarded(lambda out: self._ship(out, self.state.fire(timer_id)))
+
+    def forward(self, message: Message) -> Outcome[Conn]:
+        """Route a message through the room (``status``: ``ok`` or ``no_such_peer``)."""
+        def step(out: Outcome[Conn]) -> None:
+            result = self.state.forward(message)
+            out.status = result.status
+            self._ship(out, result.deliveries)
+        return self._guarded(step)
+
+    def receive(self, peer_id: str, message: Message) -> Outcome[Conn]:
+        """A member's client sent ``message``: its ``Peer.on_receive`` (raising closes that
+        peer only, 1011), then the room's forwarding. A non-member's message is dropped."""
+        member = self.members.get(peer_id)
+        if member is None:
+            return Outcome()  # it left meanwhile
+        try:
+            outgoing = member.peer.receive(message)
+        except PeerCallbackError as exc:
+            log.error("peer %s: %s; closing it", peer_id, exc)
+            return self.close(member, CloseCode.INTERNAL_ERROR, "internal error")
+        return self.forward(outgoing) if outgoing is not None else Outcome()
+
+    def terminate(self) -> RoomCallbackError | None:
+        """Peers end before their room (each ``Peer.on_terminate``), then ``on_terminate``;
+        its error, if it raised. Once."""
+        if self.terminated:
+            return None
+        self.terminated = True
+        for member in self.members.values():
+            self._end_peer(member.peer)
+        try:
+            self.state.terminate()
+        except RoomCallbackError as exc:
+            log.error("room %s: %s", self.name, exc.reason)
+            return exc
+        return None
+
+    # -- joining -----------------------------------------------------------------------------
+
+    def _new_peer(self, out: Outcome[Conn], conn: Conn, make_peer: Callable[[], Peer],
+                  peer_id: str) -> PeerState | None:
+        """A new instance of the connection's ``Peer`` class (None: refused with 500)."""
+        try:
+            return PeerState(make_peer(), PeerContext(peer_id, self.name),
+                             self.state.callback_timeout, self.state.time_limit)
+        except Exception as exc:
+            log.error("cannot create peer: %s: %s", type(exc).__name__, exc)
+            out.effects.append(Refuse(conn, 500, "cannot create peer", exc))
+            return None
+
+    @staticmethod
+    def _unauthorized(out: Outcome[Conn], conn: Conn, exc: PeerCallbackError) -> None:
+        """``Peer.on_init`` refused the connection: HTTP 401, the reason only in the log."""
+        reason = str(exc.error) if isinstance(exc.error, Unauthorized) else UNAUTHORIZED
+        out.effects.append(Refuse(conn, 401, reason, exc.error))
+
+    def _welcome(self, member: Member[Conn], resumed: bool) -> dict[str, Any]:
+        return self.sessions.welcome(self.tokens, member.peer_id, resumed,
+                                     member.peer.public_metadata, self.clock())
+
+    def connect(self, conn: Conn, auth: AuthData, make_peer: Callable[[], Peer],
+                options: Any, resume_token: str | None = None) -> Outcome[Conn]:
+        """A client connects: a resume if ``resume_token`` is a member's current one (and
+        resuming is on), else a join. An unknown, spent, forged or expired token is not an
+        error: the client is admitted afresh."""
+        if resume_token is not None:
+            resumed = self.resume(resume_token, conn, auth, make_peer, options)
+            if resumed is not None:
+                return resumed
+        return self.join(conn, auth, make_peer, options)
+
+    def join(self, conn: Conn, auth: AuthData, make_peer: Callable[[], Peer],
+             options: Any) -> Outcome[Conn]:
+        """Run ``Peer.on_init`` (refused: 401), then ``Room.on_join``; accepted, the
+        connection is upgraded and told whether the peer joined (``Could not join room``
+        and a close if not: ``refusal``)."""
+        out: Outcome[Conn] = Outcome()
+        peer = self._new_peer(out, conn, make_peer, auth.peer_id)
+        if peer is None:
+            return out
+        try:
+            peer.init(auth, options)
+        except PeerCallbackError as exc:
+            log.info("peer %s refused by %s", auth.peer_id, exc)
+            self._unauthorized(out, conn, exc)
+            out.effects.append(Occupancy(len(self.members)))  # a room made for it may end
+            return out
+        auth = peer.admitted(auth)
+        member = Member(conn, auth.peer_id, peer, remote_address(auth.metadata))
+        accepted = Accept(conn, auth.peer_id, peer.idle_timeout)
+        try:
+            deliveries = self.state.join(auth, member, self._welcome(member, resumed=False))
+        except JoinRefused as refusal:
+            self.tokens.forget(auth.peer_id)
+            log.info("room %s refused peer %s: %r", self.name, auth.peer_id, refusal.reason)
+            notice = protocol.error(protocol.COULD_NOT_JOIN_ROOM, refusal.reason,
+                                    to=auth.peer_id)
+            out.effects += [accepted, Frame(conn, protocol.encode(notice)),
+                            Close(conn, CloseCode.NORMAL, "could not join room", "join_refused")]
+            self._end_peer(peer)
+            out.effects.append(Occupancy(len(self.members)))
+            out.refusal = refusal
+            return out
+        except RoomCallbackError as exc:
+            # Upgrade it anyway: the room's crash then closes it with "Room closed".
+            self.tokens.forget(auth.peer_id)
+            out.effects.append(accepted)
+            self._end_peer(peer)
+            out.crash = exc
+            return out
+        out.effects.append(accepted)
+        try:
+            self._ship(out, deliveries)
+        except RoomCallbackError as exc:
+            out.crash = exc
+            return out
+        out.effects += [Occupancy(len(self.members)), Notify(EventKind.PEER_JOINED, {
+            "peer_id": auth.peer_id, "identity": auth.identity,
+            "metadata": auth.public_metadata})]
+        return out
+
+    def resume(self, token: str, conn: Conn, auth: AuthData, make_peer: Callable[[], Peer],
+               options: Any) -> Outcome[Conn] | None:
+        """A member's client is back with its token (None: the token is no member's current
+        one, or resuming is off): same peer, new connection, if a new instance of its
+        ``Peer`` accepts the new request's credentials (``on_init``, the identity it had).
+        Refused: 401 and nothing else changes (an away peer stays away, its grace goes on,
+        its token stays good). Accepted: the old instance's ``on_terminate``, then
+        ``authenticated`` (resumed), what it missed in order, and ``Room.on_resume``; an
+        old connection still open (half-open after a network change) closes."""
+        peer_id = self.tokens.holder(token) if self.sessions.resumable else None
+        old = self.members.get(peer_id) if peer_id is not None else None
+        if old is None:
+            return None
+        out: Outcome[Conn] = Outcome()
+        auth = AuthData(old.peer_id, auth.credentials, auth.metadata)
+        peer = self._new_peer(out, conn, make_peer, old.peer_id)
+        if peer is None:
+            return out
+        try:
+            peer.init_resuming(old.peer, auth, options)
+        except PeerCallbackError as exc:
+            log.info("room %s: peer %s may not resume: refused by %s", self.name, old.peer_id,
+                     exc)
+            self._end_peer(peer)  # on_terminate, if its on_init had accepted
+            self._unauthorized(out, conn, exc)
+            return out
+        self.tokens.claim(token)
+        self._end_peer(old.peer)  # its connection is over; the new one has its own Peer
+        member = Member(conn, old.peer_id, peer, remote_address(auth.metadata))
+        if old.away is None:
+            out.effects.append(Close(old.conn, CloseCode.NORMAL,
+                                     "resumed on another connection"))
+        missed = old.away.frames if old.away is not None else []
+        hello = protocol.authenticated(member.peer_id, **self._welcome(member, True))
+        out.effects.append(Accept(conn, member.peer_id, peer.idle_timeout, resumed=True))
+        out.effects += [Frame(conn, protocol.encode(hello))] + [Frame(conn, f) for f in missed]
+        log.info("room %s: peer %s resumed (%d frames kept for it)", self.name,
+                 member.peer_id, len(missed))
+        try:
+            self._ship(out, self.state.resume(member.peer_id, member))
+        except RoomCallbackError as exc:
+            out.crash = exc
+        return out
+
+    # -- going -------------------------------------------------------------------------------
+
+    def disconnected(self, peer_id: str, conn: Conn, resumable: bool) -> Outcome[Conn]:
+        """``conn`` of member ``peer_id`` is over: a drop (``resumable``) makes it away if
+        resuming is on, else it leaves. Ignored unless ``conn`` is still how it is a member
+        (it left already, or that was an old connection)."""
+        member = self.members.get(peer_id)
+        if member is None or member.away is not None or member.conn != conn:
+            return Outcome()
+        if resumable and self.sessions.resumable:
+            return self._guarded(lambda out: self._away(out, member))
+        return self._guarded(lambda out: self._leave(out, member))
+
+    def _away(self, out: Outcome[Conn], member: Member[Conn]) -> None:
+        """A member's connection dropped: it stays, frames for it are kept, and it leaves if
+        its client has not resumed when the grace is over."""
+        self._absences += 1
+        member.away = Away(self.sessions.resume_queue_bytes, self._absences)
+        out.effects.append(Grace(self.sessions.resume_grace, member.peer_id, self._absences))
+        log.info("room %s: peer %s dropped; it may resume within %g s", self.name,
+                 member.peer_id, self.sessions.resume_grace)
+        self._ship(out, self.state.disconnect(member.peer_id))
+
+    def grace_over(self, peer_id: str, absence: int) -> Outcome[Conn]:
+        """An away peer's grace ends: unless it resumed (or left) since, it leaves."""
+        member = self.members.get(peer_id)
+        if member is None or member.away is None or member.away.absence != absence:
+            return Outcome()
+        log.info("room %s: peer %s did not resume in time; it leaves", self.name, peer_id)
+        return self._guarded(lambda out: self._leave(out, member))
+
+    def leave(self, peer_id: str) -> Outcome[Conn]:
+        """Member ``peer_id`` leaves (its connection, if any, is over). Idempotent."""
+        member = self.members.get(peer_id)
+        if member is None:
+            return Outcome()
+        return self._guarded(lambda out: self._leave(out, member))
+
+    def close(self, member: Member[Conn], code: int, reason: str) -> Outcome[Conn]:
+        """The room lets a member go: its connection closes, and it leaves."""
+        def step(out: Outcome[Conn]) -> None:
+            out.effects.append(Close(member.conn, code, reason))
+            self._leave(out, member)
+        return self._guarded(step)
+
+    def kick(self, peer_id: str) -> Outcome[Conn] | None:
+        """An operator kicks a member (None: no such member)."""
+        member = self.members.get(peer_id)
+        if member is None:
+            return None
+        log.info("room %s: kicking peer %s", self.name, peer_id)
+        return self.close(member, CloseCode.NORMAL, "kicked")
+
+    def _leave(self, out: Outcome[Conn], member: Member[Conn]) -> None:
+        """A member is gone: ``Peer.on_terminate``, then ``on_leave`` and ``left``."""
+        self.tokens.forget(member.peer_id)
+        out.effects.append(Left(member.conn, member.peer_id))
+        self._end_peer(member.peer)
+        self._ship(out, self.state.leave(member.peer_id))
+        out.effects += [Occupancy(len(self.members)),
+                        Notify(EventKind.PEER_LEFT, {"peer_id": member.peer_id})]
+
+    @staticmethod
+    def _end_peer(peer: PeerState) -> None:
+        try:
+            peer.terminate()
+        except PeerCallbackError as exc:
+            log.error("peer %s: %s", peer.context.peer_id, exc)
