@@ -9,8 +9,8 @@ gateway comes back to the event loop in batches through ``call_soon_threadsafe``
 Two ways to run, one interface:
 
 - ``simpleSystemBase`` (embedded): every actor runs inside the caller's ``tell``, so a single
-  thread takes what is queued, ``tell``s it, then drains ``listen(0)``. Idle, it wakes every
-  ``poll_interval`` so that Thespian timers fire.
+  thread takes what is queued, ``tell``s it, then drains ``listen(0)``. Idle, it blocks until
+  work comes or the next Thespian timer (``wakeupAfter``) is due: no polling.
 - ``multiprocTCPBase``: actors are processes. One thread sends (blocking on the queue, never
   polling) through one handle; another blocks in ``listen`` on a second handle, whose address
   is the gateway's. Requests name that address in ``reply_to``.
@@ -71,10 +71,9 @@ log = logging.getLogger("membrane_rtc.bridge")
 
 _STOP = object()
 
-#: How long the embedded actor thread waits for work before it lets Thespian timers fire.
+#: Embedded, only if this Thespian's simpleSystemBase does not keep its wakeups as expected
+#: (see _SimpleWakeups): how often the idle actor thread looks for due timers (seconds).
 DEFAULT_POLL_INTERVAL = 0.02
-#: The shortest wait that makes simpleSystemBase's listen fire due wakeups (seconds).
-WAKEUP_TICK = 0.00001
 #: The Thespian base names the two modes use.
 EMBEDDED = "simpleSystemBase"
 MULTIPROC = "multiprocTCPBase"
@@ -164,6 +163,38 @@ class _Queued:
         return sends
 
 
+class _SimpleWakeups:
+    """When simpleSystemBase's next timer (``wakeupAfter``) is due, and firing due ones.
+
+    simpleSystemBase keeps the timers actors ask for in its ``_wakeUps`` (``WakeupManager``)
+    and fires them only inside a ``tell`` or a ``listen`` that waits: it has no public "when is
+    the next one". So the actor thread asks it here, the one place that reads Thespian's
+    internals, to block exactly until then instead of waking every few milliseconds. Without
+    those internals (another Thespian) it falls back to polling every ``poll_interval``.
+    """
+
+    def __init__(self, system: ActorSystem, poll_interval: float) -> None:
+        base = getattr(system, "_systemBase", None)
+        self._base = base if all(hasattr(base, name) for name in
+                                 ("_next_wakeup", "_realizeWakeups", "_runSends")) else None
+        self._poll_interval = poll_interval
+
+    def due_in(self) -> float | None:
+        """Seconds until the next timer is due (0: due now), None when there is none."""
+        if self._base is None:
+            return self._poll_interval
+        timer = self._base._next_wakeup()
+        return None if timer is None else float(timer.view().remainingSeconds())
+
+    def fire_due(self, system: ActorSystem) -> None:
+        """Deliver the timers that are due (what ``tell`` does before it sends)."""
+        if self._base is None:
+            system.listen(0.00001)  # a listen that waits at all fires due wakeups
+            return
+        self._base._realizeWakeups()
+        self._base._runSends()
+
+
 class ActorBridge:
     """Runs an actor system on its own thread(s) and connects it to one asyncio event loop."""
 
@@ -212,6 +243,9 @@ class ActorBridge:
         self._on_message: Callable[[Any], None] = lambda message: None
         self._ordered_out = OrderedSender(f"gateway:{uuid.uuid4()}")  # actor thread only
         self._ordered_in = OrderedReceiver()  # event loop only
+        #: Embedded: how often the actor thread returned from its wait with nothing queued
+        #: (a timer was due, or it polled). Idle with no timer due, it stays put.
+        self.idle_wakeups = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -467,19 +501,24 @@ class ActorBridge:
             return
         self._resolve(ready, None)
         queued = _Queued()
+        wakeups = _SimpleWakeups(system, self.poll_interval)
         try:
-            while not self._embedded_round(system, queued):
+            while not self._embedded_round(system, queued, wakeups):
                 pass
         finally:
             system.shutdown()
 
-    def _embedded_round(self, system: ActorSystem, queued: _Queued) -> bool:
-        """Take what is queued, tell each actor up to ROUND_QUANTUM of its messages (all when
-        stopping), hand back what the actors sent. An error ends the round, not the thread.
-        Returns whether to stop."""
+    def _embedded_round(self, system: ActorSystem, queued: _Queued,
+                        wakeups: _SimpleWakeups) -> bool:
+        """Wait for work or the next timer; tell each actor up to ROUND_QUANTUM of its
+        messages (all when stopping), fire due timers, hand back what the actors sent. An
+        error ends the round, not the thread. Returns whether to stop."""
         stopping = False
         try:
-            items, stopping = self._take(0 if queued else self.poll_interval)
+            block_for = 0 if queued else wakeups.due_in()
+            items, stopping = self._take(block_for)
+            if not items and not stopping and block_for != 0:
+                self.idle_wakeups += 1
             queued.add(items)
             for target, message, token in queued.sends(self._ordered_out,
                                                        None if stopping else ROUND_QUANTUM):
@@ -490,10 +529,10 @@ class ActorBridge:
                                         unsendable=False))
                 finally:
                     self._credit(token)
+            if wakeups.due_in() == 0:
+                wakeups.fire_due(system)
             outgoing = []
-            # A positive timeout: simpleSystemBase fires due wakeups (room timers) only
-            # when listen waits at all.
-            message = system.listen(WAKEUP_TICK)
+            message = system.listen(0)
             while message is not None:
                 outgoing.append(message)
                 message = system.listen(0)
