@@ -91,3 +91,12 @@ def test_the_backlog_counts_what_was_told_until_its_send_is_over() -> None:
     for _, _, token in queued.sends(bridge._ordered_out):
         bridge._credit(token)
     assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(FakeAddress("c"))) == (0, 0, 0)
+
+
+def test_embedded_sends_are_not_numbered() -> None:
+    """simpleSystemBase runs every actor on one thread, in order: no envelope."""
+    bridge = ActorBridge()
+    bridge.tell(A, "a1")
+    queued = _Queued()
+    queued.add(bridge._take(0)[0])
+    assert [message for _, message, _ in queued.sends(bridge._ordered_out)] == ["a1"]

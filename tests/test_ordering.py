@@ -50,3 +50,7 @@ def test_a_forgotten_channel_starts_again_from_zero() -> None:
     assert receiver.accept(OrderedSender("peer:x").wrap("r", "b")) == []  # 0 again: a duplicate
     receiver.forget("peer:x")
     assert receiver.accept(OrderedSender("peer:x").wrap("r", "c")) == ["c"]
+
+
+def test_unnumbered_sends_pass_as_they_are() -> None:
+    assert OrderedSender("room:1", numbered=False).wrap("a", "x") == "x"

@@ -9,7 +9,7 @@ from typing import Any
 from thespian.actors import ActorTypeDispatcher, PoisonMessage
 
 from .messages import Address, Batch, Reply, Request
-from .ordering import OrderedReceiver, OrderedSender, Sequenced
+from .ordering import OrderedReceiver, OrderedSender, Sequenced, numbering
 
 
 def address_key(address: Address) -> str:
@@ -69,7 +69,10 @@ class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is u
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.ordered_out = OrderedSender(f"{type(self).__name__}:{uuid.uuid4()}")
+        # Numbered only where the base can re-order (ordering.set_numbering, set by the
+        # bridge in this process or the one this actor's process was forked from).
+        self.ordered_out = OrderedSender(f"{type(self).__name__}:{uuid.uuid4()}",
+                                         numbered=numbering())
         self.ordered_in = OrderedReceiver()
 
     def send_ordered(self, target: Address, message: Any) -> None:

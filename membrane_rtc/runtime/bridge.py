@@ -51,7 +51,8 @@ from ..logs import Throttled, private_thespian_log, thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
 from .lifeline import Lifeline, Watching, WatchServer
-from .ordering import OrderedReceiver, OrderedSender, Sequenced
+from .ordering import (OrderedReceiver, OrderedSender, Sequenced, needs_numbering,
+                       set_numbering)
 from .placement import capabilities_for, default_host_name
 from .messages import (
     ADMIN_NAME,
@@ -222,6 +223,9 @@ class ActorBridge:
         self.supervisor: Address = None
         self.admin: Address = None
         self.address: Address = None
+        #: Whether messages between the gateway and the actors are numbered (ordering.py):
+        #: only where the base can re-order them.
+        self.numbered = needs_numbering(system_base)
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         #: Per actor (address key), and in all: told and not yet taken in (see _Backlog).
         self._backlogs: dict[str, _Backlog] = {}
@@ -241,7 +245,8 @@ class ActorBridge:
         self._listening = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_message: Callable[[Any], None] = lambda message: None
-        self._ordered_out = OrderedSender(f"gateway:{uuid.uuid4()}")  # actor thread only
+        self._ordered_out = OrderedSender(f"gateway:{uuid.uuid4()}",  # sending thread only
+                                          numbered=self.numbered)
         self._ordered_in = OrderedReceiver()  # event loop only
         #: Embedded: how often the actor thread returned from its wait with nothing queued
         #: (a timer was due, or it polled). Idle with no timer due, it stays put.
@@ -435,6 +440,9 @@ class ActorBridge:
     def _open(self) -> ActorSystem:
         """A handle on the actor system; the first one in the process starts it."""
         private_thespian_log()
+        # Before the system starts: embedded, its actors run in this process; multi-process,
+        # their processes are forked from this one and inherit the switch.
+        set_numbering(self.numbered)
         if self.system_base == MULTIPROC:
             advertise(self.actor_address)
             authenticate(actor_key())
@@ -507,6 +515,9 @@ class ActorBridge:
                 pass
         finally:
             system.shutdown()
+            # Back to the safe default for whatever this process starts next (a
+            # multi-process system forks its actors from here).
+            set_numbering(True)
 
     def _embedded_round(self, system: ActorSystem, queued: _Queued,
                         wakeups: _SimpleWakeups) -> bool:

@@ -8,6 +8,10 @@ what it sends each receiver, and each receiver holds back what arrives early: th
 protocol promises (one sender, one addressee: docs/reference/protocol.md) holds on every base,
 without head-of-line blocking.
 
+Only where the base can re-order: simpleSystemBase (embedded) runs every actor in one thread
+and delivers in order, so there nothing is numbered (:func:`set_numbering`, set by the bridge
+before its actor system starts).
+
 Pure bookkeeping, no I/O: the actors and the bridge wrap and unwrap.
 """
 
@@ -22,6 +26,28 @@ log = logging.getLogger("membrane_rtc.ordering")
 #: Past this many held messages on one channel, a lost message is presumed: skip the gap.
 MAX_HELD = 10_000
 
+#: Whether the actors of this process number what they send. The one switch: the bridge sets
+#: it before its actor system starts; actor processes (multiprocTCPBase) are forked from the
+#: server, or from its actors, so they inherit it.
+_numbering = True
+
+
+def set_numbering(on: bool) -> None:
+    """Number actors' sends in this process (on: the base may re-order) or not."""
+    global _numbering
+    _numbering = on
+
+
+def numbering() -> bool:
+    """Whether actors created in this process number what they send."""
+    return _numbering
+
+
+def needs_numbering(system_base: str) -> bool:
+    """Whether a Thespian base can re-order two messages between one pair: all but the
+    in-process simpleSystemBase, which delivers in order on one thread."""
+    return system_base != "simpleSystemBase"
+
 
 @dataclass
 class Sequenced:
@@ -33,14 +59,17 @@ class Sequenced:
 
 
 class OrderedSender:
-    """Numbers a sender's messages per receiver."""
+    """Numbers a sender's messages per receiver; ``numbered`` False passes them unwrapped."""
 
-    def __init__(self, channel: str) -> None:
+    def __init__(self, channel: str, numbered: bool = True) -> None:
         self.channel = channel
+        self.numbered = numbered
         self._next: dict[str, int] = {}
 
-    def wrap(self, receiver: str, message: Any) -> Sequenced:
+    def wrap(self, receiver: str, message: Any) -> Any:
         """Wrap ``message`` for the receiver known by the key ``receiver``."""
+        if not self.numbered:
+            return message
         seq = self._next.get(receiver, 0)
         self._next[receiver] = seq + 1
         return Sequenced(self.channel, seq, message)
