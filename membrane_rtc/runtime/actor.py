@@ -81,7 +81,10 @@ class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is u
         ``target`` must be a real address (one that came in a message), not the stand-in an
         own ``createActor`` returned.
         """
-        self.send(target, self.ordered_out.wrap(address_key(target), message))
+        out = self.ordered_out
+        if out.numbered and not out.origin:  # known once the actor is up, not in __init__
+            out.origin = address_key(self.myAddress)
+        self.send(target, out.wrap(address_key(target), message))
 
     def receiveMsg_Sequenced(self, item: Sequenced, sender: Address) -> None:
         for message in self.ordered_in.accept(item):

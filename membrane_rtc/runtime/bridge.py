@@ -120,19 +120,38 @@ class _Backlog:
 Token = tuple[_Backlog, int]
 
 
+class _Forget:
+    """Queued after the sends to an actor that is gone: the sending thread then drops its
+    numbering (in order: what was told it before still goes out numbered)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+#: What the event loop queues for the sending thread.
+_Item = tuple[Address, Any, _Backlog] | _Forget
+
+
 class _Queued:
     """What the sending thread took from the event loop and has not sent yet: per actor (per
     backlog), in the order it came. Sending thread only."""
 
     def __init__(self) -> None:
         self._by_backlog: dict[_Backlog, tuple[Address, deque[Any]]] = {}
+        self._forget: list[str] = []  # actors gone: forget once their queued sends are out
 
     def __bool__(self) -> bool:
         return bool(self._by_backlog)
 
-    def add(self, items: list[tuple[Address, Any, _Backlog]]) -> None:
+    def add(self, items: list[_Item]) -> None:
         by_backlog = self._by_backlog
-        for target, message, backlog in items:
+        for item in items:
+            if isinstance(item, _Forget):
+                self._forget.append(item.key)
+                continue
+            target, message, backlog = item
             entry = by_backlog.get(backlog)
             if entry is None:
                 entry = by_backlog[backlog] = (target, deque())
@@ -161,6 +180,11 @@ class _Queued:
                               (backlog, len(run))))
             if not messages:
                 del self._by_backlog[backlog]
+        if self._forget:
+            waiting = {backlog.key for backlog in self._by_backlog}
+            for key in [key for key in self._forget if key not in waiting]:
+                order.forget(key)
+                self._forget.remove(key)
         return sends
 
 
@@ -318,6 +342,25 @@ class ActorBridge:
                           if backlog.told != backlog.taken}
         self._prune_at = max(64, 2 * len(self._backlogs))
 
+    def forget(self, actor: Address) -> None:
+        """``actor`` is gone (its room ended): drop what the bridge keeps for it, both ways.
+        Call it on the event loop."""
+        key = address_key(actor)
+        self._ordered_in.forget_origin(key)
+        backlog = self._backlogs.get(key)
+        if backlog is not None and backlog.told == backlog.taken:
+            del self._backlogs[key]
+        if self.numbered:
+            self._inbox.put(_Forget(key))
+
+    def kept(self) -> dict[str, int]:
+        """Sizes of what the bridge keeps per actor or request (tests: nothing may grow with
+        every room that comes and goes)."""
+        return {"bridge.ordering_out": self._ordered_out.receivers,
+                "bridge.ordering_in": self._ordered_in.channels,
+                "bridge.backlogs": len(self._backlogs),
+                "bridge.pending_requests": len(self._pending)}
+
     def backlog(self, target: Address = None) -> int:
         """Messages told and not yet taken in by the actors' side: all of them, or those for
         ``target``. Taken in is: embedded, handled; multi-process, acknowledged by the
@@ -462,8 +505,10 @@ class ActorBridge:
         if not isinstance(reply, Reply) or reply.value is None:
             raise ActorSystemError(f"the supervisor did not answer (got {reply!r})")
         self.address = reply.value
+        # The name the actors forget this gateway's numbering by once it leaves.
+        self._ordered_out.origin = address_key(self.address)
 
-    def _take(self, block_for: float | None) -> tuple[list[tuple[Address, Any, _Backlog]], bool]:
+    def _take(self, block_for: float | None) -> tuple[list[_Item], bool]:
         """Everything queued (waiting up to ``block_for`` for the first): (items, stop?)."""
         try:
             item = self._inbox.get(timeout=block_for)
