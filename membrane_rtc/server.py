@@ -37,6 +37,7 @@ from .runtime.messages import (
     CreateRoom,
     Event,
     ForwardMessage,
+    KeptState,
     KickPeer,
     ListHosts,
     ListPeers,
@@ -176,6 +177,7 @@ class Server:
                                   attach=bool(self.roles & {"leader", "gateway"}),
                                   holds_sockets="gateway" in self.roles)
         self.gateway: Gateway | None = None
+        self.runtime: ActorRuntime | None = None
         self.admin_channel: AdminChannel | None = None
         self.metrics = Metrics()
         self.bridge.count_error = self.metrics.runtime_error
@@ -210,7 +212,8 @@ class Server:
         config = self.config
         gateway = None
         if "gateway" in self.roles:
-            runtime = ActorRuntime(self.bridge, config.peer_class, config.peer_options)
+            runtime = self.runtime = ActorRuntime(self.bridge, config.peer_class,
+                                                  config.peer_options)
             gateway = Gateway(runtime, config, self.metrics)
             runtime.attach(gateway)
         handler: Callable[[Any], None] = runtime.on_actor_message if gateway else _ignore
@@ -409,6 +412,17 @@ class Server:
     async def kick_peer(self, room: str, peer_id: str) -> None:
         """Disconnect a peer (close 1000 ``kicked``); the room sees it leave."""
         await self._ask(KickPeer(room, peer_id))
+
+    async def kept_state(self) -> dict[str, int]:
+        """How much the runtime keeps, per table (supervisor, bridge, gateway side): the
+        sizes must not grow with every room or connection that came and went."""
+        kept: dict[str, int] = {}
+        if "leader" in self.roles:  # first: what was told before has gone out once it answers
+            kept.update((await self._ask(KeptState(), self.bridge.supervisor)).value)
+        kept.update(self.bridge.kept())
+        if self.runtime is not None:
+            kept.update(self.runtime.kept())
+        return kept
 
     async def forward_message(self, room: str, message: Message) -> ForwardStatus:
         """Have ``room`` forward ``message`` as if a peer sent it: ``ok``, ``no_such_peer``

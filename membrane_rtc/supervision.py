@@ -268,6 +268,9 @@ class Liveness:
         self.clock = clock
         self._heard: dict[str, float] = {}
 
+    def __len__(self) -> int:
+        return len(self._heard)
+
     def heard(self, key: str) -> None:
         self._heard[key] = self.clock()
 

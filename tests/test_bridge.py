@@ -7,7 +7,7 @@ from typing import Any
 
 from thespian.actors import ActorExitRequest
 
-from membrane_rtc.runtime.bridge import ActorBridge, _Backlog, _Queued
+from membrane_rtc.runtime.bridge import MULTIPROC, ActorBridge, _Backlog, _Queued
 from membrane_rtc.runtime.messages import Batch
 from membrane_rtc.runtime.ordering import OrderedReceiver, OrderedSender, Sequenced
 
@@ -91,3 +91,29 @@ def test_the_backlog_counts_what_was_told_until_its_send_is_over() -> None:
     for _, _, token in queued.sends(bridge._ordered_out):
         bridge._credit(token)
     assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(FakeAddress("c"))) == (0, 0, 0)
+
+
+def test_embedded_sends_are_not_numbered() -> None:
+    """simpleSystemBase runs every actor on one thread, in order: no envelope, no counter."""
+    bridge = ActorBridge()
+    bridge.tell(A, "a1")
+    queued = _Queued()
+    queued.add(bridge._take(0)[0])
+    assert [message for _, message, _ in queued.sends(bridge._ordered_out)] == ["a1"]
+    assert bridge.kept()["bridge.ordering_out"] == 0
+
+
+def test_a_gone_actor_s_numbering_is_dropped_once_what_was_told_it_is_out() -> None:
+    bridge = ActorBridge(MULTIPROC)
+    bridge.tell(A, "a1")
+    bridge.forget(A)  # the room ended; "a1" still goes out, numbered
+    bridge.tell(B, "b1")
+    queued = _Queued()
+    queued.add(bridge._take(0)[0])
+    sends = queued.sends(bridge._ordered_out)
+    assert [(target, message.seq) for target, message, _ in sends] == [(A, 0), (B, 0)]
+    assert bridge.kept()["bridge.ordering_out"] == 1  # B's counter only
+    for _, _, token in sends:
+        bridge._credit(token)
+    bridge.forget(B)
+    assert bridge.kept()["bridge.backlogs"] == 1  # A's: it was still in flight when forgotten

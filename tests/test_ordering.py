@@ -50,3 +50,30 @@ def test_a_forgotten_channel_starts_again_from_zero() -> None:
     assert receiver.accept(OrderedSender("peer:x").wrap("r", "b")) == []  # 0 again: a duplicate
     receiver.forget("peer:x")
     assert receiver.accept(OrderedSender("peer:x").wrap("r", "c")) == ["c"]
+
+
+def test_unnumbered_sends_pass_as_they_are_and_keep_nothing() -> None:
+    sender = OrderedSender("room:1", numbered=False)
+    assert sender.wrap("a", "x") == "x"
+    assert sender.receivers == 0
+
+
+def test_a_forgotten_origin_drops_all_its_channels_and_lets_late_ones_through() -> None:
+    now = [0.0]
+    receiver = OrderedReceiver(clock=lambda: now[0])
+    first, second = OrderedSender("room#1", origin="A"), OrderedSender("room#2", origin="A")
+    other = OrderedSender("room#3", origin="B")
+    for sender in (first, second, other):
+        assert receiver.accept(sender.wrap("gw", "hello")) == ["hello"]
+    held = first.wrap("gw", "held")
+    late = first.wrap("gw", "late")
+    assert receiver.accept(late) == []  # "held" is missing: held back
+    receiver.forget_origin("A")
+    # B's channel and its origin, and A's two channels for LATE_FOR seconds.
+    assert receiver.channels == 2 + 2
+    assert receiver.accept(held) == ["held"]  # late, from a sender gone: as it comes
+    now[0] += ordering.LATE_FOR + 1
+    assert receiver.channels == 2
+    receiver.forget_origin("B")
+    now[0] += ordering.LATE_FOR + 1
+    assert receiver.channels == 0

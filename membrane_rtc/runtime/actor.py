@@ -9,7 +9,7 @@ from typing import Any
 from thespian.actors import ActorTypeDispatcher, PoisonMessage
 
 from .messages import Address, Batch, Reply, Request
-from .ordering import OrderedReceiver, OrderedSender, Sequenced
+from .ordering import OrderedReceiver, OrderedSender, Sequenced, numbering
 
 
 def address_key(address: Address) -> str:
@@ -69,7 +69,10 @@ class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is u
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.ordered_out = OrderedSender(f"{type(self).__name__}:{uuid.uuid4()}")
+        # Numbered only where the base can re-order (ordering.set_numbering, set by the
+        # bridge in this process or the one this actor's process was forked from).
+        self.ordered_out = OrderedSender(f"{type(self).__name__}:{uuid.uuid4()}",
+                                         numbered=numbering())
         self.ordered_in = OrderedReceiver()
 
     def send_ordered(self, target: Address, message: Any) -> None:
@@ -78,7 +81,10 @@ class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is u
         ``target`` must be a real address (one that came in a message), not the stand-in an
         own ``createActor`` returned.
         """
-        self.send(target, self.ordered_out.wrap(address_key(target), message))
+        out = self.ordered_out
+        if out.numbered and not out.origin:  # known once the actor is up, not in __init__
+            out.origin = address_key(self.myAddress)
+        self.send(target, out.wrap(address_key(target), message))
 
     def receiveMsg_Sequenced(self, item: Sequenced, sender: Address) -> None:
         for message in self.ordered_in.accept(item):

@@ -9,8 +9,8 @@ gateway comes back to the event loop in batches through ``call_soon_threadsafe``
 Two ways to run, one interface:
 
 - ``simpleSystemBase`` (embedded): every actor runs inside the caller's ``tell``, so a single
-  thread takes what is queued, ``tell``s it, then drains ``listen(0)``. Idle, it wakes every
-  ``poll_interval`` so that Thespian timers fire.
+  thread takes what is queued, ``tell``s it, then drains ``listen(0)``. Idle, it blocks until
+  work comes or the next Thespian timer (``wakeupAfter``) is due: no polling.
 - ``multiprocTCPBase``: actors are processes. One thread sends (blocking on the queue, never
   polling) through one handle; another blocks in ``listen`` on a second handle, whose address
   is the gateway's. Requests name that address in ``reply_to``.
@@ -51,7 +51,8 @@ from ..logs import Throttled, private_thespian_log, thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
 from .lifeline import Lifeline, Watching, WatchServer
-from .ordering import OrderedReceiver, OrderedSender, Sequenced
+from .ordering import (OrderedReceiver, OrderedSender, Sequenced, needs_numbering,
+                       set_numbering)
 from .placement import capabilities_for, default_host_name
 from .messages import (
     ADMIN_NAME,
@@ -71,10 +72,9 @@ log = logging.getLogger("membrane_rtc.bridge")
 
 _STOP = object()
 
-#: How long the embedded actor thread waits for work before it lets Thespian timers fire.
+#: Embedded, only if this Thespian's simpleSystemBase does not keep its wakeups as expected
+#: (see _SimpleWakeups): how often the idle actor thread looks for due timers (seconds).
 DEFAULT_POLL_INTERVAL = 0.02
-#: The shortest wait that makes simpleSystemBase's listen fire due wakeups (seconds).
-WAKEUP_TICK = 0.00001
 #: The Thespian base names the two modes use.
 EMBEDDED = "simpleSystemBase"
 MULTIPROC = "multiprocTCPBase"
@@ -120,19 +120,38 @@ class _Backlog:
 Token = tuple[_Backlog, int]
 
 
+class _Forget:
+    """Queued after the sends to an actor that is gone: the sending thread then drops its
+    numbering (in order: what was told it before still goes out numbered)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+#: What the event loop queues for the sending thread.
+_Item = tuple[Address, Any, _Backlog] | _Forget
+
+
 class _Queued:
     """What the sending thread took from the event loop and has not sent yet: per actor (per
     backlog), in the order it came. Sending thread only."""
 
     def __init__(self) -> None:
         self._by_backlog: dict[_Backlog, tuple[Address, deque[Any]]] = {}
+        self._forget: list[str] = []  # actors gone: forget once their queued sends are out
 
     def __bool__(self) -> bool:
         return bool(self._by_backlog)
 
-    def add(self, items: list[tuple[Address, Any, _Backlog]]) -> None:
+    def add(self, items: list[_Item]) -> None:
         by_backlog = self._by_backlog
-        for target, message, backlog in items:
+        for item in items:
+            if isinstance(item, _Forget):
+                self._forget.append(item.key)
+                continue
+            target, message, backlog = item
             entry = by_backlog.get(backlog)
             if entry is None:
                 entry = by_backlog[backlog] = (target, deque())
@@ -161,7 +180,44 @@ class _Queued:
                               (backlog, len(run))))
             if not messages:
                 del self._by_backlog[backlog]
+        if self._forget:
+            waiting = {backlog.key for backlog in self._by_backlog}
+            for key in [key for key in self._forget if key not in waiting]:
+                order.forget(key)
+                self._forget.remove(key)
         return sends
+
+
+class _SimpleWakeups:
+    """When simpleSystemBase's next timer (``wakeupAfter``) is due, and firing due ones.
+
+    simpleSystemBase keeps the timers actors ask for in its ``_wakeUps`` (``WakeupManager``)
+    and fires them only inside a ``tell`` or a ``listen`` that waits: it has no public "when is
+    the next one". So the actor thread asks it here, the one place that reads Thespian's
+    internals, to block exactly until then instead of waking every few milliseconds. Without
+    those internals (another Thespian) it falls back to polling every ``poll_interval``.
+    """
+
+    def __init__(self, system: ActorSystem, poll_interval: float) -> None:
+        base = getattr(system, "_systemBase", None)
+        self._base = base if all(hasattr(base, name) for name in
+                                 ("_next_wakeup", "_realizeWakeups", "_runSends")) else None
+        self._poll_interval = poll_interval
+
+    def due_in(self) -> float | None:
+        """Seconds until the next timer is due (0: due now), None when there is none."""
+        if self._base is None:
+            return self._poll_interval
+        timer = self._base._next_wakeup()
+        return None if timer is None else float(timer.view().remainingSeconds())
+
+    def fire_due(self, system: ActorSystem) -> None:
+        """Deliver the timers that are due (what ``tell`` does before it sends)."""
+        if self._base is None:
+            system.listen(0.00001)  # a listen that waits at all fires due wakeups
+            return
+        self._base._realizeWakeups()
+        self._base._runSends()
 
 
 class ActorBridge:
@@ -191,6 +247,9 @@ class ActorBridge:
         self.supervisor: Address = None
         self.admin: Address = None
         self.address: Address = None
+        #: Whether messages between the gateway and the actors are numbered (ordering.py):
+        #: only where the base can re-order them.
+        self.numbered = needs_numbering(system_base)
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         #: Per actor (address key), and in all: told and not yet taken in (see _Backlog).
         self._backlogs: dict[str, _Backlog] = {}
@@ -210,8 +269,12 @@ class ActorBridge:
         self._listening = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_message: Callable[[Any], None] = lambda message: None
-        self._ordered_out = OrderedSender(f"gateway:{uuid.uuid4()}")  # actor thread only
+        self._ordered_out = OrderedSender(f"gateway:{uuid.uuid4()}",  # sending thread only
+                                          numbered=self.numbered)
         self._ordered_in = OrderedReceiver()  # event loop only
+        #: Embedded: how often the actor thread returned from its wait with nothing queued
+        #: (a timer was due, or it polled). Idle with no timer due, it stays put.
+        self.idle_wakeups = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -278,6 +341,25 @@ class ActorBridge:
         self._backlogs = {key: backlog for key, backlog in self._backlogs.items()
                           if backlog.told != backlog.taken}
         self._prune_at = max(64, 2 * len(self._backlogs))
+
+    def forget(self, actor: Address) -> None:
+        """``actor`` is gone (its room ended): drop what the bridge keeps for it, both ways.
+        Call it on the event loop."""
+        key = address_key(actor)
+        self._ordered_in.forget_origin(key)
+        backlog = self._backlogs.get(key)
+        if backlog is not None and backlog.told == backlog.taken:
+            del self._backlogs[key]
+        if self.numbered:
+            self._inbox.put(_Forget(key))
+
+    def kept(self) -> dict[str, int]:
+        """Sizes of what the bridge keeps per actor or request (tests: nothing may grow with
+        every room that comes and goes)."""
+        return {"bridge.ordering_out": self._ordered_out.receivers,
+                "bridge.ordering_in": self._ordered_in.channels,
+                "bridge.backlogs": len(self._backlogs),
+                "bridge.pending_requests": len(self._pending)}
 
     def backlog(self, target: Address = None) -> int:
         """Messages told and not yet taken in by the actors' side: all of them, or those for
@@ -401,6 +483,9 @@ class ActorBridge:
     def _open(self) -> ActorSystem:
         """A handle on the actor system; the first one in the process starts it."""
         private_thespian_log()
+        # Before the system starts: embedded, its actors run in this process; multi-process,
+        # their processes are forked from this one and inherit the switch.
+        set_numbering(self.numbered)
         if self.system_base == MULTIPROC:
             advertise(self.actor_address)
             authenticate(actor_key())
@@ -420,8 +505,10 @@ class ActorBridge:
         if not isinstance(reply, Reply) or reply.value is None:
             raise ActorSystemError(f"the supervisor did not answer (got {reply!r})")
         self.address = reply.value
+        # The name the actors forget this gateway's numbering by once it leaves.
+        self._ordered_out.origin = address_key(self.address)
 
-    def _take(self, block_for: float | None) -> tuple[list[tuple[Address, Any, _Backlog]], bool]:
+    def _take(self, block_for: float | None) -> tuple[list[_Item], bool]:
         """Everything queued (waiting up to ``block_for`` for the first): (items, stop?)."""
         try:
             item = self._inbox.get(timeout=block_for)
@@ -467,19 +554,27 @@ class ActorBridge:
             return
         self._resolve(ready, None)
         queued = _Queued()
+        wakeups = _SimpleWakeups(system, self.poll_interval)
         try:
-            while not self._embedded_round(system, queued):
+            while not self._embedded_round(system, queued, wakeups):
                 pass
         finally:
             system.shutdown()
+            # Back to the safe default for whatever this process starts next (a
+            # multi-process system forks its actors from here).
+            set_numbering(True)
 
-    def _embedded_round(self, system: ActorSystem, queued: _Queued) -> bool:
-        """Take what is queued, tell each actor up to ROUND_QUANTUM of its messages (all when
-        stopping), hand back what the actors sent. An error ends the round, not the thread.
-        Returns whether to stop."""
+    def _embedded_round(self, system: ActorSystem, queued: _Queued,
+                        wakeups: _SimpleWakeups) -> bool:
+        """Wait for work or the next timer; tell each actor up to ROUND_QUANTUM of its
+        messages (all when stopping), fire due timers, hand back what the actors sent. An
+        error ends the round, not the thread. Returns whether to stop."""
         stopping = False
         try:
-            items, stopping = self._take(0 if queued else self.poll_interval)
+            block_for = 0 if queued else wakeups.due_in()
+            items, stopping = self._take(block_for)
+            if not items and not stopping and block_for != 0:
+                self.idle_wakeups += 1
             queued.add(items)
             for target, message, token in queued.sends(self._ordered_out,
                                                        None if stopping else ROUND_QUANTUM):
@@ -490,10 +585,10 @@ class ActorBridge:
                                         unsendable=False))
                 finally:
                     self._credit(token)
+            if wakeups.due_in() == 0:
+                wakeups.fire_due(system)
             outgoing = []
-            # A positive timeout: simpleSystemBase fires due wakeups (room timers) only
-            # when listen waits at all.
-            message = system.listen(WAKEUP_TICK)
+            message = system.listen(0)
             while message is not None:
                 outgoing.append(message)
                 message = system.listen(0)

@@ -66,7 +66,23 @@ class ActorRuntime:
         self.events: ConnectionEvents | None = None
         self._connecting: set[int] = set()  # conn_ids until accepted or refused
         self._members: dict[int, _Member] = {}
+        # Rooms closed while a client was connecting: its PeerAccepted may still come.
         self._closed_rooms: dict[str, RoomClosed] = {}
+
+    def kept(self) -> dict[str, int]:
+        """Sizes of what the runtime keeps per connection or room (tests: nothing may grow
+        with every room that comes and goes)."""
+        return {"runtime.connecting": len(self._connecting),
+                "runtime.members": len(self._members),
+                "runtime.closed_rooms": len(self._closed_rooms)}
+
+    def _settled(self, conn_id: int) -> None:
+        """A connection is no longer waiting to join. With none waiting, no PeerAccepted
+        that a closed room sent can matter any more (one for a connection that is not
+        waiting is answered with a disconnect), so the closed rooms are forgotten."""
+        self._connecting.discard(conn_id)
+        if not self._connecting:
+            self._closed_rooms.clear()
 
     def attach(self, events: ConnectionEvents) -> None:
         """The gateway the actors' answers go to."""
@@ -87,7 +103,7 @@ class ActorRuntime:
             self.bridge.tell(member.room, ClientMessage(message))
 
     def disconnected(self, conn_id: int, resumable: bool = False) -> None:
-        self._connecting.discard(conn_id)  # an accept still on its way is answered below
+        self._settled(conn_id)  # an accept still on its way is answered below
         member = self._members.pop(conn_id, None)
         if member is not None:
             self.bridge.tell(member.room, PeerDisconnected(
@@ -134,7 +150,7 @@ class ActorRuntime:
             self._accepted(message)
         elif isinstance(message, PeerRefused):
             if message.conn_id in self._connecting:
-                self._connecting.discard(message.conn_id)
+                self._settled(message.conn_id)
                 self.events.refuse(message.conn_id, message.status, message.reason)
         elif isinstance(message, RoomClosed):
             self._room_closed(message)
@@ -153,11 +169,11 @@ class ActorRuntime:
             self.bridge.tell(message.room, PeerDisconnected(
                 message.peer_id, message.conn_id, self.bridge.address, message.resumed))
             return
-        self._connecting.discard(message.conn_id)
+        closed = self._closed_rooms.get(address_key(message.room))
+        self._settled(message.conn_id)
         self._members[message.conn_id] = _Member(message.peer_id, message.room)
         self.events.accept(message.conn_id, message.peer_id, message.idle_timeout,
                            message.resumed)
-        closed = self._closed_rooms.get(address_key(message.room))
         if closed is not None:  # the room went down meanwhile
             self._close_room_member(message.conn_id, closed)
 
@@ -167,13 +183,15 @@ class ActorRuntime:
         assert self.events is not None
         message = failed.message
         if isinstance(message, ConnectPeer) and message.conn_id in self._connecting:
-            self._connecting.discard(message.conn_id)
+            self._settled(message.conn_id)
             self.events.refuse(message.conn_id, 503, "the actor system could not take it")
 
     def _room_closed(self, closed: RoomClosed) -> None:
-        self._closed_rooms[address_key(closed.room)] = closed
-        while len(self._closed_rooms) > CLOSED_ROOMS_REMEMBERED:
-            del self._closed_rooms[next(iter(self._closed_rooms))]
+        self.bridge.forget(closed.room)
+        if self._connecting:  # one of them may yet be accepted by this room
+            self._closed_rooms[address_key(closed.room)] = closed
+            while len(self._closed_rooms) > CLOSED_ROOMS_REMEMBERED:
+                del self._closed_rooms[next(iter(self._closed_rooms))]
         for conn_id, member in list(self._members.items()):
             if member.room == closed.room:
                 self._close_room_member(conn_id, closed)

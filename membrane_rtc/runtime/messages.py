@@ -171,6 +171,12 @@ class StopAllRooms(Request):
 
 
 @dataclass
+class KeptState(Request):
+    """How much the supervisor keeps, per table (a dict of sizes): rooms and gateways come
+    and go, and nothing it keeps for one may outlive it (tests, debugging)."""
+
+
+@dataclass
 class ListHosts(Request):
     """The room hosts the supervisor knows of; answered with a list of :class:`~membrane_rtc.supervision.HostInfo`."""
 

@@ -37,6 +37,7 @@ from .messages import (
     GatewayLost,
     GatewayPing,
     GatewayPong,
+    KeptState,
     KickPeer,
     ListHosts,
     ListPeers,
@@ -212,7 +213,18 @@ class RoomSupervisor(MembraneActor):
         key = address_key(message.reply_to or sender)
         self.gateways.pop(key, None)
         self.gateway_heard.forget(key)
+        self.ordered_in.forget_origin(key)
         self.answer(message, sender)
+
+    def receiveMsg_KeptState(self, message: KeptState, sender: Address) -> None:
+        self.answer(message, sender, {
+            "supervisor.rooms": len(self.rooms),
+            "supervisor.room_heard": len(self.room_heard),
+            "supervisor.gateways": len(self.gateways),
+            "supervisor.gateway_heard": len(self.gateway_heard),
+            "supervisor.ordering_in": self.ordered_in.channels,
+            "supervisor.ordering_out": self.ordered_out.receivers,
+            "supervisor.stop_all_waiting": len(self.stop_all_waiting)})
 
     def receiveMsg_GatewayPong(self, message: GatewayPong, sender: Address) -> None:
         key = address_key(message.gateway)
@@ -228,6 +240,7 @@ class RoomSupervisor(MembraneActor):
                             key, HOST_SILENCE)
                 del self.gateways[key]
                 self.gateway_heard.forget(key)
+                self.ordered_in.forget_origin(key)
                 for record in self.rooms.values():
                     if record.serving:
                         self.send(record.address, GatewayLost(gateway))
@@ -444,6 +457,8 @@ class RoomSupervisor(MembraneActor):
         for gateway in self.gateways.values():
             self.send(gateway, RoomClosed(record.name, address, told))
         self.room_heard.forget(record.name)
+        # What this incarnation sent numbered is in; a next one numbers afresh.
+        self.ordered_in.forget_origin(address_key(address))
         on_purpose = record.state in (RoomStatus.STOPPING, RoomStatus.RESTARTING)
         self._event(EventKind.ROOM_STOPPED if on_purpose else EventKind.ROOM_CRASHED,
                     record.name, reason=told)

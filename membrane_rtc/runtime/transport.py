@@ -217,7 +217,7 @@ def salvage(message: Any, keep: Callable[[Any], bool] = pickles) -> tuple[Any, l
     if isinstance(message, Sequenced):
         inner, dropped = salvage(message.message, keep)
         return Sequenced(message.channel, message.seq,
-                         Batch([]) if inner is None else inner), dropped
+                         Batch([]) if inner is None else inner, message.origin), dropped
     if isinstance(message, Batch):
         kept: list[Any] = []
         dropped = []

@@ -1,0 +1,108 @@
+"""The actor runtime, lean: an idle embedded server does not wake; numbering only where the base
+can re-order; rooms that come and go leave no state behind (supervisor, bridge, gateway side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from membrane_rtc import Server
+from membrane_rtc.runtime import ordering
+
+from .conftest import ServerFactory
+from .support.client import Client
+
+#: Clients come from 127.0.0.1 again and again: lift the per-address limits.
+NO_JOIN_RATE = {"joins_per_second": 0, "max_connections_per_ip": 0}
+ROOM = "actors.default:DefaultRoom"
+
+
+async def test_an_idle_embedded_server_does_not_wake(start_server: ServerFactory) -> None:
+    """Rooms, clients connected but silent, no timer due: over 2 s the actor thread returns
+    from its wait not once (it used to poll every 20 ms: about 100 wakeups). The supervisor's
+    only periodic timer, the heartbeat, runs in a convention alone: none here."""
+    server = await start_server({"a": (ROOM, None), "b": (ROOM, None)}, **NO_JOIN_RATE)
+    clients = [await Client.connect(f"{server.url}/{room}") for room in ("a", "a", "b")]
+    try:
+        await asyncio.sleep(0.3)  # the joins' own frames are handed over
+        before = server.bridge.idle_wakeups
+        await asyncio.sleep(2.0)
+        assert server.bridge.idle_wakeups - before == 0
+    finally:
+        for client in clients:
+            await client.connection.close()
+
+
+async def test_timers_still_fire_without_polling(start_server: ServerFactory) -> None:
+    """The thread blocks until the next Thespian wakeup exactly: a room created on demand
+    and left empty stops after its empty timeout (a supervisor timer), not never."""
+    server = await start_server({}, auto_create=True, empty_timeout=0.3, **NO_JOIN_RATE)
+    client = await Client.connect(f"{server.url}/lonely")
+    await client.connection.close()
+    deadline = time.monotonic() + 5
+    while any(room.name == "lonely" for room in await server.list_rooms()):
+        assert time.monotonic() < deadline, "the empty-room timer never fired"
+        await asyncio.sleep(0.05)
+
+
+async def _cycle(server: Server, count: int, client_every: int) -> dict[str, int]:
+    """Start and stop a room ``count`` times, a client in every ``client_every``-th
+    incarnation (its frames are numbered where the base needs it). Returns the largest size
+    each table reached meanwhile."""
+    peak: dict[str, int] = {}
+    for n in range(count):
+        await server.create_room("churn", ROOM)
+        client = None
+        if n % client_every == 0:
+            client = await Client.connect(f"{server.url}/churn")
+            await client.send("hello", "anyone?")  # a message for the room: gateway -> room
+            for key, size in (await server.kept_state()).items():
+                peak[key] = max(peak.get(key, 0), size)
+        await server.stop_room("churn")
+        if client is not None:
+            await client.recv_event("error")  # "Room closed"
+            await client.connection.close()
+    return peak
+
+
+async def _settled(server: Server, before: dict[str, int], within: float) -> dict[str, int]:
+    """The sizes once back to ``before`` (closed sockets and late-message grace may take a
+    moment), or as they are at the deadline."""
+    deadline = time.monotonic() + within
+    while (kept := await server.kept_state()) != before and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return kept
+
+
+async def test_a_thousand_rooms_leave_no_state_behind(start_server: ServerFactory) -> None:
+    """Embedded: 1,000 incarnations of a room, some with a client; every table the supervisor,
+    the bridge and the gateway side keep is back to its size before. Nothing is numbered:
+    simpleSystemBase cannot re-order."""
+    server = await start_server({}, **NO_JOIN_RATE)
+    await _cycle(server, 1, client_every=1)  # the first time: every actor told something once
+    before = await server.kept_state()
+    peak = await _cycle(server, 1000, client_every=50)
+    assert await _settled(server, before, within=5) == before
+    assert peak["bridge.ordering_out"] == peak["bridge.ordering_in"] == 0
+    assert peak["supervisor.ordering_in"] == peak["supervisor.ordering_out"] == 0
+    assert peak["supervisor.rooms"] == 1 and peak["runtime.members"] == 1
+
+
+async def test_rooms_in_processes_leave_no_state_behind(
+        start_multiproc_server: ServerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multi-process: numbered both ways (the TCP base can re-order), and each room's
+    numbering forgotten by the supervisor and the bridge once it ends (after the grace its
+    late messages get, ordering.LATE_FOR: shortened here, before the actor processes fork)."""
+    monkeypatch.setattr(ordering, "LATE_FOR", 0.5)
+    server = await start_multiproc_server({}, **NO_JOIN_RATE)
+    await _cycle(server, 1, client_every=1)
+    await asyncio.sleep(1.0)  # the warm-up room's grace is over
+    before = await server.kept_state()
+    peak = await _cycle(server, 20, client_every=2)
+    assert peak["bridge.ordering_out"] > before["bridge.ordering_out"]
+    assert peak["bridge.ordering_in"] > before["bridge.ordering_in"]
+    assert peak["supervisor.ordering_in"] > before["supervisor.ordering_in"]
+    assert await _settled(server, before, within=10) == before
