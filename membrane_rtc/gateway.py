@@ -500,9 +500,16 @@ class Gateway:
 
     def _throttle_over(self, conn: PeerConnection) -> None:
         conn.throttle_timer = None
-        ws = conn.ws
-        if ws not in self._held_back and ws.transport is not None \
-                and not ws.transport.is_closing():
+        self._read_if_free(conn.ws)
+
+    def _read_if_free(self, ws: WebSocket) -> None:
+        """Read from ``ws`` again unless another reason to hold it back remains: reading is
+        paused for its room's backlog (``_held_back``) and for its own message rate (a
+        throttle timer), and each one's end must not lift the other."""
+        conn: PeerConnection | None = ws.context
+        if ws in self._held_back or (conn is not None and conn.throttle_timer is not None):
+            return
+        if ws.transport is not None and not ws.transport.is_closing():
             ws.transport.resume_reading()
 
     def _read_again(self) -> None:
@@ -513,8 +520,7 @@ class Gateway:
                 self._held_back.discard(ws)
             elif not self._behind(ws.context, 0.5):
                 self._held_back.discard(ws)
-                if ws.context.throttle_timer is None:  # else the throttle's end resumes it
-                    ws.transport.resume_reading()
+                self._read_if_free(ws)
         if self._held_back:
             self._backlog_check = asyncio.get_running_loop().call_later(
                 BACKLOG_CHECK, self._read_again)
