@@ -286,3 +286,15 @@ async def test_malformed_requests_get_400_and_one_log_line_each(serve: Any) -> N
     lines = [line for line in server.stderr if "status=400" in line]
     assert len(lines) == len(MALFORMED), lines
     assert not [line for line in server.stderr if "Traceback" in line or "ERROR" in line]
+
+
+async def test_a_request_with_oversized_headers_gets_431_and_one_log_line(serve: Any) -> None:
+    """A Forwarded or X-Forwarded-For of thousands of hops cannot make the server walk them:
+    headers past websockets' 8 KiB line limit are answered before anyone reads them."""
+    server = await serve("--trusted-proxy", "127.0.0.1/32")
+    hops = ", ".join(f"203.0.{n // 256}.{n % 256}" for n in range(3000))
+    request = (b"GET /webrtc/demo HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: " + hops.encode()
+               + b"\r\n\r\n")
+    assert (await raw_request(server.url, request)).startswith(b"HTTP/1.1 431")
+    await server.log_line("status=431")
+    await Client.connect(f"{server.url}/demo")  # the server serves on
