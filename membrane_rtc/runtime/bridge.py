@@ -8,9 +8,8 @@ gateway comes back to the event loop in batches through ``call_soon_threadsafe``
 
 Two ways to run, one interface:
 
-- ``simpleSystemBase`` (embedded): every actor runs inside the caller's ``tell``, so a single
-  thread takes what is queued, ``tell``s it, then drains ``listen(0)``. Idle, it blocks until
-  work comes or the next Thespian timer (``wakeupAfter``) is due: no polling.
+- ``simpleSystemBase`` (embedded): every actor runs inside the caller's ``tell``, so the
+  event loop itself runs them, in rounds (:mod:`.embedded`): no thread, no hop.
 - ``multiprocTCPBase``: actors are processes. One thread sends (blocking on the queue, never
   polling) through one handle; another blocks in ``listen`` on a second handle, whose address
   is the gateway's. Requests name that address in ``reply_to``.
@@ -22,12 +21,13 @@ What one client sends must not hurt the others (see docs/explanation/architectur
 
 - the bridge counts, per actor, what it was told and the actors have not taken in yet
   (:meth:`ActorBridge.backlog`): the gateway reads no more from clients whose room is behind;
-- embedded, each round tells an actor at most ROUND_QUANTUM messages, so a flooded room
-  delays the others by a round, not by its whole backlog;
+- embedded, each round tells an actor at most ``embedded.ROUND_QUANTUM`` messages, so a
+  flooded room delays the others by a round, not by its whole backlog;
 - a message that fails (pickle cannot take it, its actor is gone, handling it raises) fails
   alone: counted, logged (once, then throttled), handed back to whoever waits for an answer;
-  no error ends a bridge thread. If a thread or Thespian's admin process dies anyway,
-  :attr:`ActorBridge.alive` says so and the server exits, for its supervisor to restart it.
+  no error ends a bridge thread or round. If a thread, the embedded actors or Thespian's admin
+  process die anyway, :attr:`ActorBridge.alive` says so and the server exits, for its
+  supervisor to restart it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from thespian.actors import ActorSystem, ActorSystemMessage, PoisonMessage
 from ..logs import Throttled, private_thespian_log, thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
+from .embedded import DEFAULT_POLL_INTERVAL, EmbeddedRounds
 from .lifeline import Lifeline, Watching, WatchServer
 from .ordering import (OrderedReceiver, OrderedSender, Sequenced, needs_numbering,
                        set_numbering)
@@ -72,9 +73,6 @@ log = logging.getLogger("membrane_rtc.bridge")
 
 _STOP = object()
 
-#: Embedded, only if this Thespian's simpleSystemBase does not keep its wakeups as expected
-#: (see _SimpleWakeups): how often the idle actor thread looks for due timers (seconds).
-DEFAULT_POLL_INTERVAL = 0.02
 #: The Thespian base names the two modes use.
 EMBEDDED = "simpleSystemBase"
 MULTIPROC = "multiprocTCPBase"
@@ -84,10 +82,6 @@ DEFAULT_ADMIN_PORT = 1900
 STARTUP_TIMEOUT = 20.0
 #: Thespian's capability naming the convention leader's admin address.
 CONVENTION_ADDRESS = "Convention Address.IPv4"
-#: Embedded: messages one round tells one actor at most. A room flooded faster than it
-#: forwards then delays another room's messages by one round of this many of its own, not by
-#: all it has waiting; below it (nearly always) a round is all that was queued, as one Batch.
-ROUND_QUANTUM = 16
 #: How long the listener pauses after an error before it listens again (seconds).
 ERROR_PAUSE = 0.05
 
@@ -188,38 +182,6 @@ class _Queued:
         return sends
 
 
-class _SimpleWakeups:
-    """When simpleSystemBase's next timer (``wakeupAfter``) is due, and firing due ones.
-
-    simpleSystemBase keeps the timers actors ask for in its ``_wakeUps`` (``WakeupManager``)
-    and fires them only inside a ``tell`` or a ``listen`` that waits: it has no public "when is
-    the next one". So the actor thread asks it here, the one place that reads Thespian's
-    internals, to block exactly until then instead of waking every few milliseconds. Without
-    those internals (another Thespian) it falls back to polling every ``poll_interval``.
-    """
-
-    def __init__(self, system: ActorSystem, poll_interval: float) -> None:
-        base = getattr(system, "_systemBase", None)
-        self._base = base if all(hasattr(base, name) for name in
-                                 ("_next_wakeup", "_realizeWakeups", "_runSends")) else None
-        self._poll_interval = poll_interval
-
-    def due_in(self) -> float | None:
-        """Seconds until the next timer is due (0: due now), None when there is none."""
-        if self._base is None:
-            return self._poll_interval
-        timer = self._base._next_wakeup()
-        return None if timer is None else float(timer.view().remainingSeconds())
-
-    def fire_due(self, system: ActorSystem) -> None:
-        """Deliver the timers that are due (what ``tell`` does before it sends)."""
-        if self._base is None:
-            system.listen(0.00001)  # a listen that waits at all fires due wakeups
-            return
-        self._base._realizeWakeups()
-        self._base._runSends()
-
-
 class ActorBridge:
     """Runs an actor system on its own thread(s) and connects it to one asyncio event loop."""
 
@@ -272,9 +234,14 @@ class ActorBridge:
         self._ordered_out = OrderedSender(f"gateway:{uuid.uuid4()}",  # sending thread only
                                           numbered=self.numbered)
         self._ordered_in = OrderedReceiver()  # event loop only
-        #: Embedded: how often the actor thread returned from its wait with nothing queued
-        #: (a timer was due, or it polled). Idle with no timer due, it stays put.
-        self.idle_wakeups = 0
+        #: Embedded: the actor system's rounds on the event loop (once started).
+        self._rounds: EmbeddedRounds | None = None
+
+    @property
+    def idle_wakeups(self) -> int:
+        """Embedded: how often the actors were woken with nothing told them (a timer was due,
+        or polled). Idle with no timer due, never."""
+        return 0 if self._rounds is None else self._rounds.idle_wakeups
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -296,9 +263,11 @@ class ActorBridge:
         if self.system_base == MULTIPROC and port_in_use(self.capabilities["Admin Port"]):
             raise ActorSystemError(
                 f"admin port {self.capabilities['Admin Port']} is in use (another server?)")
+        if self.system_base == EMBEDDED:
+            self._start_embedded()
+            return
         ready: asyncio.Future[None] = self._loop.create_future()
-        run = self._run_embedded if self.system_base == EMBEDDED else self._run_sender
-        self._start_thread("membrane-rtc-actors", run, ready)
+        self._start_thread("membrane-rtc-actors", self._run_sender, ready)
         await asyncio.wait_for(ready, STARTUP_TIMEOUT)
 
     def _start_thread(self, name: str, target: Callable[..., None], *args: Any) -> None:
@@ -321,6 +290,8 @@ class ActorBridge:
         """The actor system is gone: let the threads end, without waiting for them."""
         self._lost = True
         self._listening.clear()
+        if self._rounds is not None:
+            self._rounds.abandon()
         self._inbox.put(_STOP)
 
     def tell(self, target: Address, message: Any) -> None:
@@ -334,7 +305,10 @@ class ActorBridge:
             backlog = self._backlogs[key] = _Backlog(key)
         backlog.told += 1
         self._told += 1
-        self._inbox.put((target, message, backlog))
+        if self._rounds is not None:
+            self._rounds.add((target, message, backlog))
+        else:
+            self._inbox.put((target, message, backlog))
 
     def _prune(self) -> None:
         """Forget the backlogs of actors with nothing waiting (rooms come and go)."""
@@ -390,6 +364,8 @@ class ActorBridge:
             return "given up for dead"
         if self._stopping:
             return None
+        if self._rounds is not None and self._rounds.failure is not None:
+            return self._rounds.failure
         for thread in self._threads:
             if not thread.is_alive():
                 return f"the bridge's thread {thread.name} ended"
@@ -422,6 +398,15 @@ class ActorBridge:
         then waits out its 10 s limit.
         """
         self._stopping = True
+        if self._rounds is not None:
+            rounds, self._rounds = self._rounds, None
+            try:
+                rounds.stop()
+            finally:
+                # Back to the safe default for whatever this process starts next (a
+                # multi-process system forks its actors from here).
+                set_numbering(True)
+            return
         self._listening.clear()
         for thread in self._threads[1:]:
             await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
@@ -543,59 +528,21 @@ class ActorBridge:
         self._errors.error(f"bridge {where}", "the bridge's %s failed a round; going on",
                            where, exc_info=True)
 
-    def _run_embedded(self, ready: asyncio.Future[None]) -> None:
-        """simpleSystemBase: one thread tells, runs the actors, and listens."""
+    def _start_embedded(self) -> None:
+        """simpleSystemBase: start it here, on the event loop's thread, which then runs its
+        actors in rounds (:class:`.embedded.EmbeddedRounds`)."""
+        assert self._loop is not None
+        system = None
         try:
             system = self._open()
             self._create_actors(system)
             self._register(system)
         except BaseException as exc:
-            self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
-            return
-        self._resolve(ready, None)
-        queued = _Queued()
-        wakeups = _SimpleWakeups(system, self.poll_interval)
-        try:
-            while not self._embedded_round(system, queued, wakeups):
-                pass
-        finally:
-            system.shutdown()
-            # Back to the safe default for whatever this process starts next (a
-            # multi-process system forks its actors from here).
+            if system is not None:
+                system.shutdown()
             set_numbering(True)
-
-    def _embedded_round(self, system: ActorSystem, queued: _Queued,
-                        wakeups: _SimpleWakeups) -> bool:
-        """Wait for work or the next timer; tell each actor up to ROUND_QUANTUM of its
-        messages (all when stopping), fire due timers, hand back what the actors sent. An
-        error ends the round, not the thread. Returns whether to stop."""
-        stopping = False
-        try:
-            block_for = 0 if queued else wakeups.due_in()
-            items, stopping = self._take(block_for)
-            if not items and not stopping and block_for != 0:
-                self.idle_wakeups += 1
-            queued.add(items)
-            for target, message, token in queued.sends(self._ordered_out,
-                                                       None if stopping else ROUND_QUANTUM):
-                try:
-                    system.tell(target, message)
-                except Exception as exc:
-                    self._failed(Failed(leaves(message), f"{type(exc).__name__}: {exc}",
-                                        unsendable=False))
-                finally:
-                    self._credit(token)
-            if wakeups.due_in() == 0:
-                wakeups.fire_due(system)
-            outgoing = []
-            message = system.listen(0)
-            while message is not None:
-                outgoing.append(message)
-                message = system.listen(0)
-            self._hand_over(outgoing)
-        except Exception:
-            self._round_failed("actor thread")
-        return stopping
+            raise ActorSystemError(f"cannot start the actor system: {exc}") from None
+        self._rounds = EmbeddedRounds(self, system, _Queued(), self._loop, self.poll_interval)
 
     def _run_sender(self, ready: asyncio.Future[None]) -> None:
         """multiprocTCPBase: start the system, then send what the event loop queues."""

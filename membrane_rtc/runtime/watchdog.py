@@ -19,9 +19,9 @@ import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any
 
 log = logging.getLogger("membrane_rtc.watchdog")
 
@@ -42,7 +42,7 @@ class CallbackTimeout(BaseException):
     """
 
 
-@dataclass
+@dataclass(slots=True)
 class _Running:
     callback: str
     deadline: float
@@ -63,30 +63,13 @@ class Watchdog:
         self._running: dict[int, _Running] = {}
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def limit(self, callback: str, timeout: float) -> Iterator[None]:
+    def limit(self, callback: str, timeout: float) -> AbstractContextManager[None]:
         """Run the ``with`` body under a time limit of ``timeout`` seconds (0: none).
 
         A body interrupted past its limit leaves the ``with`` as a TimeoutError, an ordinary
         exception for the caller (inside the body it was a BaseException nothing could catch).
         """
-        if timeout <= 0:
-            yield
-            return
-        thread_id = threading.get_ident()
-        with self._lock:
-            self._running[thread_id] = _Running(callback, time.monotonic() + timeout)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, daemon=True,
-                                                name="membrane-rtc-watchdog")
-                self._thread.start()
-        try:
-            yield
-        except CallbackTimeout:
-            raise TimeoutError(f"no answer within {timeout:g} s") from None
-        finally:
-            with self._lock:
-                self._running.pop(thread_id, None)
+        return _Limit(self, callback, timeout) if timeout > 0 else _NO_LIMIT
 
     def _watch(self) -> None:
         while True:
@@ -113,6 +96,40 @@ class Watchdog:
         log.critical("%s is stuck outside Python code; the embedded actor system waits for it "
                      "(run with --actor-system multiproc to isolate such callbacks)",
                      running.callback)
+
+
+class _Limit:
+    """One callback under the watchdog: a class, not a generator, because it wraps every
+    callback of every message (the generator form cost a few microseconds each)."""
+
+    __slots__ = ("_watchdog", "_callback", "_timeout", "_thread_id")
+
+    def __init__(self, watchdog: Watchdog, callback: str, timeout: float) -> None:
+        self._watchdog = watchdog
+        self._callback = callback
+        self._timeout = timeout
+        self._thread_id = 0
+
+    def __enter__(self) -> None:
+        watchdog = self._watchdog
+        self._thread_id = thread_id = threading.get_ident()
+        with watchdog._lock:
+            watchdog._running[thread_id] = _Running(self._callback,
+                                                    time.monotonic() + self._timeout)
+            if watchdog._thread is None:
+                watchdog._thread = threading.Thread(target=watchdog._watch, daemon=True,
+                                                    name="membrane-rtc-watchdog")
+                watchdog._thread.start()
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        watchdog = self._watchdog
+        with watchdog._lock:
+            watchdog._running.pop(self._thread_id, None)
+        if kind is CallbackTimeout:
+            raise TimeoutError(f"no answer within {self._timeout:g} s") from None
+
+
+_NO_LIMIT = nullcontext()
 
 
 def _raise_in(thread_id: int, exception: type[BaseException]) -> None:
