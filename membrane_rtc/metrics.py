@@ -51,7 +51,7 @@ RUNTIME_ERRORS = (
     "unsendable",   # could not be serialised for the actors' processes (dropped before sending)
     "undelivered",  # the receiving actor was gone or did not acknowledge in time
     "unhandled",    # the gateway failed handling one of the actors' messages
-    "bridge",       # an error in a round of the bridge's own threads (the next round goes on)
+    "bridge",       # an error in a round of the bridge itself (the next round goes on)
 )
 
 STATUS_REASONS = {400: "bad_request", 401: "unauthorized", 403: "forbidden_origin",

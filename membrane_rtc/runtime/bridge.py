@@ -1,12 +1,9 @@
 """The bridge between asyncio and a Thespian actor system.
 
-An ``ActorSystem`` handle is not thread-safe, so dedicated threads own the handles and the
-asyncio side only puts ``(address, message)`` pairs on a queue. What the actors send to the
-gateway comes back to the event loop in batches through ``call_soon_threadsafe``: replies to a
-:class:`~.messages.Request` resolve the matching future, everything else goes to the
-``on_message`` callback (the gateway).
-
-Two ways to run, one interface:
+The event loop tells actors ``(address, message)`` pairs and gets back, in batches, what the
+actors send the gateway: replies to a :class:`~.messages.Request` resolve the matching future,
+everything else goes to the ``on_message`` callback (the gateway). An ``ActorSystem`` handle is
+not thread-safe, so each handle has one owner. Two ways to run, one interface:
 
 - ``simpleSystemBase`` (embedded): every actor runs inside the caller's ``tell``, so the
   event loop itself runs them, in rounds (:mod:`.embedded`): no thread, no hop.
@@ -183,7 +180,8 @@ class _Queued:
 
 
 class ActorBridge:
-    """Runs an actor system on its own thread(s) and connects it to one asyncio event loop."""
+    """Runs an actor system (on the event loop, or on threads of its own) and connects it to
+    one asyncio event loop."""
 
     def __init__(self, system_base: str = EMBEDDED, admin_port: int = DEFAULT_ADMIN_PORT,
                  capabilities: dict[str, Any] | None = None,
