@@ -76,14 +76,18 @@ class RoomState(Generic[Endpoint]):
         self.callback_timeout = callback_timeout
         self.time_limit = time_limit
         self._timers: dict[int, Callable[[], None]] = {}
+        self._labels: dict[str, str] = {}  # callback name -> what the time limit calls it
 
     def _call(self, callback: str, *args: Any) -> Any:
         """Run a user callback; any exception becomes a RoomCallbackError (JoinRefused aside)."""
         return self._run(callback, getattr(self.room, callback), *args)
 
     def _run(self, name: str, function: Callable[..., Any], *args: Any) -> Any:
+        label = self._labels.get(name)
+        if label is None:  # formatted once per callback: on_forward runs for every message
+            label = self._labels[name] = f"room {self.room.name!r} {name}"
         try:
-            with self.time_limit(f"room {self.room.name!r} {name}", self.callback_timeout):
+            with self.time_limit(label, self.callback_timeout):
                 return function(*args)
         except JoinRefused:
             raise

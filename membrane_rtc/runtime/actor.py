@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from thespian.actors import ActorTypeDispatcher, PoisonMessage
 
@@ -24,12 +24,27 @@ def address_key(address: Address) -> str:
 
 log = logging.getLogger("membrane_rtc.actor")
 
+_UNKNOWN = object()
+
+
+def _handler_for(actor_class: type, message_class: type) -> Callable[..., Any] | None:
+    """The ``receiveMsg_<Type>`` function ``actor_class`` has for the nearest class in
+    ``message_class``'s MRO, or None."""
+    for each in message_class.__mro__:
+        handler = getattr(actor_class, "receiveMsg_" + each.__name__, None)
+        if handler is not None:
+            return handler
+    return None
+
 
 class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is untyped
     """Thespian's type-dispatching actor, plus :class:`Batch` unpacking, ordered sends
     (:meth:`send_ordered`, see :mod:`.ordering`), :meth:`answer`, and one guard per message:
     each message, and each one a Batch or Sequenced carries, that fails is :meth:`failed`
     alone (requests answered). Subclasses extend :meth:`handle`, not ``receiveMessage``."""
+
+    #: Per actor class: message type -> its ``receiveMsg_`` function (None: there is none).
+    _handlers: dict[type, Callable[..., Any] | None] = {}
 
     def receiveMessage(self, message: Any, sender: Address) -> None:
         # An exception let out would make Thespian retry the whole envelope, which ordering
@@ -44,9 +59,23 @@ class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is u
                 log.exception("%s: handling the failure of %s failed too",
                               type(self).__name__, type(message).__name__)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}  # each actor class its own
+
     def handle(self, message: Any, sender: Address) -> None:
-        """Handle one message: Thespian's type dispatch to ``receiveMsg_<Type>``."""
-        super().receiveMessage(message, sender)
+        """Handle one message: ``receiveMsg_<Type>`` for its type or its nearest base class,
+        as Thespian's ``ActorTypeDispatcher`` would find it, but looked up once per type (it
+        walks both classes' MROs for every message). No handler here returns ``SUPER``."""
+        handlers = type(self)._handlers
+        kind = type(message)
+        handler = handlers.get(kind, _UNKNOWN)
+        if handler is _UNKNOWN:
+            handler = handlers[kind] = _handler_for(type(self), kind)
+        if handler is None:  # none: Thespian's own way (receiveUnrecognizedMessage, if any)
+            super().receiveMessage(message, sender)
+        else:
+            handler(self, message, sender)
 
     def failed(self, message: Any, sender: Address, error: Exception) -> None:
         """Handling ``message`` raised: log it (with its traceback) and answer a request with

@@ -292,10 +292,12 @@ class ActorBridge:
             self._rounds.abandon()
         self._inbox.put(_STOP)
 
-    def tell(self, target: Address, message: Any) -> None:
+    def tell(self, target: Address, message: Any, key: str | None = None) -> None:
         """Send a message to an actor. Never blocks; call it on the event loop (the one
-        thread that counts what is told)."""
-        key = address_key(target) if target is not None else ""
+        thread that counts what is told). ``key``: ``address_key(target)``, if the caller
+        keeps it (it tells the same room for every message of its clients)."""
+        if key is None:
+            key = address_key(target) if target is not None else ""
         backlog = self._backlogs.get(key)
         if backlog is None:
             if len(self._backlogs) >= self._prune_at:
@@ -333,13 +335,14 @@ class ActorBridge:
                 "bridge.backlogs": len(self._backlogs),
                 "bridge.pending_requests": len(self._pending)}
 
-    def backlog(self, target: Address = None) -> int:
+    def backlog(self, target: Address = None, key: str | None = None) -> int:
         """Messages told and not yet taken in by the actors' side: all of them, or those for
-        ``target``. Taken in is: embedded, handled; multi-process, acknowledged by the
-        actor's process (which then has at most that one batch to handle)."""
-        if target is None:
+        ``target`` (or its ``address_key``). Taken in is: embedded, handled; multi-process,
+        acknowledged by the actor's process (which then has at most that one batch to
+        handle)."""
+        if target is None and key is None:
             return self._told - self._taken
-        backlog = self._backlogs.get(address_key(target))
+        backlog = self._backlogs.get(key if key is not None else address_key(target))
         return 0 if backlog is None else backlog.told - backlog.taken
 
     def _credit(self, token: Token) -> None:

@@ -54,6 +54,7 @@ class _Member:
 
     peer_id: str
     room: Address
+    room_key: str  # address_key(room), computed once: the bridge counts by it per message
 
 
 class ActorRuntime:
@@ -100,7 +101,7 @@ class ActorRuntime:
     def receive(self, conn_id: int, message: protocol.Message) -> None:
         member = self._members.get(conn_id)
         if member is not None:
-            self.bridge.tell(member.room, ClientMessage(message))
+            self.bridge.tell(member.room, ClientMessage(message), member.room_key)
 
     def disconnected(self, conn_id: int, resumable: bool = False) -> None:
         self._settled(conn_id)  # an accept still on its way is answered below
@@ -113,7 +114,7 @@ class ActorRuntime:
         if conn_id is None:
             return self.bridge.backlog()
         member = self._members.get(conn_id)
-        return 0 if member is None else self.bridge.backlog(member.room)
+        return 0 if member is None else self.bridge.backlog(key=member.room_key)
 
     def alive(self) -> bool:
         return self.bridge.alive
@@ -169,9 +170,10 @@ class ActorRuntime:
             self.bridge.tell(message.room, PeerDisconnected(
                 message.peer_id, message.conn_id, self.bridge.address, message.resumed))
             return
-        closed = self._closed_rooms.get(address_key(message.room))
+        room_key = address_key(message.room)
+        closed = self._closed_rooms.get(room_key)
         self._settled(message.conn_id)
-        self._members[message.conn_id] = _Member(message.peer_id, message.room)
+        self._members[message.conn_id] = _Member(message.peer_id, message.room, room_key)
         self.events.accept(message.conn_id, message.peer_id, message.idle_timeout,
                            message.resumed)
         if closed is not None:  # the room went down meanwhile
