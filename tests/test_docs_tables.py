@@ -7,6 +7,7 @@ neither can change without the other.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from pathlib import Path, PurePosixPath
@@ -15,6 +16,8 @@ from membrane_rtc.config import BY_FIELD, ServerConfig
 from membrane_rtc.connections import READY_TIMEOUT
 from membrane_rtc.gateway import ADMISSION_CHECKS
 
+from .conftest import ServerFactory
+from .support.client import WAIT
 from .support.docs import DOCS
 from .support.process import REPO
 
@@ -83,3 +86,44 @@ def test_the_readiness_probe_wait_shown_is_the_codes() -> None:
              if line.startswith("| `/readyz` |")]
     waits = re.findall(r"within (\d+(?:\.\d+)?) s", row)
     assert waits == [f"{READY_TIMEOUT:g}"], row
+
+
+async def answer_status(port: int, path: str, *headers: str, upgrade: bool = True) -> int:
+    """Send one HTTP request by hand (so it can break any rule) and return the answer's status."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *headers]
+    if upgrade:
+        lines += ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        status_line = await asyncio.wait_for(reader.readline(), WAIT)
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+async def test_a_request_failing_two_checks_gets_the_earlier_ones_answer(
+        start_server: ServerFactory) -> None:
+    """ADMISSION_CHECKS is the gateway's order, not only the page's: for neighbours in it that
+    answer differently, a request failing both gets the first one's answer."""
+    order = {check: index for index, check in enumerate(ADMISSION_CHECKS)}
+    server = await start_server(allowed_origins=["https://good.example"], joins_per_second=0.001,
+                                join_burst=1, peer_class="actors.token:TokenPeer",
+                                peer_options={"token": "s3cret"})
+    port, room = server.port, "/webrtc/demo?token=s3cret"
+    assert order["room"] < order["on-init"]
+    assert await answer_status(port, "/webrtc/nowhere?token=wrong") == 404  # the burst: spent
+    assert order["allowed-origin"] < order["joins-per-second"]
+    assert await answer_status(port, room, "Origin: https://evil.example") == 403
+    assert await answer_status(port, room) == 429
+    assert order["joins-per-second"] < order["websocket-handshake"]
+    no_key = ("Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13")
+    assert await answer_status(port, room, *no_key, upgrade=False) == 429
+    assert order["request-target"] < order["plain-http"]
+    assert await answer_status(port, "/healthz", "Host: other", upgrade=False) == 400
+    assert order["plain-http"] < order["draining"] < order["allowed-origin"]
+    assert server.gateway is not None
+    await server.gateway.drain_and_close()  # no client is left: it returns at once, draining
+    assert await answer_status(port, "/healthz", upgrade=False) == 200
+    assert await answer_status(port, room, "Origin: https://evil.example") == 503
