@@ -26,6 +26,8 @@ from .support.process import CONSOLE_SCRIPT, REPO, ServeProcess, run_cli
 from .support.tools import require
 from .support.waiting import until
 
+pytestmark = pytest.mark.slow  # membrane-rtc as a subprocess per case
+
 Start = Callable[..., Awaitable[ServeProcess]]
 
 
