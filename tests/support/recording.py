@@ -1,8 +1,9 @@
 """Rooms and peers that record every callback, for tests that run the server in-process.
 
-In the embedded mode the actors run on the bridge thread, so the record is shared with the
-test through a condition variable: tests wait for what they expect, with a timeout. Async
-tests wait with :meth:`Recorder.until`, which leaves the event loop (the gateway's) running.
+The record is shared with the test through a condition variable (the actors run on another
+thread in some setups): tests wait for what they expect, with a timeout. Async tests wait with
+:meth:`Recorder.until`, which leaves the event loop running - in the embedded mode the actors
+run on that very loop, so a test blocking it would wait for callbacks that cannot run.
 """
 
 from __future__ import annotations
