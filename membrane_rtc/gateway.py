@@ -52,6 +52,15 @@ BACKLOG_CHECK = 0.002
 PING_INTERVAL = 20.0
 #: How long a drain waits for the clients it closed with 1012 to go (seconds).
 DRAIN_CLOSE_WAIT = 5.0
+#: What is checked before the upgrade, in the order it is checked: here (at the socket's
+#: opening, in :class:`~membrane_rtc.websocket.WebSocket`, :meth:`Gateway._admit`), then by
+#: the runtime. docs/reference/protocol.md's table has one row per check, in this order.
+ADMISSION_CHECKS = (
+    "max-connections", "max-connections-per-ip", "handshake-timeout", "http-request",
+    "request-target", "plain-http", "draining", "allowed-origin", "client-address",
+    "joins-per-second", "websocket-handshake", "parse-request", "room", "auto-create",
+    "on-init", "connect-timeout",
+)
 
 
 class PeerConnection:
@@ -220,7 +229,7 @@ class Gateway:
                   remote=_host(ws))
 
     def _admit(self, ws: WebSocket, request: Request) -> None:
-        """Check a request in this order (docs/reference/protocol.md): its form, then what it
+        """Check a request in the order of :data:`ADMISSION_CHECKS`: its form, then what it
         asks for, the drain, the limits, the websocket handshake, then ``Peer.parse_request``
         - and only then ask the runtime (so a request that cannot be upgraded never joins)."""
         if problem := _malformed(request):

@@ -18,6 +18,20 @@ from .support.recording import RECORD
 ServerFactory = Callable[..., Awaitable[Server]]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the multi-process actor system is ``slow`` (each actor an OS process,
+    ~40 ms to start, the server's own start a second or more): the ones asking for
+    ``start_multiproc_server`` and every ``multiproc`` case of a parametrized test (the
+    ``start_server_each_mode`` fixture's and a ``mode`` parameter's). The embedded case of
+    the same test stays in the fast suite."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        values = params.params.values() if params is not None else ()
+        if "start_multiproc_server" in getattr(item, "fixturenames", ()) or any(
+                value == "multiproc" for value in values if isinstance(value, str)):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _clear_record() -> None:
     RECORD.clear()

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from playwright.async_api import BrowserContext
 
 from .conftest import ServerFactory
 from .support.browser import CONNECTED, WAIT_MS, browser, open_demo  # noqa: F401 (fixture)
 from .support.proxy import CuttingProxy
+
+pytestmark = pytest.mark.slow  # drives chromium
 
 async def test_two_pages_complete_a_call_and_see_each_other_leave(
         start_server: ServerFactory, browser: BrowserContext) -> None:

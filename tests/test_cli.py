@@ -26,6 +26,8 @@ from .support.process import CONSOLE_SCRIPT, REPO, ServeProcess, run_cli
 from .support.tools import require
 from .support.waiting import until
 
+pytestmark = pytest.mark.slow  # membrane-rtc as a subprocess per case
+
 Start = Callable[..., Awaitable[ServeProcess]]
 
 
@@ -207,7 +209,6 @@ async def test_every_setting_has_exactly_one_flag_and_help_shows_it() -> None:
     for action in actions:
         assert action.option_strings[0] in out, action.option_strings
     assert "(embedded actor system)" not in out
-    assert (REPO / "actors" / "capped.py").exists()
 
 
 def setting_of(action: argparse.Action) -> str | None:

@@ -12,6 +12,7 @@ import asyncio
 import json
 from urllib.parse import quote
 
+import pytest
 from playwright.async_api import BrowserContext
 
 from membrane_rtc import protocol
@@ -64,6 +65,7 @@ async def test_the_server_refuses_its_own_event_names_from_a_peer(
     await bob.close()
 
 
+@pytest.mark.slow  # drives chromium
 async def test_a_peer_cannot_speak_as_the_server_to_two_pages_in_a_call(
         start_server: ServerFactory, browser: BrowserContext) -> None:
     """Through a room that lets a peer pick the event name: a forged ``authenticated``,
@@ -111,6 +113,7 @@ async def test_a_peer_cannot_speak_as_the_server_to_two_pages_in_a_call(
     await mallory.close()
 
 
+@pytest.mark.slow  # drives chromium
 async def test_the_demo_shows_a_peer_id_full_of_markup_as_text(
         start_server: ServerFactory, browser: BrowserContext) -> None:
     """A room that lets peers name themselves: the other page gets ``joined``, a call, tracks,
@@ -167,6 +170,7 @@ PLAY = """async (url) => {
 }"""
 
 
+@pytest.mark.slow  # drives chromium
 async def test_the_page_client_drops_forgeries_and_garbage_around_authenticated(
         start_server: ServerFactory, browser: BrowserContext) -> None:
     """From a server that passes anything on: text that is no frame throws nothing; forgeries

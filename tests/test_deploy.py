@@ -23,6 +23,8 @@ from .support.settings import effective
 from .support.tls import self_signed
 from .support.tools import require
 
+pytestmark = pytest.mark.slow  # starts nginx and servers as subprocesses
+
 DOCS = REPO / "docs" / "howto"
 HOST = "rtc.example.com"  # the guide's name; the test's TLS certificate is made for it
 

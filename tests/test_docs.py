@@ -44,6 +44,8 @@ from .support.process import REPO, ServeProcess, run_cli
 from .support.tools import require
 from .support.waiting import until
 
+pytestmark = pytest.mark.slow  # Sphinx, and every listing run (servers, venvs, chromium)
+
 #: Each listing, as (page, its first line - a directive: its info string), and the test that
 #: runs it.
 LISTINGS = {
@@ -195,11 +197,16 @@ async def serve_as_shown(command: str) -> ServeProcess:
     return await ServeProcess.start(*words[2:], "--port", "0")
 
 
+#: Seconds a Sphinx build may take (a cold one here takes about half a minute).
+SPHINX_TIMEOUT = 300
+
+
+@pytest.mark.timeout(SPHINX_TIMEOUT + 30)  # the build's own timeout answers first, clearly
 def test_the_docs_build_without_a_warning(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
          str(DOCS), str(tmp_path / "html")],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+        cwd=REPO, capture_output=True, text=True, timeout=SPHINX_TIMEOUT)
     assert result.returncode == 0, result.stderr[-3000:]
     cli_page = (tmp_path / "html" / "reference" / "cli.html").read_text()
     for flag in ("--max-peers-per-room", "--actor-system", "--metrics-port", "--json"):
@@ -228,6 +235,14 @@ def test_every_tutorial_command_is_run_here() -> None:
                                                      "pip", "membrane-rtc"]
 
 
+#: Seconds for one step of the fresh-venv test: making the venv, one pip install (a cold
+#: one builds wheels), one command of the tutorial.
+VENV_TIMEOUT, PIP_TIMEOUT, STEP_TIMEOUT = 120, 600, 120
+
+
+# Its steps' own timeouts in turn (the venv, two installs, three commands, two servers started)
+# and a margin: each step's timeout answers first, naming the step.
+@pytest.mark.timeout(VENV_TIMEOUT + 2 * PIP_TIMEOUT + 3 * STEP_TIMEOUT + 2 * 20 + 60)
 async def test_the_tutorial_scaffold_passes_its_test_in_a_fresh_venv_and_serves(
         tmp_path: Path) -> None:
     """Section 5 as a new user runs it: a fresh venv with membrane-rtc and pytest installed,
@@ -235,16 +250,16 @@ async def test_the_tutorial_scaffold_passes_its_test_in_a_fresh_venv_and_serves(
     the page says, and the room served with --reload."""
     new, test, serve, install, reload = console_commands("tutorial.md")[6:11]
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=VENV_TIMEOUT)
     setup = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(REPO), "pytest"],
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=PIP_TIMEOUT)
     assert setup.returncode == 0, setup.stderr[-2000:]
     work = tmp_path / "work"  # a fresh directory of the user's own, not the clone
     work.mkdir()
     bin_dir = str(venv / "bin")
     env = {**user_env(), "PATH": f"{bin_dir}:{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
 
-    def run(command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(command: str, timeout: float = STEP_TIMEOUT) -> subprocess.CompletedProcess[str]:
         words = shlex.split(command)  # as the activated venv's PATH finds them
         return subprocess.run([str(venv / "bin" / words[0]), *words[1:]], cwd=work, env=env,
                               capture_output=True, text=True, timeout=timeout)
@@ -268,12 +283,12 @@ async def test_the_tutorial_scaffold_passes_its_test_in_a_fresh_venv_and_serves(
         await process.stop()
     # --reload without its extra: one line saying what to install - what the page says
     assert reload == f"{serve} --reload"
-    result = run(f"{reload} --port 0", timeout=60)
+    result = run(f"{reload} --port 0")
     assert result.returncode == 2, result.stderr
     assert f"needs watchfiles: {install}" in result.stderr
     assert "Traceback" not in result.stderr
     # the page's install, from the fresh directory, then the room served with --reload
-    result = run(install, timeout=600)
+    result = run(install, timeout=PIP_TIMEOUT)
     assert result.returncode == 0, result.stdout + result.stderr
     process = await ServeProcess.start(*shlex.split(reload)[2:], "--port", "0", cwd=work,
                                        executable=venv / "bin" / "membrane-rtc")

@@ -25,6 +25,8 @@ from .support.client import Client
 from .support.net import free_port
 from .support.process import ServeProcess
 
+pytestmark = pytest.mark.slow  # fuzzes live servers for a fixed time
+
 FUZZ_CONNECTIONS = 4
 FRAMES_PER_CONNECTION = 25_000  # 100,000 in all
 OVERSIZED_CONNECTIONS = 20

@@ -43,6 +43,7 @@ async def test_unknown_room_is_404(start_server_each_mode: ServerFactory) -> Non
 async def test_room_name_is_url_decoded(start_server_each_mode: ServerFactory) -> None:
     server = await start_server_each_mode({"my room": ("actors.default:DefaultRoom", None)})
     client = await Client.connect(f"{server.url}/my%20room")
+    assert [peer.peer_id for peer in await server.list_peers("my room")] == [client.peer_id]
     await client.close()
 
 
@@ -270,7 +271,7 @@ async def test_callbacks_run_in_order_with_their_arguments(start_server: ServerF
                                                          "details": "normal"}
     assert await alice.closed() == 1000
     assert await refused_status(f"{server.url}/rec") == 404  # stopped on purpose: not restarted
-    calls = RECORD.wait_for(lambda calls: ("room:rec", "on_terminate") in calls)
+    calls = await RECORD.until(lambda calls: ("room:rec", "on_terminate") in calls)
     room_calls = [c[1:] for c in calls if c[0] == "room:rec"]
     # alice is still in when the room stops: a stopped room runs on_terminate, no more leaves.
     assert [c[0] for c in room_calls] == [
@@ -340,7 +341,7 @@ async def test_crashing_room_closes_its_peers_and_comes_back(start_server: Serve
         assert frame["data"]["description"] == "Room closed"
         assert frame["data"]["details"] == "room_crashed"  # the exception stays in the log
         assert await client.closed() == 1000
-    RECORD.wait_for(lambda calls: [c[1] for c in calls if c[0] == "room:fragile"].count(
+    await RECORD.until(lambda calls: [c[1] for c in calls if c[0] == "room:fragile"].count(
         "on_init") == 2)
     rooms = {room.name: room for room in await server.list_rooms()}
     assert rooms["fragile"].restarts == 1 and rooms["fragile"].state == "running"

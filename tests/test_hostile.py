@@ -22,6 +22,8 @@ from .support.client import WAIT, Client, http_get, refusal, refused_status
 from .support.net import free_port
 from .support.process import ServeProcess, run_cli
 
+pytestmark = pytest.mark.slow  # hostile clients against servers run as subprocesses
+
 MODES = ["embedded", "multiproc"]
 #: A half-sent websocket request: no blank line ends it.
 HALF_REQUEST = b"GET /webrtc/demo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"

@@ -26,6 +26,8 @@ from .support.procfs import live_processes_in_group, wait_until_no_process_in
 from .support.waiting import expect_room_closed
 from .test_observability import scrape, value
 
+pytestmark = pytest.mark.slow  # floods for seconds, multi-process actor systems
+
 MODES = ["embedded", "multiproc"]
 SLOW_ROOM = "tests.support.hostile:SlowRoom"
 #: How long the flood lasts (seconds), and what it must not do to the server meanwhile.

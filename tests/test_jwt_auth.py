@@ -114,6 +114,7 @@ async def test_tokens_signed_with_a_private_key_are_checked_with_its_public_key(
     await ada.close()
 
 
+@pytest.mark.slow  # membrane-rtc token as a subprocess
 async def test_the_token_command_mints_what_the_peer_accepts(
         start_server: ServerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROOM_SECRET", SECRET)
@@ -208,6 +209,7 @@ async def test_a_server_with_a_short_secret_does_not_start(
     assert server.bridge.loop is None and server.gateway is None  # nothing started
 
 
+@pytest.mark.slow  # membrane-rtc token as a subprocess
 async def test_the_token_command_refuses_a_short_secret_in_one_line() -> None:
     status, out, err = await run_cli("token", "--secret", "short", "--room", "demo",
                                      "--sub", "ada")

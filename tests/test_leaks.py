@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 
+import pytest
+
 from membrane_rtc import Server
 
 from .conftest import ServerFactory
 from .support.procfs import live_processes_in_group, wait_until_no_process_in
 from .support.client import Client
 from .support.waiting import room_info, until
+
+pytestmark = pytest.mark.slow  # runs many rooms and clients to watch memory
 
 CYCLES = 1000
 AT_ONCE = 10

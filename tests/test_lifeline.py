@@ -6,11 +6,15 @@ import json
 import os
 import signal
 
+import pytest
+
 from .conftest import record_actor_group
 from .support.net import free_port
 from .support.client import Client
 from .support.process import ServeProcess, run_cli
 from .support.procfs import live_processes_in_group, wait_until_no_process_in
+
+pytestmark = pytest.mark.slow  # kills servers and waits for their actor systems to go
 
 
 async def _actor_system_of(server: ServeProcess) -> int:

@@ -255,6 +255,7 @@ async def flood_a_reader_that_never_reads(*serve_args: str) -> tuple[int, int | 
         await server.stop()
 
 
+@pytest.mark.slow  # fills a client's buffers
 async def test_a_slow_reader_is_cut_off_with_1008_and_memory_stays_flat() -> None:
     """Side by side: with no limit the server buffers the whole flood for a client that never
     reads; with the limit the client is closed with 1008, its room sees it leave, and the

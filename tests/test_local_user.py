@@ -25,6 +25,8 @@ from .support.other_user import (ATTACK, nobodys_directory, require_nobody_runs_
 from .support.procfs import listening_addresses, live_processes_in_group
 from .support.process import CONSOLE_SCRIPT, ServeProcess, run_cli
 
+pytestmark = pytest.mark.slow  # runs attacks as another user against a multi-process server
+
 #: nobody's room class: loading its file leaves a marker (whoever loads it).
 EVIL_ROOM = '''
 import pathlib
@@ -89,6 +91,11 @@ async def test_another_user_cannot_make_the_server_load_its_room_class(home: Pat
     assert not marker.exists()  # nor while stopping (every socket read by then)
 
 
+#: Seconds the attack script, run as nobody, may take to try every actor port.
+ATTACK_TIMEOUT = 300
+
+
+@pytest.mark.timeout(ATTACK_TIMEOUT + 60)  # the attack's own timeout answers first
 async def test_another_user_cannot_run_code_through_any_actor_port(home: Path) -> None:
     """``nobody`` sends a pickle that would run code to every port the server and its actor
     system listen on: the admin port and the room's port answer "bad data" without loading it,
@@ -121,7 +128,7 @@ async def test_another_user_cannot_run_code_through_any_actor_port(home: Path) -
         status, out, err = await run_as_nobody(
             sys.executable, str(attack), str(markers),
             *(f"127.0.0.1:{p}:{30 if p in answering else 2}" for p in sorted(targets)),
-            home=home, timeout=300)
+            home=home, timeout=ATTACK_TIMEOUT)
         assert status == 0, err
         answers = json.loads(out)
         for p in answering:

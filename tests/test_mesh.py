@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+import pytest
+
 from .conftest import ServerFactory
 from .support.client import Client
+
+pytestmark = pytest.mark.slow  # a 20-peer full mesh in both modes
 
 PEERS = 20
 CANDIDATES = 3

@@ -7,6 +7,7 @@ import json
 import logging
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from membrane_rtc import RoomStatus
@@ -89,6 +90,7 @@ async def test_a_frame_too_big_is_counted_and_every_room_state_is_shown(
     assert shown == {state.value for state in RoomStatus}
 
 
+@pytest.mark.slow  # membrane-rtc serve as a subprocess
 async def test_serve_logs_json_lines_and_serves_metrics_on_loopback() -> None:
     metrics_port = free_port()
     server = await ServeProcess.start("--port", "0", "--log-format", "json",

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
+
+from membrane_rtc.admin import AdminClient
+from membrane_rtc.config import DEFAULT_ROOM_CLASS
 
 from membrane_rtc.admin_channel import decode_request, encode_request
 from membrane_rtc.cli import build_parser
 from membrane_rtc.operations import BY_NAME, OPERATIONS, operation_of, request_fields
 from membrane_rtc.runtime.admin_actor import REQUESTS
-from membrane_rtc.runtime.messages import ConnectPeer, KickPeer
-from membrane_rtc.runtime.supervisor import RoomSupervisor
+from membrane_rtc.runtime.messages import (ConnectPeer, CreateRoom, Drain, KickPeer, ListHosts,
+                                           ListPeers, ListRooms, Request, RestartRoom, StopRoom)
+
+from .conftest import ServerFactory
+from .support.client import Client, refused_status
+from .support.waiting import until
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)
 def test_each_operation_is_handled_taken_and_carried(operation) -> None:
-    assert hasattr(RoomSupervisor, f"receiveMsg_{operation.request.__name__}")
     assert operation.request in REQUESTS  # the admin actor lets it through
     fields = {name: f"value-{name}" for name in request_fields(operation)}
     request = operation.request(**fields)
@@ -37,3 +46,42 @@ def test_requests_outside_the_table_are_refused_clearly() -> None:
     with pytest.raises(ValueError, match="is not an admin operation"):
         operation_of(ConnectPeer(1, "r", None, "x:Y"))  # type: ignore[arg-type]
     assert BY_NAME["kick"].request is KickPeer
+
+
+async def test_each_operation_does_its_job_on_a_running_server(start_server: ServerFactory) -> None:
+    """Every row of the table, sent as ``membrane-rtc admin`` sends it (the embedded admin
+    channel) to a running server: each is handled, and does what its help says."""
+    server = await start_server(drain_timeout=60)
+    client = await Client.connect(f"{server.url}/demo")
+    done: set[str] = set()
+    # The client blocks; the channel is served on this loop: the client runs on a thread.
+    admin = await asyncio.to_thread(AdminClient.for_server, server.port)
+
+    async def run(request: Request) -> Any:
+        done.add(operation_of(request).name)
+        return await asyncio.to_thread(admin.request, request)
+
+    try:
+        assert await run(CreateRoom("extra", DEFAULT_ROOM_CLASS)) is None
+        assert {room.name for room in await run(ListRooms())} == {"demo", "extra"}
+        assert [peer.peer_id for peer in await run(ListPeers("demo"))] == [client.peer_id]
+        assert sum(host.rooms for host in await run(ListHosts())) == 2
+        await run(KickPeer("demo", client.peer_id))
+        assert await client.closed() == 1000
+        await run(RestartRoom("extra"))
+        again = await Client.connect(f"{server.url}/extra")  # it serves again
+        await again.close()
+        await run(StopRoom("extra"))
+        assert await refused_status(f"{server.url}/extra") == 404
+        await run(Drain())
+        gateway = server.gateway
+        assert gateway is not None
+
+        async def draining() -> bool:
+            return gateway.draining
+
+        await until(draining)
+        assert await refused_status(f"{server.url}/demo") == 503
+    finally:
+        await asyncio.to_thread(admin.close)
+    assert done == set(BY_NAME)

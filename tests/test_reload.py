@@ -14,6 +14,8 @@ from .support.net import free_port
 from .support.process import ServeProcess, run_cli
 from .support.waiting import expect_room_closed
 
+pytestmark = pytest.mark.slow  # servers as subprocesses, waiting for file events
+
 ROOM = '''from membrane_rtc import Message, Room
 
 

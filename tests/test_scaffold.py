@@ -12,6 +12,8 @@ import pytest
 
 from .support.process import run_cli
 
+pytestmark = pytest.mark.slow  # membrane-rtc as subprocesses
+
 
 async def pytest_in(directory: Path, *args: str) -> tuple[int | None, str]:
     """``python -m pytest ARGS`` as a user runs it there (no plugins of this suite's own)."""

@@ -29,6 +29,8 @@ from .conftest import record_actor_group
 from .support.net import free_port
 from .support.process import ServeProcess, run_cli
 
+pytestmark = pytest.mark.slow  # servers as subprocesses, Thespian's log files
+
 SECRET = "s3cr3t-value"
 
 

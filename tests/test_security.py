@@ -22,6 +22,7 @@ from .support.client import Client
 PEERS = 200
 
 
+@pytest.mark.slow  # connects many clients
 async def test_peer_ids_are_fresh_random_uuid4s(start_server: ServerFactory) -> None:
     server = await start_server(joins_per_second=0, max_connections_per_ip=0)
     # max_queue=None: these clients never read the 'joined' frames of the others, and a

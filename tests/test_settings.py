@@ -18,6 +18,8 @@ from .support.net import free_port
 from .support.process import REPO, ServeProcess, run_cli
 from .support.settings import effective
 
+pytestmark = pytest.mark.slow  # membrane-rtc serve --print-config as a subprocess per case
+
 REFERENCE = REPO / "docs" / "reference" / "configuration.md"
 
 

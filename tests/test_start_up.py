@@ -22,6 +22,8 @@ from .support.client import Client, refusal
 from .support.net import free_port
 from .support.process import ServeProcess, run_cli
 
+pytestmark = pytest.mark.slow  # membrane-rtc serve as a subprocess per case
+
 
 async def refused_start(*args: str, env: dict[str, str] | None = None) -> str:
     """``serve ARGS`` must stop before anything starts: exit status 2 and its one line,

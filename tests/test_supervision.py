@@ -19,6 +19,8 @@ from .support.client import Client, refused_status
 from .support.waiting import expect_room_closed, room_info, until
 from .support.process import ServeProcess, run_cli
 
+pytestmark = pytest.mark.slow  # crashes and restarts rooms, servers as subprocesses
+
 FAULTY = "tests.support.faulty_room:FaultyRoom"
 DEFAULT = "actors.default:DefaultRoom"
 

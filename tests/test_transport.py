@@ -24,6 +24,8 @@ from .support.net import free_port
 from .support.process import ServeProcess, run_cli
 from .support.procfs import listening_addresses, live_processes_in_group
 
+pytestmark = pytest.mark.slow  # multi-process actor systems
+
 
 async def test_nothing_of_a_one_machine_multiproc_server_listens_beyond_loopback(
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,8 @@ from .conftest import ServerFactory
 from .support.browser import CONNECTED, WAIT_MS, browser, open_demo  # noqa: F401 (fixture)
 from .support.coturn import Coturn
 
+pytestmark = pytest.mark.slow  # starts coturn and WebRTC peers
+
 SECRET = "the-shared-secret"
 
 #: The kinds of local candidate each connection's selected pair uses (from getStats).

@@ -24,6 +24,8 @@ from .support.net import free_port
 from .support.process import REPO, ServeProcess
 from .support.tools import require
 
+pytestmark = pytest.mark.slow  # drives chromium against the example app (uvicorn)
+
 APP = REPO / "examples" / "webapp" / "app.py"
 
 

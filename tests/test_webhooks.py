@@ -95,6 +95,7 @@ async def test_every_event_arrives_once_signed(
     assert all(isinstance(e["time"], float) for e in received)
 
 
+@pytest.mark.slow  # waits out retry back-offs
 async def test_a_receiver_down_then_up_gets_the_retried_events(
         start_server: ServerFactory, receivers: Callable[..., Receiver]) -> None:
     port = free_port()  # nothing listens there yet
@@ -112,6 +113,7 @@ async def test_a_receiver_down_then_up_gets_the_retried_events(
     await until(sent)
 
 
+@pytest.mark.slow  # waits out a hanging receiver
 async def test_a_hanging_receiver_slows_nothing_and_a_full_queue_drops_visibly(
         start_server: ServerFactory, receivers: Callable[..., Receiver],
         caplog: pytest.LogCaptureFixture) -> None:
@@ -137,6 +139,7 @@ async def test_a_hanging_receiver_slows_nothing_and_a_full_queue_drops_visibly(
     await a.close(), await b.close()
 
 
+@pytest.mark.slow  # waits out retry back-offs
 async def test_a_5xx_is_retried_and_a_4xx_is_not(
         start_server: ServerFactory, receivers: Callable[..., Receiver]) -> None:
     failing = receivers(status=503)

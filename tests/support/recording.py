@@ -1,11 +1,14 @@
 """Rooms and peers that record every callback, for tests that run the server in-process.
 
-In the embedded mode the actors run on the bridge thread, so the record is shared with the
-test through a condition variable: tests wait for what they expect, with a timeout.
+The record is shared with the test through a condition variable (the actors run on another
+thread in some setups): tests wait for what they expect, with a timeout. Async tests wait with
+:meth:`Recorder.until`, which leaves the event loop running - in the embedded mode the actors
+run on that very loop, so a test blocking it would wait for callbacks that cannot run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any, Callable
 
@@ -30,10 +33,18 @@ class Recorder:
 
     def wait_for(self, predicate: Callable[[list[tuple[Any, ...]]], bool],
                  timeout: float = 5.0) -> list[tuple[Any, ...]]:
+        """Block this thread until ``predicate(calls)`` holds (AssertionError after
+        ``timeout``); from an async test use :meth:`until`."""
         with self._changed:
             if not self._changed.wait_for(lambda: predicate(self.calls), timeout):
                 raise AssertionError(f"timed out; calls so far: {self.calls}")
             return list(self.calls)
+
+    async def until(self, predicate: Callable[[list[tuple[Any, ...]]], bool],
+                    timeout: float = 5.0) -> list[tuple[Any, ...]]:
+        """:meth:`wait_for` from async code: the wait blocks a worker thread, not the event
+        loop, so the server on this loop goes on meanwhile (its sockets, its answers)."""
+        return await asyncio.to_thread(self.wait_for, predicate, timeout)
 
     def clear(self) -> None:
         with self._changed:
