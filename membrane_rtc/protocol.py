@@ -72,7 +72,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001
     #: The client broke the websocket protocol (sent by websockets itself).
     PROTOCOL_ERROR = 1002
-    #: A text frame that is not UTF-8 (sent by websockets itself).
+    #: A text frame that is not UTF-8 (the websocket adapter decodes text and sends it).
     INVALID_DATA = 1007
     #: A client too slow to read what it is sent (its outbound queue passed the limit).
     POLICY_VIOLATION = 1008
