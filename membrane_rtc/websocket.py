@@ -5,9 +5,9 @@ lean ``asyncio.Protocol``.
 checks; its sans-I/O core leaves text undecoded, so this adapter decodes it, 1007 on bad
 UTF-8); otherwise this adapter only moves bytes and events, the way its sans-I/O guide
 describes: feed what arrives to ``receive_data``, act on ``events_received``, write
-``data_to_send``. It is lean where its own asyncio adapter is general: no task and no future per connection or
-per message, and everything one connection is to send within one turn of the event loop goes
-out in one ``transport.write``.
+``data_to_send``. It is lean where its own asyncio adapter is general: no task and no future
+per connection or per message, and everything one connection is to send within one turn of
+the event loop goes out in one ``transport.write``.
 
 What the connection means is the :class:`Handler`'s business (the gateway): it answers the
 HTTP request, now or later, and gets each complete text message.
