@@ -307,8 +307,11 @@ class WebSocket(asyncio.Protocol):
         # PING: websockets queued the pong; CLOSE: it answered; both go out with the flush.
 
     def _message(self, opcode: Opcode, data: bytes) -> None:
-        if self.protocol.state is not State.OPEN:
-            return  # closing: what the client still says is dropped
+        protocol = self.protocol
+        if protocol.close_sent is not None and not protocol.close_rcvd_then_sent:
+            return  # we closed first: what the client still says is dropped
+        # Otherwise it came before the client's own close frame (in the same read, so the
+        # state has moved on already): said while open, it is delivered (RFC 6455).
         if opcode is Opcode.BINARY:
             self.handler.binary_received(self)
             return

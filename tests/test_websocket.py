@@ -140,6 +140,22 @@ async def test_a_server_close_comes_after_what_was_sent_before_it(
     assert handler.texts == ["close"] and handler.closed[0].close_code == 4001
 
 
+async def test_what_a_client_says_before_its_close_frame_arrives_with_it(
+        echo: tuple[Echo, int]) -> None:
+    """A client that sends its last message and closes at once: both frames come in one read,
+    and the message, said before the close, is delivered (RFC 6455: only data after a close
+    frame may be dropped). It used to be dropped because the read also moved the state on."""
+    handler, port = echo
+    client = await RawClient.connect(port)
+    last = Frame(Opcode.TEXT, b"done").serialize(mask=True)
+    close = Frame(Opcode.CLOSE, Close(1000, "bye").serialize()).serialize(mask=True)
+    client.writer.write(last + close)  # one write: one read on the server
+    opcode, data = await client.recv()  # no echo: the server had answered the close already
+    assert opcode is Opcode.CLOSE and Close.parse(data) == Close(1000, "bye")
+    await asyncio.wait_for(handler.gone.wait(), 5)
+    assert handler.texts == ["done"]
+
+
 async def test_bad_frames_close_with_the_right_code(echo: tuple[Echo, int]) -> None:
     handler, port = echo
     too_big = await RawClient.connect(port)
