@@ -24,14 +24,12 @@ def address_key(address: Address) -> str:
 
 log = logging.getLogger("membrane_rtc.actor")
 
-_UNKNOWN = object()
-
-
 def _handler_for(actor_class: type, message_class: type) -> Callable[..., Any] | None:
     """The ``receiveMsg_<Type>`` function ``actor_class`` has for the nearest class in
     ``message_class``'s MRO, or None."""
     for each in message_class.__mro__:
-        handler = getattr(actor_class, "receiveMsg_" + each.__name__, None)
+        handler: Callable[..., Any] | None = getattr(actor_class,
+                                                     "receiveMsg_" + each.__name__, None)
         if handler is not None:
             return handler
     return None
@@ -69,8 +67,9 @@ class MembraneActor(ActorTypeDispatcher):  # type: ignore[misc]  # Thespian is u
         walks both classes' MROs for every message). No handler here returns ``SUPER``."""
         handlers = type(self)._handlers
         kind = type(message)
-        handler = handlers.get(kind, _UNKNOWN)
-        if handler is _UNKNOWN:
+        if kind in handlers:
+            handler = handlers[kind]
+        else:
             handler = handlers[kind] = _handler_for(type(self), kind)
         if handler is None:  # none: Thespian's own way (receiveUnrecognizedMessage, if any)
             super().receiveMessage(message, sender)
