@@ -29,9 +29,10 @@ class Runtime(Protocol):
     """What the gateway asks of the runtime."""
 
     def connect(self, conn_id: int, room_name: str, auth: AuthData,
-                resume_token: str | None = None) -> None:
+                resume_token: str | None = None, received: int | None = None) -> None:
         """A client asks to join ``room_name`` as ``auth.peer_id`` (its upgrade waits), or
-        with ``resume_token`` to be again the peer that token was given to."""
+        with ``resume_token`` to be again the peer that token was given to, having received
+        ``received`` frames of its session (None: it does not say)."""
 
     def receive(self, conn_id: int, message: Message) -> None:
         """A decoded client message (``from`` already set to the client's peer id)."""

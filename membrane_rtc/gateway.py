@@ -272,9 +272,14 @@ class Gateway:
         except Exception as exc:
             self._refuse(ws, path, 400, f"{type(exc).__name__}: {exc}")
             return
-        conn_id = next(self._conn_ids)
         resume_token = _resume_token(path)
-        credentials = {k: v for k, v in credentials.items() if k != RESUME_PARAMETER}
+        try:
+            received = _received(path, resume_token)
+        except ValueError as exc:
+            self._refuse(ws, path, 400, str(exc))
+            return
+        conn_id = next(self._conn_ids)
+        credentials = {k: v for k, v in credentials.items() if k not in _SESSION_PARAMETERS}
         auth = AuthData(str(uuid.uuid4()), credentials, metadata)
         rate = None
         if self.config.peer_messages_per_second:
@@ -287,7 +292,7 @@ class Gateway:
         conn.answer_timer = asyncio.get_running_loop().call_later(
             self.config.connect_timeout, self.refuse, conn_id, 503,
             "the actor system did not answer in time")
-        self.runtime.connect(conn_id, room_name, auth, resume_token)
+        self.runtime.connect(conn_id, room_name, auth, resume_token, received)
 
     def _refused_by_limits(self, ws: WebSocket, request: Request) -> bool:
         """The limits checked before the handshake: origin, connections per address, join
@@ -631,10 +636,35 @@ _BROKE_THE_PROTOCOL = frozenset({CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DAT
 RESUME_PARAMETER = "resume"
 
 
+#: The query parameter of a resuming client: how many frames of its session it received.
+RECEIVED_PARAMETER = "received"
+#: Parameters of the session, not credentials: ``Peer.parse_request``'s are without them.
+_SESSION_PARAMETERS = frozenset({RESUME_PARAMETER, RECEIVED_PARAMETER})
+#: The largest ``received`` taken: a JavaScript client counts exactly up to here.
+MAX_RECEIVED = 2 ** 53 - 1
+
+
 def _resume_token(path: str) -> str | None:
     """The ``?resume=`` token of a request, if any."""
     tokens = parse_qs(urlsplit(path).query).get(RESUME_PARAMETER)
     return tokens[0] if tokens else None
+
+
+def _received(path: str, resume_token: str | None) -> int | None:
+    """The ``?received=`` count of a resuming request, if any (passed on to the room, which
+    judges it); ValueError saying why when it is not one decimal count."""
+    values = parse_qs(urlsplit(path).query, keep_blank_values=True).get(RECEIVED_PARAMETER)
+    if values is None:
+        return None
+    if len(values) > 1:
+        raise ValueError(f"{RECEIVED_PARAMETER} given more than once")
+    if resume_token is None:
+        raise ValueError(f"{RECEIVED_PARAMETER} without {RESUME_PARAMETER}")
+    [value] = values
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_RECEIVED)) \
+            or int(value) > MAX_RECEIVED:
+        raise ValueError(f"{RECEIVED_PARAMETER} is not a count from 0 to {MAX_RECEIVED}")
+    return int(value)
 
 
 def _without_secrets(path: str) -> str:

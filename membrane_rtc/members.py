@@ -22,7 +22,7 @@ from .peer_state import PeerCallbackError, PeerState
 from .protocol import CloseCode, Message
 from .room import AuthData, JoinRefused
 from .room_state import Delivery, RoomCallbackError, RoomState
-from .sessions import Away, ResumeTokens, SessionSettings
+from .sessions import Away, ResumeTokens, Sent, SessionSettings
 
 __all__ = ["Members", "Member", "Outcome", "Frame", "Accept", "Refuse", "Close", "Left",
            "Grace", "Notify", "Occupancy", "UNAUTHORIZED"]
@@ -35,16 +35,20 @@ Conn = TypeVar("Conn")
 #: What a client whose ``Peer.on_init`` refused it is told (HTTP 401); the exception's text
 #: stays in the server's log.
 UNAUTHORIZED = "unauthorized"
+#: Why a resume that says it received more frames than the session had is refused (400).
+RECEIVED_TOO_MANY = "received more frames than were sent"
 
 
 @dataclass(slots=True, eq=False)
 class Member(Generic[Conn]):
     """One member: the connection behind it, and its ``Peer``. ``away`` while its connection
-    has dropped and it may resume (frames for it wait there)."""
+    has dropped and it may resume; ``sent``: the frames of its session, numbered, the last
+    ones kept (for a resume)."""
 
     conn: Conn
     peer_id: str
     peer: PeerState
+    sent: Sent
     remote_address: str | None = None
     away: Away | None = None
 
@@ -171,15 +175,16 @@ class Members(Generic[Conn]):
         return out
 
     def _ship(self, out: Outcome[Conn], deliveries: list[Delivery[Member[Conn]]]) -> None:
-        """Encode each message once: a frame for every connected recipient, kept for an
-        away one (one whose frames pass the bound leaves)."""
+        """Encode each message once: numbered and kept for every recipient, and a frame for
+        each connected one (an away one whose frames since the drop pass the bound leaves)."""
         overflowing: list[Member[Conn]] = []
         for delivery in deliveries:
             frame = protocol.encode(delivery.message)
             for member in delivery.recipients:
+                kept = member.sent.add(frame)
                 if member.away is None:
                     out.effects.append(Frame(member.conn, frame))
-                elif not member.away.hold(frame):
+                elif not kept:
                     overflowing.append(member)
         for member in overflowing:
             if self.members.get(member.peer_id) is member:
@@ -257,12 +262,14 @@ class Members(Generic[Conn]):
                                      member.peer.public_metadata, self.clock())
 
     def connect(self, conn: Conn, auth: AuthData, make_peer: Callable[[], Peer],
-                options: Any, resume_token: str | None = None) -> Outcome[Conn]:
+                options: Any, resume_token: str | None = None,
+                received: int | None = None) -> Outcome[Conn]:
         """A client connects: a resume if ``resume_token`` is a member's current one (and
         resuming is on), else a join. An unknown, spent, forged or expired token is not an
-        error: the client is admitted afresh."""
+        error: the client is admitted afresh. ``received``: how many frames of its session
+        the resuming client says it got (``?received=``)."""
         if resume_token is not None:
-            resumed = self.resume(resume_token, conn, auth, make_peer, options)
+            resumed = self.resume(resume_token, conn, auth, make_peer, options, received)
             if resumed is not None:
                 return resumed
         return self.join(conn, auth, make_peer, options)
@@ -284,7 +291,8 @@ class Members(Generic[Conn]):
             out.effects.append(Occupancy(len(self.members)))  # a room made for it may end
             return out
         auth = peer.admitted(auth)
-        member = Member(conn, auth.peer_id, peer, remote_address(auth.metadata))
+        member = Member(conn, auth.peer_id, peer, Sent(self.sessions.resume_queue_bytes),
+                        remote_address(auth.metadata))
         accepted = Accept(conn, auth.peer_id, peer.idle_timeout)
         try:
             deliveries = self.state.join(auth, member, self._welcome(member, resumed=False))
@@ -318,48 +326,79 @@ class Members(Generic[Conn]):
         return out
 
     def resume(self, token: str, conn: Conn, auth: AuthData, make_peer: Callable[[], Peer],
-               options: Any) -> Outcome[Conn] | None:
+               options: Any, received: int | None = None) -> Outcome[Conn] | None:
         """A member's client is back with its token (None: the token is no member's current
         one, or resuming is off): same peer, new connection, if a new instance of its
         ``Peer`` accepts the new request's credentials (``on_init``, the identity it had).
         Refused: 401 and nothing else changes (an away peer stays away, its grace goes on,
-        its token stays good). Accepted: the old instance's ``on_terminate``, then
-        ``authenticated`` (resumed), what it missed in order, and ``Room.on_resume``; an
-        old connection still open (half-open after a network change) closes."""
+        its token stays good); so does a ``received`` above the frames sent (400). Accepted:
+        the old instance's ``on_terminate``, then ``authenticated`` (resumed, not numbered),
+        every kept frame after the ``received`` first (without it: those sent since the drop)
+        in order, and ``Room.on_resume``; an old connection still open (half-open after a
+        network change) closes. Frames after ``received`` no longer kept: as when an away
+        peer's frames pass the bound, the peer leaves, and the client is admitted afresh."""
         peer_id = self.tokens.holder(token) if self.sessions.resumable else None
         old = self.members.get(peer_id) if peer_id is not None else None
         if old is None:
             return None
         out: Outcome[Conn] = Outcome()
-        auth = AuthData(old.peer_id, auth.credentials, auth.metadata)
+        resuming = AuthData(old.peer_id, auth.credentials, auth.metadata)
         peer = self._new_peer(out, conn, make_peer, old.peer_id)
         if peer is None:
             return out
         try:
-            peer.init_resuming(old.peer, auth, options)
+            peer.init_resuming(old.peer, resuming, options)
         except PeerCallbackError as exc:
             log.info("room %s: peer %s may not resume: refused by %s", self.name, old.peer_id,
                      exc)
             self._end_peer(peer)  # on_terminate, if its on_init had accepted
             self._unauthorized(out, conn, exc)
             return out
+        if received is not None and received > old.sent.count:
+            log.info("room %s: peer %s may not resume: it says it received %d frames of %d",
+                     self.name, old.peer_id, received, old.sent.count)
+            self._end_peer(peer)
+            out.effects.append(Refuse(conn, 400, RECEIVED_TOO_MANY))
+            return out
+        missed = old.sent.since_drop() if received is None else old.sent.after(received)
+        if missed is None:
+            return self._resumed_too_late(old, peer, conn, auth, make_peer, options)
         self.tokens.claim(token)
         self._end_peer(old.peer)  # its connection is over; the new one has its own Peer
-        member = Member(conn, old.peer_id, peer, remote_address(auth.metadata))
+        member = Member(conn, old.peer_id, peer, old.sent, remote_address(resuming.metadata))
+        member.sent.unpin()
         if old.away is None:
             out.effects.append(Close(old.conn, CloseCode.NORMAL,
                                      "resumed on another connection"))
-        missed = old.away.frames if old.away is not None else []
         hello = protocol.authenticated(member.peer_id, **self._welcome(member, True))
         out.effects.append(Accept(conn, member.peer_id, peer.idle_timeout, resumed=True))
         out.effects += [Frame(conn, protocol.encode(hello))] + [Frame(conn, f) for f in missed]
-        log.info("room %s: peer %s resumed (%d frames kept for it)", self.name,
+        log.info("room %s: peer %s resumed (%d frames sent again)", self.name,
                  member.peer_id, len(missed))
         try:
             self._ship(out, self.state.resume(member.peer_id, member))
         except RoomCallbackError as exc:
             out.crash = exc
         return out
+
+    def _resumed_too_late(self, old: Member[Conn], peer: PeerState, conn: Conn,
+                          auth: AuthData, make_peer: Callable[[], Peer],
+                          options: Any) -> Outcome[Conn]:
+        """A resume whose frames after ``received`` are no longer kept: the peer leaves, as
+        one away whose frames passed the bound, and the client joins afresh."""
+        log.info("room %s: peer %s missed more than %d bytes; it leaves", self.name,
+                 old.peer_id, self.sessions.resume_queue_bytes)
+        self._end_peer(peer)
+        out = self.leave(old.peer_id)
+        if old.away is None:
+            out.effects.insert(0, Close(old.conn, CloseCode.NORMAL,
+                                        "resumed on another connection"))
+        if out.crash is not None:
+            out.effects.append(Refuse(conn, 404, "room is closing"))
+            return out
+        joined = self.join(conn, auth, make_peer, options)
+        joined.effects[:0] = out.effects
+        return joined
 
     # -- going -------------------------------------------------------------------------------
 
@@ -378,7 +417,8 @@ class Members(Generic[Conn]):
         """A member's connection dropped: it stays, frames for it are kept, and it leaves if
         its client has not resumed when the grace is over."""
         self._absences += 1
-        member.away = Away(self.sessions.resume_queue_bytes, self._absences)
+        member.away = Away(self._absences)
+        member.sent.pin()
         out.effects.append(Grace(self.sessions.resume_grace, member.peer_id, self._absences))
         log.info("room %s: peer %s dropped; it may resume within %g s", self.name,
                  member.peer_id, self.sessions.resume_grace)

@@ -9,14 +9,16 @@ sockets: the room actor applies it (see docs/reference/protocol.md, "Resuming").
 from __future__ import annotations
 
 import hmac
+import itertools
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES, ServerConfig
 from .ice import IceSettings
 
-__all__ = ["SessionSettings", "ResumeTokens", "Away"]
+__all__ = ["SessionSettings", "ResumeTokens", "Away", "Sent"]
 
 #: Random bytes in a resume token's secret part (the issue asks for at least 128 bits).
 TOKEN_BYTES = 24
@@ -28,7 +30,8 @@ class SessionSettings:
 
     #: Seconds an away peer may resume within; 0: a drop is a leave.
     resume_grace: float = DEFAULT_RESUME_GRACE
-    #: Bytes of frames kept for an away peer; past it, its grace ends.
+    #: Bytes of the most recent frames kept per peer (for a resume); past it while the peer
+    #: is away, its grace ends.
     resume_queue_bytes: int = DEFAULT_RESUME_QUEUE_BYTES
     ice: IceSettings = field(default_factory=IceSettings)
 
@@ -99,22 +102,68 @@ class ResumeTokens:
 
 
 class Away:
-    """A member whose connection dropped: the frames sent to it since, in order, bounded."""
+    """A member whose connection dropped, until it resumes or its grace ends."""
 
-    __slots__ = ("frames", "size", "limit", "absence")
+    __slots__ = ("absence",)
 
-    def __init__(self, limit: int, absence: int) -> None:
-        self.frames: list[bytes] = []
-        self.size = 0
-        self.limit = limit
+    def __init__(self, absence: int) -> None:
         #: Which absence this is: a grace timer set for an earlier one must not end this one.
         self.absence = absence
 
-    def hold(self, frame: bytes) -> bool:
-        """Keep a frame for the peer's return; False once the frames pass the limit (then the
-        peer's grace ends: it leaves, as without resuming)."""
-        self.size += len(frame)
-        if self.size > self.limit:
-            return False
+
+class Sent:
+    """The frames a room sent one peer on its session, numbered 1, 2, ... from its
+    ``authenticated`` on, the most recent kept within ``limit`` bytes: what a resuming client
+    that says how many it received (``?received=N``) gets again, and what an away peer missed.
+
+    While the peer is away (:meth:`pin`), every frame since the drop must be kept: past the
+    limit it leaves, as it always did. Frames from before the drop only make room: a resume
+    after them works as long as they are still kept. Nothing is reserved ahead: a peer that
+    was sent little keeps little, and frames sent to many peers are one ``bytes`` shared."""
+
+    __slots__ = ("frames", "size", "limit", "count", "pinned")
+
+    def __init__(self, limit: int) -> None:
+        self.frames: deque[bytes] = deque()
+        self.size = 0
+        self.limit = limit
+        #: How many frames were sent on the session (the number of the last one).
+        self.count = 0
+        #: While away: the number of the first frame sent since the drop (None: connected).
+        self.pinned: int | None = None
+
+    @property
+    def first(self) -> int:
+        """The number of the oldest kept frame (``count + 1`` when none is kept)."""
+        return self.count - len(self.frames) + 1
+
+    def add(self, frame: bytes) -> bool:
+        """Number and keep a frame; the oldest ones make room. False when the frames since
+        the drop alone pass the limit (then the away peer's grace ends: it leaves)."""
+        self.count += 1
         self.frames.append(frame)
-        return True
+        self.size += len(frame)
+        while self.size > self.limit and self.frames and (
+                self.pinned is None or self.first < self.pinned):
+            self.size -= len(self.frames.popleft())
+        return self.size <= self.limit
+
+    def pin(self) -> None:
+        """The peer's connection dropped: keep every frame from now on."""
+        self.pinned = self.count + 1
+
+    def unpin(self) -> None:
+        """The peer is back: older frames may make room again."""
+        self.pinned = None
+
+    def after(self, received: int) -> list[bytes] | None:
+        """The frames numbered after ``received`` (at most :attr:`count`), in order; None
+        when some of them are no longer kept."""
+        if received + 1 < self.first:
+            return None
+        return list(itertools.islice(self.frames, received + 1 - self.first, None))
+
+    def since_drop(self) -> list[bytes]:
+        """The frames sent since the drop (none if the peer is not away): what a client that
+        does not say how many it received gets again."""
+        return self.after(self.count if self.pinned is None else self.pinned - 1) or []

@@ -66,6 +66,10 @@ class TestPeer:
         self.metadata = metadata
         #: Every message this client would have been sent, as decoded from the wire.
         self.received: list[Message] = []
+        #: The frames received on its session, counted as the shipped clients count them
+        #: (from the first ``authenticated`` on; a resume's own ``authenticated`` is not one
+        #: of them): what it says with ``resume(received=...)``.
+        self.counted = 0
         #: The connection was closed (left, kicked, its Peer raised, its room went down).
         self.closed = False
         #: Its connection dropped (:meth:`drop`) and it has not resumed yet.
@@ -86,19 +90,31 @@ class TestPeer:
         """Close this client's connection: ``Peer.on_terminate``, ``on_leave``, ``left``."""
         self.harness._leave(self)
 
-    def drop(self) -> None:
+    def drop(self, lost: int = 0) -> None:
         """This client's network drops: ``Room.on_disconnect``; it stays a member, what is
         sent to it waits, and it leaves if it has not resumed when the grace is over
-        (:meth:`RoomHarness.advance`). With ``resume_grace=0`` it leaves at once."""
+        (:meth:`RoomHarness.advance`). With ``resume_grace=0`` it leaves at once. ``lost``:
+        the last frames it was sent never reached it (written into a connection the server
+        still believed open); they are taken off :attr:`received` and :attr:`counted`."""
+        if not 0 <= lost <= self.counted:
+            raise ValueError(f"cannot lose {lost} of {self.counted} frames")
+        del self.received[len(self.received) - lost:]
+        self.counted -= lost
         self.harness._drop(self)
 
-    def resume(self, credentials: dict[str, str] | None = None, metadata: Any = None) -> None:
+    def resume(self, credentials: dict[str, str] | None = None, metadata: Any = None,
+               received: int | None = None) -> None:
         """The client comes back with its token and its credentials (by default the ones it
         last connected with): a new instance of its ``Peer`` runs ``on_init`` with them.
         Refused (or another identity): :class:`PeerRefused`, and the client stays away, its
         grace going on. Accepted: the old ``Peer``'s ``on_terminate``, ``authenticated``
-        (resumed), what it missed, then ``Room.on_resume``."""
-        self.harness._resume(self, credentials, metadata)
+        (resumed), what it missed, then ``Room.on_resume``. ``received``: how many frames of
+        its session it says it got (``?received=``, the shipped clients send
+        :attr:`counted`): every kept frame after those comes again; None: those sent since
+        the drop, as a client that does not say. More than were sent: ``ValueError`` (a
+        server answers 400), nothing changed. Frames after it no longer kept: the peer has
+        left and this client joined afresh (a new :attr:`peer_id`)."""
+        self.harness._resume(self, credentials, metadata, received)
 
     def events(self) -> list[str]:
         """The events received so far, in order (a short way to assert on them)."""
@@ -194,17 +210,25 @@ class RoomHarness:
         self._apply(self.members.disconnected(client.peer_id, client, resumable=True))
 
     def _resume(self, client: TestPeer, credentials: dict[str, str] | None,
-                metadata: Any) -> None:
+                metadata: Any, received: int | None) -> None:
         if not client.away or client.closed or client._token is None:
             raise RuntimeError(f"peer {client.peer_id} has not dropped (or has left)")
-        auth = AuthData(client.peer_id,
+        # As a gateway does: a fresh peer id, which a resume replaces with the member's.
+        auth = AuthData(str(uuid.uuid4()),
                         dict(client.credentials if credentials is None else credentials),
                         client.metadata if metadata is None else metadata)
         outcome = self.members.resume(client._token, client, auth, self.peer_class,
-                                      self.peer_options)
+                                      self.peer_options, received)
         assert outcome is not None, "an away client's token is good"
-        self._apply(outcome)  # refused: PeerRefused, and nothing changed
+        fresh = next((effect for effect in outcome.effects
+                      if isinstance(effect, Accept) and not effect.resumed), None)
+        self._apply(outcome)  # refused: PeerRefused (or ValueError), and nothing changed
         client.credentials, client.metadata = auth.credentials, auth.metadata
+        if fresh is not None:  # too late to resume: it was admitted afresh
+            if outcome.refusal is not None:
+                raise outcome.refusal
+            client.peer_id, client.closed = fresh.peer_id, False
+            self.peers[fresh.peer_id] = client
 
     def kick(self, peer_id: str) -> None:
         """An operator kicks a peer (``membrane-rtc admin kick``)."""
@@ -277,14 +301,22 @@ class RoomHarness:
             error = refused.error or RuntimeError(refused.reason)
             if refused.status == 401:
                 raise PeerRefused(error) from error
+            if refused.status == 400:
+                raise ValueError(refused.reason)
             raise error
 
     @staticmethod
     def _receive(client: TestPeer, message: Message) -> None:
         """What the client reads: the frame the server would write, decoded."""
         client.received.append(message)
-        if message.event == "authenticated" and isinstance(message.data, dict):
+        client.counted += 1
+        if message.event == "authenticated" and isinstance(message.data, dict) \
+                and message.from_ is None:
             client._token = message.data.get("resume_token")
+            if message.data.get("resumed"):
+                client.counted -= 1  # a resume's own: not one of the session's frames
+            else:
+                client.counted = 1  # a new session starts with it
 
     def _crashed(self, exc: RoomCallbackError, accepted: list[TestPeer]) -> None:
         """As a server: the gateway tells every connected client "Room closed" (one that was

@@ -36,6 +36,7 @@ class FakeRuntime:
         self.resumable: list[bool] = []
         self.auths: list[AuthData] = []
         self.resume_tokens: list[str | None] = []
+        self.received_counts: list[int | None] = []
         self.gone = asyncio.Event()
         self.detached = False
         self.is_ready = True
@@ -44,10 +45,11 @@ class FakeRuntime:
         self.backlogs: dict[int, int] = {}
 
     def connect(self, conn_id: int, room_name: str, auth: AuthData,
-                resume_token: str | None = None) -> None:
+                resume_token: str | None = None, received: int | None = None) -> None:
         assert self.gateway is not None
         self.auths.append(auth)
         self.resume_tokens.append(resume_token)
+        self.received_counts.append(received)
         if room_name in ("closed", "secret"):
             self.gateway.refuse(conn_id, 404 if room_name == "closed" else 401, room_name)
             return

@@ -1,9 +1,9 @@
-"""Resume tokens and the away queue: plain state, no sockets."""
+"""Resume tokens and the frames kept for a resume: plain state, no sockets."""
 
 from __future__ import annotations
 
 from membrane_rtc.config import ServerConfig
-from membrane_rtc.sessions import Away, ResumeTokens, SessionSettings
+from membrane_rtc.sessions import ResumeTokens, Sent, SessionSettings
 
 
 def test_a_token_is_good_once_and_for_its_peer_only() -> None:
@@ -22,12 +22,27 @@ def test_a_token_is_good_once_and_for_its_peer_only() -> None:
     assert tokens.claim(renewed) is None  # b has left
 
 
-def test_away_keeps_frames_in_order_up_to_its_bound() -> None:
-    away = Away(limit=10, absence=1)
-    assert away.hold(b"12345") and away.hold(b"6789")
-    assert away.frames == [b"12345", b"6789"]
-    assert not away.hold(b"ab")  # 11 bytes: past the bound
-    assert away.frames == [b"12345", b"6789"]
+def test_frames_since_a_drop_are_kept_in_order_up_to_the_bound() -> None:
+    sent = Sent(limit=10)
+    sent.pin()
+    assert sent.add(b"12345") and sent.add(b"6789")
+    assert sent.since_drop() == [b"12345", b"6789"]
+    assert not sent.add(b"ab")  # 11 bytes since the drop: past the bound
+
+
+def test_frames_are_numbered_and_the_most_recent_kept_within_the_bound() -> None:
+    sent = Sent(limit=10)
+    assert sent.after(0) == [] and not sent.frames  # nothing sent: nothing kept
+    for frame in (b"1111", b"2222", b"3333", b"4444"):
+        assert sent.add(frame)  # connected: older frames make room
+    assert sent.count == 4 and sent.first == 3 and sent.size <= 10
+    assert sent.after(2) == [b"3333", b"4444"] and sent.after(4) == []
+    assert sent.after(1) is None  # frame 2 is gone
+    sent.pin()  # a drop: frames before it still make room for those after it
+    assert sent.add(b"55555") and sent.first == 4 and sent.since_drop() == [b"55555"]
+    assert not sent.add(b"666666")  # the frames since the drop alone pass 10 bytes
+    sent.unpin()
+    assert sent.add(b"x" * 11) and sent.size == 0 and sent.count == 7  # too big to keep
 
 
 def test_settings_come_from_the_server_config() -> None:

@@ -92,11 +92,11 @@ class ActorRuntime:
     # -- the gateway's calls -----------------------------------------------------------------
 
     def connect(self, conn_id: int, room_name: str, auth: AuthData,
-                resume_token: str | None = None) -> None:
+                resume_token: str | None = None, received: int | None = None) -> None:
         self._connecting.add(conn_id)
         self.bridge.tell(self.bridge.supervisor, ConnectPeer(
             conn_id, room_name, auth, self.peer_class, self.peer_options, self.bridge.address,
-            resume_token))
+            resume_token, received))
 
     def receive(self, conn_id: int, message: protocol.Message) -> None:
         member = self._members.get(conn_id)

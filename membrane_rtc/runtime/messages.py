@@ -198,6 +198,8 @@ class ConnectPeer:
     gateway: Address = None
     #: ``?resume=``: the client asks to be the peer this token was given to.
     resume_token: str | None = None
+    #: ``?received=``: how many frames of its session the resuming client got.
+    received: int | None = None
 
     __repr__ = redacting("peer_options", "resume_token")
 

@@ -262,7 +262,7 @@ class RoomActor(MembraneActor):
         self._apply(self.members.connect(
             (message.gateway, message.conn_id), message.auth,
             lambda: load_class(message.peer_class, Peer)(), message.peer_options,
-            message.resume_token))
+            message.resume_token, message.received))
 
     def receiveMsg_PeerDisconnected(self, message: PeerDisconnected, sender: Address) -> None:
         if self.members is not None:
