@@ -6,9 +6,10 @@
         message = await client.recv()        # a Message: event, data, from_, to
 
 A connection that drops is resumed inside ``recv``/``send`` with the server's resume token
-(backoff with jitter, for at most ``give_up_after`` seconds): same ``peer_id``, and what was
-sent to it meanwhile arrives in order. ``resumes`` counts the resumes; a client the server
-admitted afresh instead has a new ``peer_id``.
+(backoff with jitter, for at most ``give_up_after`` seconds): same ``peer_id``, and saying how
+many frames of its session it received (``received``), it gets every one after those again,
+in order, even those the server wrote into the dropped connection. ``resumes`` counts the
+resumes; a client the server admitted afresh instead has a new ``peer_id``.
 
 Only the server may send ``authenticated``, ``left`` and ``error`` (from ``None``) and ``joined``
 (from the joining peer, naming itself): a frame that uses one of these names otherwise is a
@@ -35,6 +36,10 @@ from .protocol import Addressees, CloseCode, Message
 FINAL_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.PROTOCOL_ERROR,
                                CloseCode.INVALID_DATA, CloseCode.POLICY_VIOLATION,
                                CloseCode.MESSAGE_TOO_BIG})
+
+#: The ``error`` descriptions the gateway itself answers a malformed frame of ours with: not
+#: frames of the session (the room never numbered them), so not counted.
+GATEWAY_ANSWERS = frozenset({protocol.INVALID_JSON, protocol.INVALID_MESSAGE})
 
 __all__ = ["SignalingClient", "SignalingError"]
 
@@ -72,6 +77,11 @@ class SignalingClient:
         self.metadata: dict[str, Any] | None = None
         #: How many times a dropped connection was resumed as the same peer.
         self.resumes = 0
+        #: The frames received on this session, as docs/reference/protocol.md counts them:
+        #: from ``authenticated`` on, without ``pong`` and the gateway's own answers to our
+        #: malformed frames, nor a resume's ``authenticated``. Sent as ``received=`` on a
+        #: resume; a fresh session starts again at 1.
+        self.received = 0
         self._connection: ClientConnection | None = None
         self._closing = False
 
@@ -99,6 +109,8 @@ class SignalingClient:
         if first.event != "authenticated":
             raise SignalingError("unexpected first frame", first.event)
         data = first.data
+        if not data.get("resumed"):
+            self.received = 1  # a new session: its authenticated is its first frame
         self.peer_id = data["peer_id"]
         self.resume_token = data.get("resume_token")
         self.ice_servers = data.get("ice_servers")
@@ -107,15 +119,19 @@ class SignalingClient:
 
     def _server_message(self, text: str | bytes) -> Message | None:
         """The message in a frame, or None for one to drop: not a server frame at all (nothing
-        to act on), or a peer speaking as the server. ``joined`` comes from the joining peer
-        and names it (Membrane's format; never us), the server's other events from ``None``;
-        a peer cannot send from ``None``, nor as another peer."""
+        to act on), or a peer speaking as the server."""
         try:
             message = protocol.decode_server_frame(text)
         except protocol.ProtocolError:
             return None
+        return message if self._genuine(message) else None
+
+    def _genuine(self, message: Message) -> bool:
+        """Whether a message is no peer speaking as the server: ``joined`` comes from the
+        joining peer and names it (Membrane's format; never us), the server's other events
+        from ``None``; a peer cannot send from ``None``, nor as another peer."""
         if message.event not in protocol.SERVER_EVENTS:
-            return message
+            return True
         data, from_ = message.data, message.from_
         if message.event == "joined":
             genuine = from_ is not None and isinstance(data, dict) \
@@ -123,7 +139,7 @@ class SignalingClient:
         else:
             genuine = from_ is None and isinstance(data, dict) \
                 and (message.event == "error" or isinstance(data.get("peer_id"), str))
-        return message if genuine else None
+        return genuine
 
     def _may_resume(self, closed: websockets.ConnectionClosed) -> bool:
         """A drop (no close frame from the server, or one that does not end the session)."""
@@ -136,11 +152,12 @@ class SignalingClient:
         assert self.resume_token is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.give_up_after
-        parts = urlsplit(self.url)
-        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                 if k != "resume"] + [("resume", self.resume_token)]
-        url = urlunsplit(parts._replace(query=urlencode(query)))
         for attempt in itertools.count():  # until the deadline below
+            parts = urlsplit(self.url)  # the latest: it may change between attempts
+            query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                     if k not in ("resume", "received")]
+            query += [("resume", self.resume_token), ("received", str(self.received))]
+            url = urlunsplit(parts._replace(query=urlencode(query)))
             try:
                 if await self._open(url):
                     self.resumes += 1
@@ -178,8 +195,25 @@ class SignalingClient:
                     raise
                 await self._resume()
                 continue
-            if text != protocol.PONG and (message := self._server_message(text)) is not None:
+            if text == protocol.PONG:
+                continue
+            message = self._count(text)
+            if message is not None and self._genuine(message):
                 return message
+
+    def _count(self, text: str | bytes) -> Message | None:
+        """Count a frame of the session (the room numbered it, even one we drop unseen);
+        None for the gateway's answer to a malformed frame of ours, which it did not."""
+        try:
+            message = protocol.decode_server_frame(text)
+        except protocol.ProtocolError:
+            message = None
+        if message is not None and message.event == "error" and message.from_ is None \
+                and isinstance(message.data, dict) \
+                and message.data.get("description") in GATEWAY_ANSWERS:
+            return None
+        self.received += 1
+        return message
 
     async def recv_event(self, event: str, timeout: float | None = None) -> Message:
         """Skip messages until one with ``event`` arrives."""

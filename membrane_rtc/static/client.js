@@ -13,7 +13,9 @@
 //
 // A connection that drops (a network change, sleep, a server restart) is resumed with the
 // server's resume token: backoff with jitter, for at most `giveUpAfter` ms (the server's
-// --resume-grace; 20 s by default). A dead network is noticed by a keepalive "ping".
+// --resume-grace; 20 s by default). A dead network is noticed by a keepalive "ping". The client
+// counts the frames of its session (`received`) and says so when it resumes: the server sends
+// again every one after those, even those it wrote into the dropped connection.
 //
 // Only the server may send "authenticated", "left" and "error" (from null) and "joined" (from the
 // joining peer, naming itself): a frame that uses one of these names otherwise is a peer speaking
@@ -25,6 +27,9 @@ const FINAL_CLOSE_CODES = new Set([1000, 1002, 1007, 1008, 1009]);
 const MAX_OUTBOX = 256;
 /** The events only the server sends (see fromServer). */
 const SERVER_EVENTS = new Set(["authenticated", "joined", "left", "error"]);
+/** The "error" descriptions the gateway itself answers a malformed frame of ours with: not
+ * frames of the session (the room never numbered them), so not counted. */
+const GATEWAY_ANSWERS = new Set(["Invalid JSON", "Invalid message"]);
 
 const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
 
@@ -53,6 +58,10 @@ export class SignalingClient extends EventTarget {
     this.iceServers = null;  // from the server, when it hands out STUN/TURN
     this.metadata = null;    // our public metadata, as room-mates see it
     this.outbox = [];
+    // The frames of this session received so far (docs/reference/protocol.md): from
+    // "authenticated" on, not "pong" nor the gateway's own answers, nor a resume's
+    // "authenticated". Sent as `received` when resuming; a new session starts again at 1.
+    this.received = 0;
     this.closing = false;
     this.lastHeard = 0;
     this.keepaliveTimer = null;
@@ -83,6 +92,13 @@ export class SignalingClient extends EventTarget {
       if (event.data === "pong") return;
       const frame = parseFrame(event.data);
       if (frame === null) return;
+      if (!authenticated) {
+        // The first frame: a new session's "authenticated" is its frame 1; a resume's is none.
+        if (frame.event === "authenticated" && !frame.data?.resumed) this.received = 1;
+      } else if (!(frame.event === "error" && frame.from === null
+                   && GATEWAY_ANSWERS.has(frame.data?.description))) {
+        this.received += 1;  // numbered by the room, even a frame dropped below
+      }
       if (SERVER_EVENTS.has(frame.event) && !this.#fromServer(frame)) return;  // a peer's forgery
       if (frame.event === "authenticated") {
         // The server sends one per connection: a second (a room's own, at worst) must not
@@ -166,6 +182,7 @@ export class SignalingClient extends EventTarget {
       if (this.closing) return;
       const url = new URL(this.url);
       url.searchParams.set("resume", this.resumeToken);
+      url.searchParams.set("received", String(this.received));
       this.#open(url.toString(), null, null);
     }, delay);
   }

@@ -36,6 +36,16 @@ class CuttingProxy:
             pair.server.transport.abort()
         return len(live)
 
+    def vanish(self) -> int:
+        """Cut every connection open now the other way: the client sees its connection
+        drop, the server hears nothing (half-open) and what it writes goes nowhere, until it
+        learns otherwise. Returns how many."""
+        live = [pair for pair in self.pairs if not pair.cut]
+        for pair in live:
+            pair.cut = True
+            pair.client.transport.abort()
+        return len(live)
+
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()

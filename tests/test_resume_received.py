@@ -1,0 +1,198 @@
+"""A resume that loses nothing: ``?resume=TOKEN&received=N`` (docs/reference/protocol.md).
+
+The room numbers the frames of each peer's session and keeps the last ones within
+``--resume-queue-bytes``; a resuming client says how many it received and gets every one after
+those again, even the ones the server wrote into a connection it still believed open. First
+the session core without sockets, then the gateway's parsing, then real servers: one process
+(both actor-system modes), a Chromium page, and several ``membrane-rtc serve`` processes
+whose gateway is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from membrane_rtc import Room
+from membrane_rtc.gateway import MAX_RECEIVED, Gateway
+from membrane_rtc.members import RECEIVED_TOO_MANY, Accept, Close, Frame, Member, Members, Refuse
+from membrane_rtc.peer import Peer
+from membrane_rtc.protocol import Message, decode_server_frame
+from membrane_rtc.room import AuthData
+from membrane_rtc.room_state import RoomState
+from membrane_rtc.sessions import SessionSettings
+from membrane_rtc.testing import RoomHarness
+
+from .support.client import Client, refused_status
+from .test_connections import FakeRuntime, gateway  # noqa: F401 (fixture)
+
+# -- the session core, no sockets ---------------------------------------------------------------
+
+
+def offers(messages: list[Message]) -> list[Any]:
+    return [m.data for m in messages if m.event == "offer"]
+
+
+def test_a_resume_with_received_gets_every_frame_after_it_in_order() -> None:
+    """Frames written before the drop that never arrived come again, then those kept while
+    away, then what follows: every offer exactly once, in order."""
+    room = RoomHarness(Room)
+    a, b = room.join(), room.join()
+    for n in range(5):
+        b.send("offer", n, to=[a.peer_id])
+    a.drop(lost=3)  # 2, 3 and 4 went into a connection the server still believed open
+    assert offers(a.received) == [0, 1]
+    b.send("offer", 5, to=[a.peer_id])  # kept while away
+    a.resume(received=a.counted)
+    b.send("offer", 6, to=[a.peer_id])
+    assert offers(a.received) == list(range(7))
+    assert a.received[-6].event == "authenticated" and a.received[-6].data["resumed"] is True
+    assert a.counted == room.members.members[a.peer_id].sent.count  # the client agrees
+    assert "left" not in b.events()
+
+
+def test_without_received_a_resume_is_as_before() -> None:
+    """An older client that does not say: only what was kept since the drop."""
+    room = RoomHarness(Room)
+    a, b = room.join(), room.join()
+    for n in range(3):
+        b.send("offer", n, to=[a.peer_id])
+    a.drop(lost=2)
+    b.send("offer", 3, to=[a.peer_id])
+    a.resume()
+    assert offers(a.received) == [0, 3]
+
+
+def test_the_counting_starts_again_with_a_new_session_not_with_a_resume() -> None:
+    room = RoomHarness(Room)
+    a, b = room.join(), room.join()
+    assert a.counted == 2  # its authenticated, then joined
+    a.drop()
+    a.resume(received=a.counted)
+    assert a.counted == 2  # the resume's own authenticated is no frame of the session
+    b.send("offer", 0, to=[a.peer_id])
+    assert a.counted == room.members.members[a.peer_id].sent.count == 3
+
+
+def test_more_received_than_sent_is_refused_and_changes_nothing() -> None:
+    """400: the client is wrong about its session; the peer stays away, its grace goes on,
+    its token stays good for a right resume."""
+    room = RoomHarness(Room)
+    a, b = room.join(), room.join()
+    b.send("offer", 0, to=[a.peer_id])
+    a.drop()
+    with pytest.raises(ValueError, match=RECEIVED_TOO_MANY):
+        a.resume(received=a.counted + 1)
+    assert a.away and room.members.members[a.peer_id].away is not None
+    a.resume(received=a.counted)
+    assert not a.away and offers(a.received) == [0] and "left" not in b.events()
+
+
+def test_frames_after_received_that_are_gone_end_the_session_as_an_overflow() -> None:
+    """What the client missed is no longer kept: as when an away peer's frames pass the
+    bound, the peer leaves (its room-mates see ``left``) and the client joins afresh."""
+    room = RoomHarness(Room, resume_queue_bytes=1000)
+    a, b = room.join(), room.join()
+    old = a.peer_id
+    for n in range(10):
+        b.send("offer", "x" * 200, to=[a.peer_id])  # ~2,500 bytes: the first ones make room
+    a.drop(lost=8)
+    a.resume(received=a.counted)
+    assert a.peer_id != old and not a.closed and not a.away
+    assert a.received[-1].event == "authenticated" and a.received[-1].data["resumed"] is False
+    assert a.counted == 1
+    assert b.events()[-2:] == ["left", "joined"]
+    assert b.received[-2].data == {"peer_id": old}
+
+
+def test_the_kept_frames_stay_within_the_bound_and_an_idle_peer_keeps_little() -> None:
+    bound = 2000
+    room = RoomHarness(Room, resume_queue_bytes=bound)
+    a, b, idle = room.join(), room.join(), room.join()
+    for n in range(500):
+        b.send("offer", "x" * 100, to=[a.peer_id])  # ~70 KB: 35 times the bound
+    kept = room.members.members[a.peer_id].sent
+    assert kept.count == 503  # authenticated, two joined, 500 offers
+    assert 0 < kept.size <= bound and kept.size == sum(map(len, kept.frames))
+    assert len(kept.frames) < 20
+    quiet = room.members.members[idle.peer_id].sent
+    assert quiet.count == 1 and len(quiet.frames) == 1
+    assert quiet.size < 300  # its authenticated only: nothing reserved ahead
+
+
+def test_a_half_open_connection_closes_and_its_lost_frames_come_again() -> None:
+    """The server never learned of the drop (no reset, no missed ping yet): the frames it
+    wrote into the old connection are sent again on the new one, after which the old one
+    closes. The core directly: connections are plain names here."""
+    state: RoomState[Member[str]] = RoomState(Room(), "r")
+    members: Members[str] = Members(state, SessionSettings())
+    members.start(None)
+    join_a = members.join("a1", AuthData("A", {}), Peer, None)
+    members.join("b1", AuthData("B", {}), Peer, None)
+    [hello] = [e.frame for e in join_a.effects if isinstance(e, Frame)]
+    token = decode_server_frame(hello).data["resume_token"]
+    sent = [e.frame for n in range(4) for e in members.forward(
+        Message("offer", n, "B", ["A"])).effects if isinstance(e, Frame) and e.conn == "a1"]
+    # "a1" got its authenticated, "joined" (of B) and offers 0 and 1; 2 and 3 were lost.
+    back = members.connect("a2", AuthData("fresh-id", {}), Peer, None, token, received=4)
+    close, accept, hello_again = back.effects[:3]
+    assert isinstance(close, Close) and close.conn == "a1"
+    assert isinstance(accept, Accept) and accept.conn == "a2" and accept.resumed
+    assert isinstance(hello_again, Frame) and hello_again.conn == "a2"
+    again = [e.frame for e in back.effects[3:] if isinstance(e, Frame)]
+    assert again == sent[2:]  # the same bytes, in order
+
+
+def test_a_token_for_no_member_ignores_received() -> None:
+    """``received`` is only ever read for the holder of the member's current token."""
+    state: RoomState[Member[str]] = RoomState(Room(), "r")
+    members: Members[str] = Members(state, SessionSettings())
+    members.start(None)
+    members.join("a1", AuthData("A", {}), Peer, None)
+    joined = members.connect("x1", AuthData("X", {}), Peer, None, "A.forged", received=10 ** 9)
+    assert [e for e in joined.effects if isinstance(e, Refuse)] == []
+    assert "X" in members.members  # admitted afresh, as any unknown token
+
+
+# -- the gateway: it parses received, and passes it through -------------------------------------
+
+
+@pytest.mark.parametrize(("query", "received"), [
+    ("resume=t&received=0", 0), ("resume=t&received=17", 17),
+    (f"resume=t&received={MAX_RECEIVED}", MAX_RECEIVED), ("resume=t", None), ("", None)])
+async def test_the_gateway_passes_received_on(
+        gateway: tuple[Gateway, FakeRuntime], query: str, received: int | None) -> None:  # noqa: F811
+    server, runtime = gateway
+    client = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby?x=1&{query}")
+    assert runtime.received_counts == [received]
+    assert runtime.auths[0].credentials == {"x": "1"}  # neither resume nor received
+    await client.close()
+
+
+@pytest.mark.parametrize(("query", "why"), [
+    ("resume=t&received=", "received is not a count"),
+    ("resume=t&received=abc", "received is not a count"),
+    ("resume=t&received=-1", "received is not a count"),
+    ("resume=t&received=%2B1", "received is not a count"),
+    ("resume=t&received=1.0", "received is not a count"),
+    ("resume=t&received=%201", "received is not a count"),
+    ("resume=t&received=%D9%A1", "received is not a count"),  # an Arabic-Indic one
+    ("resume=t&received=0x10", "received is not a count"),
+    ("resume=t&received=1_000", "received is not a count"),
+    (f"resume=t&received={MAX_RECEIVED + 1}", "received is not a count"),
+    ("resume=t&received=" + "9" * 5000, "received is not a count"),
+    ("resume=t&received=1&received=2", "received given more than once"),
+    ("received=3", "received without resume")])
+async def test_a_malformed_received_is_a_bad_request(
+        gateway: tuple[Gateway, FakeRuntime], caplog: pytest.LogCaptureFixture,  # noqa: F811
+        query: str, why: str) -> None:
+    caplog.set_level(logging.INFO, logger="membrane_rtc.gateway")
+    server, runtime = gateway
+    url = f"ws://127.0.0.1:{server.port}/webrtc/lobby?{query}"
+    assert await refused_status(url) == 400
+    assert runtime.auths == []  # the runtime never heard of it
+    [line] = [r.getMessage() for r in caplog.records if "peer_refused" in r.getMessage()]
+    assert why in line and "\n" not in line and "resume=t" not in line
