@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from membrane_rtc import Room
+from membrane_rtc import Room, Server
+from membrane_rtc.client import SignalingClient
 from membrane_rtc.gateway import MAX_RECEIVED, Gateway
 from membrane_rtc.members import RECEIVED_TOO_MANY, Accept, Close, Frame, Member, Members, Refuse
 from membrane_rtc.peer import Peer
@@ -26,7 +27,10 @@ from membrane_rtc.room_state import RoomState
 from membrane_rtc.sessions import SessionSettings
 from membrane_rtc.testing import RoomHarness
 
+from .conftest import ServerFactory
 from .support.client import Client, refused_status
+from .support.proxy import CuttingProxy
+from .support.waiting import until
 from .test_connections import FakeRuntime, gateway  # noqa: F401 (fixture)
 
 # -- the session core, no sockets ---------------------------------------------------------------
@@ -196,3 +200,104 @@ async def test_a_malformed_received_is_a_bad_request(
     assert runtime.auths == []  # the runtime never heard of it
     [line] = [r.getMessage() for r in caplog.records if "peer_refused" in r.getMessage()]
     assert why in line and "\n" not in line and "resume=t" not in line
+
+
+# -- a real server: a connection cut while a room-mate sends -------------------------------------
+
+
+async def sync(sender: Client) -> None:
+    """Wait until the room routed everything ``sender`` sent so far (and the gateway wrote it
+    out): a message to itself comes back through the room, behind them."""
+    await sender.send("sync", None, [sender.peer_id])
+    while (await sender.recv())["event"] != "sync":
+        pass
+
+
+async def read_offers(client: SignalingClient, until_n: int) -> list[int]:
+    """Every offer ``client`` receives up to the one numbered ``until_n``."""
+    got: list[int] = []
+    while not got or got[-1] < until_n:
+        message = await client.recv()
+        if message.event == "offer":
+            got.append(message.data)
+    return got
+
+
+async def test_a_cut_connection_loses_no_frame_the_room_mate_sent(
+        start_server_each_mode: ServerFactory) -> None:
+    """The Python client's connection is cut without a close frame while its room-mate
+    sends: offers go into the socket the server still holds (half-open) before the client
+    comes back; it resumes with what it counted and gets every offer exactly once, in order.
+    Then a drop the server does notice (a reset): kept frames and lost ones, the same."""
+    server = await start_server_each_mode()
+    proxy = CuttingProxy(server.port)
+    port = await proxy.start()
+    try:
+        alice = SignalingClient(f"ws://127.0.0.1:{port}/webrtc/demo?tag=1")
+        await alice.connect()
+        bob = await Client.connect(f"{server.url}/demo")
+        await alice.recv_event("joined")
+        me = alice.peer_id
+        for n in range(10):
+            await bob.send("offer", n, [me])
+        got = await read_offers(alice, 4)
+        assert proxy.vanish() == 1  # alice's side drops; the server hears nothing
+        for n in range(10, 40):
+            await bob.send("offer", n, [me])
+        await sync(bob)  # 5..39 were written into the half-open connection
+
+        async def keep_sending() -> None:  # while alice resumes
+            for n in range(40, 80):
+                await bob.send("offer", n, [me])
+        sending = asyncio.create_task(keep_sending())
+        got += await read_offers(alice, 79)
+        await sending
+        assert got == list(range(80)) and (alice.peer_id, alice.resumes) == (me, 1)
+
+        assert proxy.cut() == 1  # now a reset: the server knows at once
+        await until(lambda: _away(server, me))
+        for n in range(80, 90):
+            await bob.send("offer", n, [me])  # kept while away
+        assert alice._connection is not None
+        alice._connection.transport.abort()  # and alice learns of it
+        assert await read_offers(alice, 89) == list(range(80, 90)) and alice.resumes == 2
+        await alice.send("answer", "after", [bob.peer_id])
+        assert (await bob.recv_event("answer"))["data"] == "after"  # bob saw no left
+        await alice.close(), await bob.close()
+    finally:
+        await proxy.stop()
+
+
+async def _away(server: Server, peer_id: str | None, room: str = "demo") -> bool:
+    return any(p.peer_id == peer_id and p.away for p in await server.list_peers(room))
+
+
+async def test_a_resume_past_what_was_sent_is_400_and_one_too_late_joins_afresh(
+        start_server_each_mode: ServerFactory) -> None:
+    server = await start_server_each_mode(resume_queue_bytes=1000)
+    url = f"{server.url}/demo"
+    a, b = await Client.connect(url), await Client.connect(url)
+    await a.recv_event("joined")
+    token = a.welcome["resume_token"]
+    a.connection.transport.abort()
+    await until(lambda: _away(server, a.peer_id))
+    # authenticated and joined: 2 frames. More is a client's mistake: 400, nothing changes.
+    assert await refused_status(f"{url}?resume={token}&received=3") == 400
+    for n in range(4):
+        await b.send("offer", "x" * 100, [a.peer_id])  # kept: ~900 bytes since the drop
+    back = await Client.connect(f"{url}?resume={token}&received=2", authenticate=False)
+    assert (await back.authenticated())["resumed"] is True and back.peer_id == a.peer_id
+    assert [(await back.recv_event("offer"))["data"] for _ in range(4)] == ["x" * 100] * 4
+    # Live again: more than the bound goes by; frame 3 on is then no longer kept.
+    for n in range(10):
+        await b.send("offer", "y" * 150, [a.peer_id])
+    for _ in range(10):
+        await back.recv_event("offer")
+    token = back.welcome["resume_token"]
+    back.connection.transport.abort()
+    await until(lambda: _away(server, a.peer_id))
+    fresh = await Client.connect(f"{url}?resume={token}&received=2", authenticate=False)
+    assert (await fresh.authenticated())["resumed"] is False and fresh.peer_id != a.peer_id
+    assert (await b.recv_event("left"))["data"]["peer_id"] == a.peer_id  # as an overflow
+    assert (await b.recv_event("joined"))["data"]["peer_id"] == fresh.peer_id
+    await fresh.close(), await b.close()
