@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -29,9 +31,11 @@ from membrane_rtc.testing import RoomHarness
 
 from .conftest import ServerFactory
 from .support.client import Client, refused_status
+from .support.procfs import wait_until_no_process_in
 from .support.proxy import CuttingProxy
 from .support.waiting import until
 from .test_connections import FakeRuntime, gateway  # noqa: F401 (fixture)
+from .test_scaleout import Deployment, deployment, listening_pid  # noqa: F401 (fixture)
 
 # -- the session core, no sockets ---------------------------------------------------------------
 
@@ -301,3 +305,47 @@ async def test_a_resume_past_what_was_sent_is_400_and_one_too_late_joins_afresh(
     assert (await b.recv_event("left"))["data"]["peer_id"] == a.peer_id  # as an overflow
     assert (await b.recv_event("joined"))["data"]["peer_id"] == fresh.peer_id
     await fresh.close(), await b.close()
+
+
+# -- several hosts: the peer's gateway is killed while its room-mate sends -----------------------
+
+
+async def test_a_peer_of_a_killed_gateway_resumes_through_another_with_every_frame(
+        deployment: Deployment) -> None:  # noqa: F811
+    """A leader with a gateway, a room host, a second gateway (each a ``membrane-rtc serve``
+    process). Alice is on the second gateway, Bob on the leader's; the second gateway's
+    process is SIGKILLed while Bob sends. Until the supervisor takes that gateway for lost,
+    the room goes on writing to it; Alice resumes through the leader's gateway with her
+    token and her count, and gets every offer exactly once, in order."""
+    leader = await deployment.start("leader", "leader", "gateway")
+    await deployment.start("hostB", "rooms", ready="serving as")
+    await deployment.admin("create", "call")
+    await until(lambda: deployment.room_running_on("call", "hostB"), timeout=30)
+    gateway_d = await deployment.start("gatewayD", "gateway")
+    alice = SignalingClient(f"{gateway_d.url}/call", timeout=30)
+    await alice.connect()
+    bob = await Client.connect(f"{leader.url}/call")
+    await alice.recv_event("joined", timeout=10)
+    me = alice.peer_id
+    for n in range(10):
+        await bob.send("offer", n, [me])
+    got = await read_offers(alice, 4)
+
+    gateway_d_actors = os.getpgid(listening_pid(deployment.ports["gatewayD"]))
+    os.kill(gateway_d.pid, signal.SIGKILL)  # its actor system follows it
+    await wait_until_no_process_in(gateway_d_actors, timeout=10)
+    for n in range(10, 30):
+        await bob.send("offer", n, [me])
+    await sync(bob)  # the room wrote 5..29 to the dead gateway
+
+    async def keep_sending() -> None:  # while alice resumes
+        for n in range(30, 60):
+            await bob.send("offer", n, [me])
+    sending = asyncio.create_task(keep_sending())
+    alice.url = f"{leader.url}/call"  # her gateway is gone: another one
+    got += await read_offers(alice, 59)
+    await sending
+    assert got == list(range(60)) and (alice.peer_id, alice.resumes) == (me, 1)
+    await alice.send("answer", "through the leader", [bob.peer_id])
+    assert (await bob.recv_event("answer", timeout=10))["data"] == "through the leader"
+    await alice.close(), await bob.close()
