@@ -17,6 +17,7 @@ import signal
 from typing import Any
 
 import pytest
+from playwright.async_api import BrowserContext
 
 from membrane_rtc import Room, Server
 from membrane_rtc.client import SignalingClient
@@ -30,6 +31,7 @@ from membrane_rtc.sessions import SessionSettings
 from membrane_rtc.testing import RoomHarness
 
 from .conftest import ServerFactory
+from .support.browser import WAIT_MS, browser  # noqa: F401 (fixture)
 from .support.client import Client, refused_status
 from .support.procfs import wait_until_no_process_in
 from .support.proxy import CuttingProxy
@@ -349,3 +351,54 @@ async def test_a_peer_of_a_killed_gateway_resumes_through_another_with_every_fra
     await alice.send("answer", "through the leader", [bob.peer_id])
     assert (await bob.recv_event("answer", timeout=10))["data"] == "through the leader"
     await alice.close(), await bob.close()
+
+
+# -- client.js, in Chromium ----------------------------------------------------------------------
+
+#: A SignalingClient of /client.js through the proxy, recording the offers it gets and the
+#: count it had when its connection dropped.
+JOIN = """async (port) => {
+  const { SignalingClient } = await import("/client.js");
+  const client = new SignalingClient(`ws://127.0.0.1:${port}/webrtc/demo`, { keepalive: 0 });
+  Object.assign(window, { client, got: [], resumes: 0, countAtDrop: null });
+  client.addEventListener("message", (e) => {
+    if (e.detail.event === "offer") window.got.push(e.detail.data);
+  });
+  client.addEventListener("reconnecting", () => { window.countAtDrop ??= client.received; });
+  client.addEventListener("resumed", () => { window.resumes += 1; });
+  return await client.connect();
+}"""
+
+
+async def test_client_js_counts_and_resumes_with_received_losing_nothing(
+        start_server: ServerFactory, browser: BrowserContext) -> None:  # noqa: F811
+    """A page's socket drops while its room-mate sends; the offers written into the
+    server's half-open side come again after the page resumes with ``received=N``."""
+    server = await start_server()
+    proxy = CuttingProxy(server.port)
+    port = await proxy.start()
+    try:
+        page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{server.port}/client.js")
+        me = await page.evaluate(JOIN, port)
+        bob = await Client.connect(f"{server.url}/demo")
+        for n in range(10):
+            await bob.send("offer", n, [me])
+        await page.wait_for_function("() => window.got.length === 10", timeout=WAIT_MS)
+        proxy.admitting.clear()  # the page's network stays down while bob sends
+        assert proxy.vanish() == 1
+        await page.wait_for_function("() => window.countAtDrop !== null", timeout=WAIT_MS)
+        for n in range(10, 30):
+            await bob.send("offer", n, [me])
+        await sync(bob)  # 10..29 went into the server's half-open connection
+        proxy.admitting.set()
+        await page.wait_for_function("() => window.got.length >= 30", timeout=WAIT_MS)
+        assert await page.evaluate("window.got") == list(range(30))
+        state = await page.evaluate("""() => ({
+            resumes: window.resumes, peerId: window.client.peerId, atDrop: window.countAtDrop,
+            sent: new URL(window.client.socket.url).searchParams.get("received")})""")
+        # authenticated, bob's joined, 10 offers: what the page counted and said.
+        assert state == {"resumes": 1, "peerId": me, "atDrop": 12, "sent": "12"}
+        await bob.close()
+    finally:
+        await proxy.stop()

@@ -21,6 +21,10 @@ class CuttingProxy:
         self.pairs: list[_Pair] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self.server: asyncio.Server | None = None
+        #: Cleared, new connections wait before reaching the server (the network is still
+        #: down); set again, they go through.
+        self.admitting = asyncio.Event()
+        self.admitting.set()
 
     async def start(self) -> int:
         """Listen on a free loopback port; return it."""
@@ -57,6 +61,7 @@ class CuttingProxy:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.admitting.wait()
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         pair = _Pair(writer, up_writer)
         self.pairs.append(pair)
