@@ -202,17 +202,17 @@ class SignalingClient:
                 return message
 
     def _count(self, text: str | bytes) -> Message | None:
-        """Count a frame of the session (the room numbered it, even one we drop unseen);
-        None for the gateway's answer to a malformed frame of ours, which it did not."""
+        """Decode a frame (None: not a message) and count it as one of the session: the room
+        numbered it, even one we then drop unseen - but not the gateway's own answer to a
+        malformed frame of ours, which never passed the room."""
         try:
             message = protocol.decode_server_frame(text)
         except protocol.ProtocolError:
             message = None
-        if message is not None and message.event == "error" and message.from_ is None \
-                and isinstance(message.data, dict) \
-                and message.data.get("description") in GATEWAY_ANSWERS:
-            return None
-        self.received += 1
+        if message is None or message.event != "error" or message.from_ is not None \
+                or not isinstance(message.data, dict) \
+                or message.data.get("description") not in GATEWAY_ANSWERS:
+            self.received += 1
         return message
 
     async def recv_event(self, event: str, timeout: float | None = None) -> Message:

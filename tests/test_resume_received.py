@@ -274,6 +274,38 @@ async def test_a_cut_connection_loses_no_frame_the_room_mate_sent(
         await proxy.stop()
 
 
+async def test_the_python_client_counts_neither_pong_nor_the_gateways_answers(
+        start_server: ServerFactory) -> None:
+    """``pong`` and the gateway's ``Invalid JSON`` / ``Invalid message`` never passed the
+    room: counted, they would make the client say too many, and lose frames."""
+    server = await start_server()
+    proxy = CuttingProxy(server.port)
+    port = await proxy.start()
+    try:
+        alice = SignalingClient(f"ws://127.0.0.1:{port}/webrtc/demo")
+        await alice.connect()
+        bob = await Client.connect(f"{server.url}/demo")
+        await alice.recv_event("joined")
+        assert alice._connection is not None
+        for text in ("ping", "not json", '{"event": "joined"}', "ping"):
+            await alice._connection.send(text)
+        for description in ("Invalid JSON", "Invalid message"):
+            assert (await alice.recv_event("error")).data["description"] == description
+        await bob.send("offer", 0, [alice.peer_id])
+        assert (await alice.recv_event("offer")).data == 0
+        assert alice.received == 3  # authenticated, joined, offer 0
+        proxy.admitting.clear()
+        assert proxy.vanish() == 1
+        for n in range(1, 5):
+            await bob.send("offer", n, [alice.peer_id])
+        await sync(bob)
+        proxy.admitting.set()
+        assert await read_offers(alice, 4) == [1, 2, 3, 4] and alice.resumes == 1
+        await alice.close(), await bob.close()
+    finally:
+        await proxy.stop()
+
+
 async def _away(server: Server, peer_id: str | None, room: str = "demo") -> bool:
     return any(p.peer_id == peer_id and p.away for p in await server.list_peers(room))
 
