@@ -330,13 +330,12 @@ class Members(Generic[Conn]):
         """A member's client is back with its token (None: the token is no member's current
         one, or resuming is off): same peer, new connection, if a new instance of its
         ``Peer`` accepts the new request's credentials (``on_init``, the identity it had).
-        Refused: 401 and nothing else changes (an away peer stays away, its grace goes on,
-        its token stays good); so does a ``received`` above the frames sent (400). Accepted:
-        the old instance's ``on_terminate``, then ``authenticated`` (resumed, not numbered),
-        every kept frame after the ``received`` first (without it: those sent since the drop)
-        in order, and ``Room.on_resume``; an old connection still open (half-open after a
-        network change) closes. Frames after ``received`` no longer kept: as when an away
-        peer's frames pass the bound, the peer leaves, and the client is admitted afresh."""
+        Refused: 401 (400: ``received`` above the frames sent) and nothing else changes.
+        Accepted: the old instance's ``on_terminate``, ``authenticated`` (resumed, not
+        numbered), the kept frames after the ``received`` first (None: since the drop), in
+        order, and ``Room.on_resume``; an old connection still open (half-open) closes.
+        Frames after ``received`` no longer kept: the peer leaves, as an overflow, and the
+        client is admitted afresh."""
         peer_id = self.tokens.holder(token) if self.sessions.resumable else None
         old = self.members.get(peer_id) if peer_id is not None else None
         if old is None:
@@ -389,10 +388,8 @@ class Members(Generic[Conn]):
         log.info("room %s: peer %s missed more than %d bytes; it leaves", self.name,
                  old.peer_id, self.sessions.resume_queue_bytes)
         self._end_peer(peer)
-        out = self.leave(old.peer_id)
-        if old.away is None:
-            out.effects.insert(0, Close(old.conn, CloseCode.NORMAL,
-                                        "resumed on another connection"))
+        out = self.leave(old.peer_id) if old.away is not None else self.close(
+            old, CloseCode.NORMAL, "resumed on another connection")
         if out.crash is not None:
             out.effects.append(Refuse(conn, 404, "room is closing"))
             return out

@@ -156,6 +156,27 @@ def test_a_half_open_connection_closes_and_its_lost_frames_come_again() -> None:
     assert again == sent[2:]  # the same bytes, in order
 
 
+def test_a_half_open_peer_whose_missed_frames_are_gone_leaves_and_its_client_joins() -> None:
+    state: RoomState[Member[str]] = RoomState(Room(), "r")
+    members: Members[str] = Members(state, SessionSettings(resume_queue_bytes=500))
+    members.start(None)
+    join_a = members.join("a1", AuthData("A", {}), Peer, None)
+    members.join("b1", AuthData("B", {}), Peer, None)
+    [hello] = [e.frame for e in join_a.effects if isinstance(e, Frame)]
+    token = decode_server_frame(hello).data["resume_token"]
+    for n in range(10):
+        members.forward(Message("offer", "x" * 100, "B", ["A"]))
+    back = members.connect("a2", AuthData("N", {}), Peer, None, token, received=2)
+    close = back.effects[0]
+    assert isinstance(close, Close) and close.conn == "a1"
+    [accept] = [e for e in back.effects if isinstance(e, Accept)]
+    assert (accept.conn, accept.peer_id, accept.resumed) == ("a2", "N", False)
+    assert set(members.members) == {"B", "N"}
+    left = [decode_server_frame(e.frame) for e in back.effects
+            if isinstance(e, Frame) and e.conn == "b1"]
+    assert [(m.event, m.data["peer_id"]) for m in left] == [("left", "A"), ("joined", "N")]
+
+
 def test_a_token_for_no_member_ignores_received() -> None:
     """``received`` is only ever read for the holder of the member's current token."""
     state: RoomState[Member[str]] = RoomState(Room(), "r")
@@ -174,7 +195,8 @@ def test_a_token_for_no_member_ignores_received() -> None:
     ("resume=t&received=0", 0), ("resume=t&received=17", 17),
     (f"resume=t&received={MAX_RECEIVED}", MAX_RECEIVED), ("resume=t", None), ("", None)])
 async def test_the_gateway_passes_received_on(
-        gateway: tuple[Gateway, FakeRuntime], query: str, received: int | None) -> None:  # noqa: F811
+        gateway: tuple[Gateway, FakeRuntime],  # noqa: F811
+        query: str, received: int | None) -> None:
     server, runtime = gateway
     client = await Client.connect(f"ws://127.0.0.1:{server.port}/webrtc/lobby?x=1&{query}")
     assert runtime.received_counts == [received]

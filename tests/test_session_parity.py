@@ -1,7 +1,7 @@
 """The harness/server parity of the session core (membrane_rtc/members.py).
 
-Every scenario of a room's membership and sessions - join, refusal, resume, grace expiry,
-leave, crash - runs step by step on both drivers of ``Members``: the room actor behind a real
+Every scenario of a room's membership and sessions - join, refusal, resume (with
+``received`` too), grace expiry, leave, crash - runs step by step on both drivers of ``Members``: the room actor behind a real
 server (in each actor-system mode) and ``RoomHarness``. After every step, each client has
 received the same new frames from both, and each step ended the same way (joined, refused
 with 401, refused by the room, crashed)."""
@@ -48,8 +48,14 @@ LEAVE = [("join", "a", KEY), ("join", "b", KEY), ("join", "c", KEY), ("leave", "
          ("send", "a", "hello", None, "all"), ("join", "d", KEY), ("leave", "a")]
 CRASH = [("join", "a", KEY), ("join", "b", KEY), ("join", "c", KEY), ("drop", "c"),
          ("send", "a", "hi", None, "all"), ("crash", "a")]
+#: A resume that says how many frames it received (?received=N): a's are authenticated,
+#: joined, offer 1, then offer 2 while away; 5 is more than were sent (400).
+RECEIVED = [("join", "a", ADA), ("join", "b", KEY), ("send", "b", "offer", 1, ["a"]),
+            ("drop", "a"), ("send", "b", "offer", 2, ["a"]), ("resume", "a", ADA, 5),
+            ("resume", "a", ADA, 2), ("send", "b", "offer", 3, ["a"])]
 SCENARIOS = {"join": (JOIN, 20.0), "refusal": (REFUSAL, 20.0), "resume": (RESUME, 20.0),
-             "grace expiry": (GRACE, 1.0), "leave": (LEAVE, 20.0), "crash": (CRASH, 20.0)}
+             "grace expiry": (GRACE, 1.0), "leave": (LEAVE, 20.0), "crash": (CRASH, 20.0),
+             "received": (RECEIVED, 20.0)}
 
 
 def wire(frame: Any) -> dict[str, Any]:
@@ -72,7 +78,7 @@ class HarnessDriver:
             if kind == "join":
                 self.clients[name] = self.room.join(dict(rest[0]), peer_id=name)
             elif kind == "resume":
-                self.clients[name].resume(dict(rest[0]))
+                self.clients[name].resume(dict(rest[0]), received=(rest[1:] or [None])[0])
             elif kind == "send":
                 self.clients[name].send(*rest)
             elif kind == "drop":
@@ -85,6 +91,8 @@ class HarnessDriver:
                 self.clients[name].send("boom", None, "all")
         except PeerRefused:
             return "unauthorized"
+        except ValueError:
+            return "bad request"
         except JoinRefused as refusal:
             return f"could not join: {refusal.reason}"
         except RuntimeError as exc:
@@ -121,8 +129,8 @@ class ServerDriver:
 
     async def _connect(self, name: str, query: dict[str, str], expected: str) -> str:
         url = f"{self.url}?{urlencode(query)}"
-        if expected == "unauthorized":
-            assert await refused_status(url) == 401
+        if expected in ("unauthorized", "bad request"):
+            assert await refused_status(url) == (401 if expected == "unauthorized" else 400)
         elif expected.startswith("could not join"):
             refused = await Client.connect(url, authenticate=False)
             frame = await refused.recv()
@@ -138,7 +146,9 @@ class ServerDriver:
         if kind == "join":
             return await self._connect(name, rest[0], expected)
         if kind == "resume":
-            return await self._connect(name, {**rest[0], "resume": self.tokens[name]}, expected)
+            received = {"received": str(rest[1])} if len(rest) > 1 else {}
+            return await self._connect(
+                name, {**rest[0], "resume": self.tokens[name], **received}, expected)
         client = self.clients[name] if name else None
         if client is None:
             return expected  # the grace: the room's own timer ends it (its frames read below)
@@ -204,7 +214,8 @@ async def test_every_scenario_of_the_session_core_is_the_same_on_both_drivers(
     # Each scenario does what it says (a scenario that stopped exercising its case fails).
     expected_outcomes: dict[str, list[str]] = {
         "refusal": ["unauthorized", "could not join: room_is_full"],
-        "resume": ["unauthorized", "unauthorized"], "crash": ["crashed: boom"]}
+        "resume": ["unauthorized", "unauthorized"], "crash": ["crashed: boom"],
+        "received": ["bad request"]}
     for outcome in expected_outcomes.get(scenario, []):
         assert outcome in outcomes, outcomes
     harness.room.terminate()
