@@ -48,7 +48,7 @@ def test_connect_peer_shows_no_credential_header_option_or_token() -> None:
     assert "'token'" in text and "'api_key'" in text  # names help; values never
     assert SECRET not in repr(Batch([message])) and SECRET not in str(Sequenced("c", 0, message))
     assert repr(ConnectPeer(1, "demo", AuthData("p1"), "x:Peer")).endswith(
-        "peer_options=None, gateway=None, resume_token=None)")  # nothing hidden: None shown
+        "peer_options=None, gateway=None, resume_token=None, received=None)")  # None shown
 
 
 def test_auth_data_and_the_upgrade_request_show_no_credential() -> None:
