@@ -363,6 +363,41 @@ async def test_a_resume_past_what_was_sent_is_400_and_one_too_late_joins_afresh(
     await fresh.close(), await b.close()
 
 
+async def test_a_peer_sent_far_more_than_the_bound_keeps_the_bound_in_each_mode(
+        start_server_each_mode: ServerFactory) -> None:
+    """Sent 20 times the bound, a peer keeps the frames that fit in it, and no older: a
+    resume that asks for the last 8 gets them, one that asks for the last 10 (past the bound)
+    finds them gone."""
+    server = await start_server_each_mode(resume_queue_bytes=10_000)
+    url = f"{server.url}/demo"
+    a, b = await Client.connect(url), await Client.connect(url)
+    await a.recv_event("joined")
+    for n in range(200):
+        await b.send("offer", f"{n:04}" + "x" * 1000, [a.peer_id])  # ~1,100 bytes a frame
+    for n in range(200):
+        assert (await a.recv_event("offer"))["data"].startswith(f"{n:04}")
+    count = 202  # authenticated, joined, 200 offers
+    # Half-open: the server still holds a's connection; the resume closes it.
+    back = await Client.connect(f"{url}?resume={a.welcome['resume_token']}&received={count - 8}",
+                                authenticate=False)
+    assert (await back.authenticated())["resumed"] is True
+    assert [(await back.recv_event("offer"))["data"][:4] for _ in range(8)] == \
+        [f"{n:04}" for n in range(192, 200)]
+    await nothing_more(back)  # nothing older than 192 came
+    again = await Client.connect(
+        f"{url}?resume={back.welcome['resume_token']}&received={count - 10}",
+        authenticate=False)
+    assert (await again.authenticated())["resumed"] is False  # frame 193 is gone: afresh
+    assert (await b.recv_event("left"))["data"]["peer_id"] == a.peer_id
+    await again.close(), await b.close()
+
+
+async def nothing_more(client: Client) -> None:
+    """No frame waits for ``client`` (the answer to a ping sent now comes first)."""
+    await client.send_text("ping")
+    assert await client.recv_text() == "pong"
+
+
 # -- several hosts: the peer's gateway is killed while its room-mate sends -----------------------
 
 
