@@ -141,12 +141,16 @@ class Sent:
         """Number and keep a frame; the oldest ones make room. False when the frames since
         the drop alone pass the limit (then the away peer's grace ends: it leaves)."""
         self.count += 1
-        self.frames.append(frame)
-        self.size += len(frame)
-        while self.size > self.limit and self.frames and (
-                self.pinned is None or self.first < self.pinned):
-            self.size -= len(self.frames.popleft())
-        return self.size <= self.limit
+        frames = self.frames
+        frames.append(frame)
+        size = self.size + len(frame)
+        if size > self.limit:
+            # The oldest make room (every frame sent to a peer goes by here: kept short).
+            stay = 0 if self.pinned is None else self.count - self.pinned + 1
+            while size > self.limit and len(frames) > stay:
+                size -= len(frames.popleft())
+        self.size = size
+        return size <= self.limit
 
     def pin(self) -> None:
         """The peer's connection dropped: keep every frame from now on."""
