@@ -118,13 +118,15 @@ class Sent:
 
     While the peer is away (:meth:`pin`), every frame since the drop must be kept: past the
     limit it leaves, as it always did. Frames from before the drop only make room: a resume
-    after them works as long as they are still kept. Nothing is reserved ahead: a peer that
-    was sent little keeps little, and frames sent to many peers are one ``bytes`` shared."""
+    after them works as long as they are still kept. Frame 1, the session's
+    ``authenticated``, is never kept (a resume sends its own instead), and nothing is
+    reserved ahead: a peer sent nothing else keeps nothing; frames sent to many peers are
+    one ``bytes`` shared."""
 
     __slots__ = ("frames", "size", "limit", "count", "pinned")
 
     def __init__(self, limit: int) -> None:
-        self.frames: deque[bytes] = deque()
+        self.frames: deque[bytes] | None = None  # made with the first frame to keep
         self.size = 0
         self.limit = limit
         #: How many frames were sent on the session (the number of the last one).
@@ -135,13 +137,17 @@ class Sent:
     @property
     def first(self) -> int:
         """The number of the oldest kept frame (``count + 1`` when none is kept)."""
-        return self.count - len(self.frames) + 1
+        return self.count - (len(self.frames) if self.frames else 0) + 1
 
     def add(self, frame: bytes) -> bool:
         """Number and keep a frame; the oldest ones make room. False when the frames since
         the drop alone pass the limit (then the away peer's grace ends: it leaves)."""
         self.count += 1
+        if self.count == 1:
+            return True  # the session's authenticated: never sent again
         frames = self.frames
+        if frames is None:
+            frames = self.frames = deque()
         frames.append(frame)
         size = self.size + len(frame)
         if size > self.limit:
@@ -161,11 +167,13 @@ class Sent:
         self.pinned = None
 
     def after(self, received: int) -> list[bytes] | None:
-        """The frames numbered after ``received`` (at most :attr:`count`), in order; None
-        when some of them are no longer kept."""
+        """The frames numbered after ``received`` (at most :attr:`count`; 0 is taken as 1,
+        the ``authenticated`` a resume replaces), in order; None when some of them are no
+        longer kept."""
+        received = max(received, 1)
         if received + 1 < self.first:
             return None
-        return list(itertools.islice(self.frames, received + 1 - self.first, None))
+        return list(itertools.islice(self.frames or (), received + 1 - self.first, None))
 
     def since_drop(self) -> list[bytes]:
         """The frames sent since the drop (none if the peer is not away): what a client that

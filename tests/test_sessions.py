@@ -24,6 +24,7 @@ def test_a_token_is_good_once_and_for_its_peer_only() -> None:
 
 def test_frames_since_a_drop_are_kept_in_order_up_to_the_bound() -> None:
     sent = Sent(limit=10)
+    assert sent.add(b"authenticated") and sent.frames is None  # frame 1: never kept
     sent.pin()
     assert sent.add(b"12345") and sent.add(b"6789")
     assert sent.since_drop() == [b"12345", b"6789"]
@@ -32,17 +33,17 @@ def test_frames_since_a_drop_are_kept_in_order_up_to_the_bound() -> None:
 
 def test_frames_are_numbered_and_the_most_recent_kept_within_the_bound() -> None:
     sent = Sent(limit=10)
-    assert sent.after(0) == [] and not sent.frames  # nothing sent: nothing kept
+    assert sent.add(b"authenticated") and sent.after(1) == [] and sent.after(0) == []
     for frame in (b"1111", b"2222", b"3333", b"4444"):
         assert sent.add(frame)  # connected: older frames make room
-    assert sent.count == 4 and sent.first == 3 and sent.size <= 10
-    assert sent.after(2) == [b"3333", b"4444"] and sent.after(4) == []
-    assert sent.after(1) is None  # frame 2 is gone
+    assert sent.count == 5 and sent.first == 4 and sent.size <= 10
+    assert sent.after(3) == [b"3333", b"4444"] and sent.after(5) == []
+    assert sent.after(2) is None  # frame 3 is gone
     sent.pin()  # a drop: frames before it still make room for those after it
-    assert sent.add(b"55555") and sent.first == 4 and sent.since_drop() == [b"55555"]
+    assert sent.add(b"55555") and sent.first == 5 and sent.since_drop() == [b"55555"]
     assert not sent.add(b"666666")  # the frames since the drop alone pass 10 bytes
     sent.unpin()
-    assert sent.add(b"x" * 11) and sent.size == 0 and sent.count == 7  # too big to keep
+    assert sent.add(b"x" * 11) and sent.size == 0 and sent.count == 8  # too big to keep
 
 
 def test_settings_come_from_the_server_config() -> None:
