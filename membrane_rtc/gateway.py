@@ -58,8 +58,8 @@ DRAIN_CLOSE_WAIT = 5.0
 ADMISSION_CHECKS = (
     "max-connections", "max-connections-per-ip", "handshake-timeout", "http-request",
     "request-target", "plain-http", "draining", "allowed-origin", "client-address",
-    "joins-per-second", "websocket-handshake", "parse-request", "room", "auto-create",
-    "on-init", "connect-timeout",
+    "joins-per-second", "websocket-handshake", "parse-request", "received", "room",
+    "auto-create", "on-init", "received-count", "connect-timeout",
 )
 
 

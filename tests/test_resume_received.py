@@ -401,6 +401,7 @@ async def nothing_more(client: Client) -> None:
 # -- several hosts: the peer's gateway is killed while its room-mate sends -----------------------
 
 
+@pytest.mark.slow  # three serve processes
 async def test_a_peer_of_a_killed_gateway_resumes_through_another_with_every_frame(
         deployment: Deployment) -> None:  # noqa: F811
     """A leader with a gateway, a room host, a second gateway (each a ``membrane-rtc serve``
@@ -459,6 +460,7 @@ JOIN = """async (port) => {
 }"""
 
 
+@pytest.mark.slow  # drives chromium
 async def test_client_js_counts_and_resumes_with_received_losing_nothing(
         start_server: ServerFactory, browser: BrowserContext) -> None:  # noqa: F811
     """A page's socket drops while its room-mate sends; the offers written into the
