@@ -1,10 +1,11 @@
 """The harness/server parity of the session core (membrane_rtc/members.py).
 
 Every scenario of a room's membership and sessions - join, refusal, resume (with
-``received`` too), grace expiry, leave, crash - runs step by step on both drivers of ``Members``: the room actor behind a real
-server (in each actor-system mode) and ``RoomHarness``. After every step, each client has
-received the same new frames from both, and each step ended the same way (joined, refused
-with 401, refused by the room, crashed)."""
+``received`` too), grace expiry, leave, crash - runs step by step on both drivers of
+``Members``: the room actor behind a real server (in each actor-system mode) and
+``RoomHarness``. After every step, each client has received the same new frames from both,
+and each step ended the same way (joined, refused with 401 or 400, refused by the room,
+crashed)."""
 
 from __future__ import annotations
 
