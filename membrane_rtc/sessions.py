@@ -9,9 +9,7 @@ sockets: the room actor applies it (see docs/reference/protocol.md, "Resuming").
 from __future__ import annotations
 
 import hmac
-import itertools
 import secrets
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,10 +121,13 @@ class Sent:
     reserved ahead: a peer sent nothing else keeps nothing; frames sent to many peers are
     one ``bytes`` shared."""
 
-    __slots__ = ("frames", "size", "limit", "count", "pinned")
+    __slots__ = ("frames", "head", "size", "limit", "count", "pinned")
 
     def __init__(self, limit: int) -> None:
-        self.frames: deque[bytes] | None = None  # made with the first frame to keep
+        # The kept frames are frames[head:]: made room for by moving head (a list costs
+        # less than a deque for the few frames most peers keep), compacted as it moves.
+        self.frames: list[bytes] | None = None  # made with the first frame to keep
+        self.head = 0
         self.size = 0
         self.limit = limit
         #: How many frames were sent on the session (the number of the last one).
@@ -137,7 +138,7 @@ class Sent:
     @property
     def first(self) -> int:
         """The number of the oldest kept frame (``count + 1`` when none is kept)."""
-        return self.count - (len(self.frames) if self.frames else 0) + 1
+        return self.count - (len(self.frames) - self.head if self.frames else 0) + 1
 
     def add(self, frame: bytes) -> bool:
         """Number and keep a frame; the oldest ones make room. False when the frames since
@@ -147,14 +148,22 @@ class Sent:
             return True  # the session's authenticated: never sent again
         frames = self.frames
         if frames is None:
-            frames = self.frames = deque()
+            frames = self.frames = []
         frames.append(frame)
         size = self.size + len(frame)
         if size > self.limit:
             # The oldest make room (every frame sent to a peer goes by here: kept short).
-            stay = 0 if self.pinned is None else self.count - self.pinned + 1
-            while size > self.limit and len(frames) > stay:
-                size -= len(frames.popleft())
+            head = self.head
+            end = len(frames) if self.pinned is None else len(frames) - (
+                self.count - self.pinned + 1)
+            while size > self.limit and head < end:
+                size -= len(frames[head])
+                frames[head] = b""  # let it go now, not at the next compaction
+                head += 1
+            if head * 2 >= len(frames):
+                del frames[:head]
+                head = 0
+            self.head = head
         self.size = size
         return size <= self.limit
 
@@ -173,7 +182,7 @@ class Sent:
         received = max(received, 1)
         if received + 1 < self.first:
             return None
-        return list(itertools.islice(self.frames or (), received + 1 - self.first, None))
+        return self.frames[self.head + received + 1 - self.first:] if self.frames else []
 
     def since_drop(self) -> list[bytes]:
         """The frames sent since the drop (none if the peer is not away): what a client that

@@ -44,6 +44,18 @@ def test_frames_are_numbered_and_the_most_recent_kept_within_the_bound() -> None
     assert not sent.add(b"666666")  # the frames since the drop alone pass 10 bytes
     sent.unpin()
     assert sent.add(b"x" * 11) and sent.size == 0 and sent.count == 8  # too big to keep
+    assert sent.frames is not None and not any(sent.frames)  # none held on to
+
+
+def test_frames_made_room_for_are_let_go_at_once() -> None:
+    """What counts is what stays referenced: big frames that made room are not held until
+    the list is compacted."""
+    sent = Sent(limit=100_000)
+    sent.add(b"authenticated")
+    for n in range(50):
+        assert sent.add(bytes([n]) * 60_000)  # each one makes room for the next
+        assert sum(map(len, sent.frames or [])) == sent.size <= 100_000
+    assert sent.after(50) == [bytes([49]) * 60_000] and sent.after(49) is None  # 1 + 50 sent
 
 
 def test_settings_come_from_the_server_config() -> None:
