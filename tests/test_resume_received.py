@@ -329,6 +329,37 @@ async def test_the_python_client_counts_neither_pong_nor_the_gateways_answers(
         await proxy.stop()
 
 
+async def test_the_python_client_counts_a_new_session_from_1(
+        start_server: ServerFactory) -> None:
+    """Too late to resume (what it missed is no longer kept): admitted afresh, the client's
+    count starts again with the new session's authenticated."""
+    server = await start_server(resume_queue_bytes=1000)
+    proxy = CuttingProxy(server.port)
+    port = await proxy.start()
+    try:
+        alice = SignalingClient(f"ws://127.0.0.1:{port}/webrtc/demo")
+        await alice.connect()
+        bob = await Client.connect(f"{server.url}/demo")
+        await alice.recv_event("joined")
+        me = alice.peer_id
+        proxy.admitting.clear()
+        assert proxy.vanish() == 1
+        for n in range(10):
+            await bob.send("offer", "x" * 200, [me])  # into the half-open socket, past 1000
+        await sync(bob)
+        proxy.admitting.set()
+        hello = asyncio.create_task(alice.recv())
+        assert (await bob.recv_event("left"))["data"]["peer_id"] == me
+        joined = await bob.recv_event("joined")
+        await bob.send("hello", None, "all")
+        assert (await hello).event == "hello"
+        assert alice.peer_id == joined["data"]["peer_id"] != me and alice.resumes == 0
+        assert alice.received == 2  # the new session's authenticated, then hello
+        await alice.close(), await bob.close()
+    finally:
+        await proxy.stop()
+
+
 async def _away(server: Server, peer_id: str | None, room: str = "demo") -> bool:
     return any(p.peer_id == peer_id and p.away for p in await server.list_peers(room))
 
