@@ -261,6 +261,11 @@ class Members(Generic[Conn]):
         return self.sessions.welcome(self.tokens, member.peer_id, resumed,
                                      member.peer.public_metadata, self.clock())
 
+    def _kept_bytes(self) -> int:
+        """Bytes of recent frames each peer keeps for a resume: none when resuming is off (a
+        drop is a leave: nobody would ever ask for them)."""
+        return self.sessions.resume_queue_bytes if self.sessions.resumable else 0
+
     def connect(self, conn: Conn, auth: AuthData, make_peer: Callable[[], Peer],
                 options: Any, resume_token: str | None = None,
                 received: int | None = None) -> Outcome[Conn]:
@@ -291,7 +296,7 @@ class Members(Generic[Conn]):
             out.effects.append(Occupancy(len(self.members)))  # a room made for it may end
             return out
         auth = peer.admitted(auth)
-        member = Member(conn, auth.peer_id, peer, Sent(self.sessions.resume_queue_bytes),
+        member = Member(conn, auth.peer_id, peer, Sent(self._kept_bytes()),
                         remote_address(auth.metadata))
         accepted = Accept(conn, auth.peer_id, peer.idle_timeout)
         try:

@@ -134,6 +134,18 @@ def test_the_kept_frames_stay_within_the_bound_and_an_idle_peer_keeps_little() -
     assert quiet.count == 1 and quiet.frames is None and quiet.size == 0  # nothing kept
 
 
+def test_without_resuming_no_frame_is_kept() -> None:
+    """``--resume-grace 0``: a drop is a leave, nobody can ask for frames again, so none is
+    kept (they are still counted)."""
+    room = RoomHarness(Room, resume_grace=0)
+    a, b = room.join(), room.join()
+    for _ in range(20):
+        b.send("offer", "x" * 100, to=[a.peer_id])
+    kept = room.members.members[a.peer_id].sent
+    assert kept.count == 22 and kept.size == 0  # authenticated, b's joined, 20 offers
+    assert not any(kept.frames or [])
+
+
 def test_a_half_open_connection_closes_and_its_lost_frames_come_again() -> None:
     """The server never learned of the drop (no reset, no missed ping yet): the frames it
     wrote into the old connection are sent again on the new one, after which the old one
