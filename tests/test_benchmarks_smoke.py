@@ -21,6 +21,8 @@ from benchmarks.processes import REPO, IdlePeers, Served, loadgen, node_loadgen
 
 from .support.tools import require
 
+pytestmark = pytest.mark.slow  # servers and load generators as subprocesses
+
 NODE_WS = REPO / "benchmarks" / ".peerjs" / "node_modules" / "ws"
 
 

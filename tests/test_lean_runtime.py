@@ -20,6 +20,7 @@ NO_JOIN_RATE = {"joins_per_second": 0, "max_connections_per_ip": 0}
 ROOM = "actors.default:DefaultRoom"
 
 
+@pytest.mark.slow
 async def test_an_idle_embedded_server_does_not_wake(start_server: ServerFactory) -> None:
     """Rooms, clients connected but silent, no timer due: over 2 s the actor thread returns
     from its wait not once (it used to poll every 20 ms: about 100 wakeups). The supervisor's
@@ -77,6 +78,7 @@ async def _settled(server: Server, before: dict[str, int], within: float) -> dic
     return kept
 
 
+@pytest.mark.slow
 async def test_a_thousand_rooms_leave_no_state_behind(start_server: ServerFactory) -> None:
     """Embedded: 1,000 incarnations of a room, some with a client; every table the supervisor,
     the bridge and the gateway side keep is back to its size before. Nothing is numbered:

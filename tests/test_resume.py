@@ -165,11 +165,11 @@ async def test_the_room_hears_of_the_drop_and_the_return(start_server: ServerFac
     await drop(a)
     back = await resume(url, a.welcome["resume_token"])
     room = "room:rec"
-    calls = RECORD.wait_for(lambda c: (room, "on_resume", a.peer_id) in c)
+    calls = await RECORD.until(lambda c: (room, "on_resume", a.peer_id) in c)
     names = [c[1] for c in calls if c[0] == room and c[1] != "on_forward"]
     assert names == ["on_init", "on_join", "on_disconnect", "on_resume"]
     await back.close()
-    RECORD.wait_for(lambda c: (room, "on_leave", a.peer_id) in c)
+    await RECORD.until(lambda c: (room, "on_leave", a.peer_id) in c)
 
 
 async def test_public_metadata_reaches_room_mates(start_server_each_mode: ServerFactory) -> None:

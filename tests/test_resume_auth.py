@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from membrane_rtc import Server
 from membrane_rtc.client import SignalingClient
 
@@ -37,6 +39,7 @@ def refusals(server: Server) -> dict[str, float]:
             if sample.name.endswith("_total")}
 
 
+@pytest.mark.slow
 async def test_an_expired_jwt_cannot_resume_and_the_grace_still_ends(
         start_server_each_mode: ServerFactory) -> None:
     grace = 5.0
@@ -161,7 +164,7 @@ async def test_a_resume_runs_a_new_peer_and_ends_the_old_one(
     assert await refused_status(f"{url}?refuse=1&resume={resume_token}") == 401
     back = await Client.connect(f"{url}?idle=0.5&resume={resume_token}")
     assert back.peer_id == a.peer_id
-    calls = RECORD.wait_for(lambda c: ("room:rec", "on_resume", a.peer_id) in c)
+    calls = await RECORD.until(lambda c: ("room:rec", "on_resume", a.peer_id) in c)
     order = [c[:2] for c in calls if c[1] not in ("on_forward", "on_receive")]
     assert order == [("room:rec", "on_init"), ("peer", "on_init"), ("room:rec", "on_join"),
                      ("room:rec", "on_disconnect"), ("peer", "on_init"), ("peer", "on_init"),
@@ -172,5 +175,5 @@ async def test_a_resume_runs_a_new_peer_and_ends_the_old_one(
     assert [i[3].credentials for i in inits] == [{"who": "a"}, {"refuse": "1"}, {"idle": "0.5"}]
     assert await asyncio.wait_for(back.closed(), 5) == 1000  # its own idle timeout
     assert back.connection.close_reason == "idle timeout"
-    calls = RECORD.wait_for(lambda c: ("room:rec", "on_leave", a.peer_id) in c)
+    calls = await RECORD.until(lambda c: ("room:rec", "on_leave", a.peer_id) in c)
     assert [c[1] for c in calls if c[0] == "peer"].count("on_terminate") == 2  # each once

@@ -26,6 +26,8 @@ from .support.docs import VARYING, listings, run_session
 from .support.process import ServeProcess, run_cli
 from .support.waiting import until
 
+pytestmark = pytest.mark.slow  # several membrane-rtc serve processes per deployment
+
 CALLBACK_TIMEOUT = "1"  # a room host is taken for lost after 3 s + this of silence
 RESUME_GRACE = "2"  # a lost gateway's peers may resume elsewhere for this long, then leave
 #: How a serve process says its admin port was taken after all (the bridge's own check; Thespian's).
