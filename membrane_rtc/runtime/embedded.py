@@ -85,7 +85,8 @@ class EmbeddedRounds:
         self._wakeups = _SimpleWakeups(system, poll_interval)
         self._items: list[_Item] = []
         self._scheduled = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_when = 0.0  # the loop time self._timer was armed for
         self._stopped = False
         #: How often a timer woke the actors with nothing told them (an idle server: never).
         self.idle_wakeups = 0
@@ -148,10 +149,13 @@ class EmbeddedRounds:
             return
         when = self._loop.time() + due
         if timer is not None:
-            if abs(timer.when() - when) < 0.001:
+            # Compared with the time it was armed for: uvloop's handle for a time already
+            # past is a plain Handle, without ``when()``.
+            if abs(self._timer_when - when) < 0.001:
                 return
             timer.cancel()
         self._timer = self._loop.call_at(when, self._on_timer)
+        self._timer_when = when
 
     def _on_timer(self) -> None:
         self._timer = None
