@@ -71,7 +71,8 @@ DEFAULT_RESTART_WINDOW = 5.0
 #: Seconds a peer whose connection dropped stays in its room, waiting for its client to
 #: resume (``?resume=<token>``); 0 turns resuming off (a drop is a leave, as in Membrane).
 DEFAULT_RESUME_GRACE = 20.0
-#: Bytes of frames kept for a peer while it is away; more ends its grace (it leaves).
+#: Bytes of each peer's most recent frames kept for a resume; more since a drop ends its
+#: grace (it leaves).
 DEFAULT_RESUME_QUEUE_BYTES = 64 * 1024
 #: Seconds a draining server (SIGTERM, ``admin drain``) lets its clients stay before it closes
 #: them with 1012 and shuts down.
@@ -356,8 +357,9 @@ class ServerConfig:
         DEFAULT_RESUME_GRACE, "seconds a dropped peer may resume within, its room-mates "
         "seeing nothing (0: off)", metavar="S", group="real networks")
     resume_queue_bytes: int = setting(
-        DEFAULT_RESUME_QUEUE_BYTES, "bytes of frames kept for a dropped peer; more and it "
-        "leaves", metavar="N", group="real networks")
+        DEFAULT_RESUME_QUEUE_BYTES, "bytes of each peer's most recent frames kept for a "
+        "resume (received); more since a drop and it leaves", metavar="N",
+        group="real networks")
     turn_secret: str | None = setting(
         None, "the TURN server's shared secret (coturn static-auth-secret): each peer gets "
         "TURN credentials made from it", metavar="SECRET", group="real networks", secret=True)
