@@ -185,17 +185,35 @@ async def test_the_next_leader_takes_over_and_the_first_stands_by_when_back(
     await exchange(c, b)  # the call in room one still goes on
 
 
-async def test_readiness_says_whether_a_leader_is_reachable(leaders: Leaders) -> None:
-    """A gateway's /readyz is 503 while no leader answers it, 200 once one does."""
+async def test_a_gateway_follows_the_supervisor_and_is_ready_while_a_leader_is(
+        leaders: Leaders) -> None:
+    """A gateway registered with the first leader's supervisor (the only one then) is told
+    where the next one is; its /readyz says whether a leader is reachable: 200 after the
+    take-over, 503 once no leader is left. The second leader, started after the room host,
+    learns of it (it asks the host to register again)."""
     await leaders.start("leader1", "leader", ready="serving as")  # no gateway
-    await leaders.start("leader2", "leader", ready="serving as")
     gateway = await leaders.start("hostC", "rooms", "gateway")
+    await leaders.start("leader2", "leader", ready="serving as")
     readyz = gateway.url.rsplit("/", 1)[0].replace("ws://", "http://") + "/readyz"
 
     async def ready(expected: int) -> bool:
         return (await http_get(readyz))[0] == expected
     await until(lambda: ready(200), timeout=30)
+    await leaders.admin_at("leader1", "create", "room")
+    await leaders.processes["leader2"].log_line("asking room host hostC to register", 30)
+    await leaders.processes["leader2"].log_line("room host hostC joined", 30)
     leaders.kill("leader1")
+    await gateway.log_line("the supervisor moved to another leader", timeout=30)
+    await until(lambda: ready(200), timeout=30)
+    a = await Client.connect(f"{gateway.url}/room")
+    b = await Client.connect(f"{gateway.url}/room")
+    await exchange(a, b)
+    await leaders.admin_at("leader2", "create", "placed")  # its system knows where to
+
+    async def placed() -> bool:
+        room = (await leaders.rooms_at("leader2")).get("placed")
+        return room is not None and room["state"] == "running" and room["host"] == "hostC"
+    await until(placed, timeout=30)
     leaders.kill("leader2")
     await until(lambda: ready(503), timeout=30)
 
