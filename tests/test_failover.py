@@ -190,8 +190,9 @@ async def test_a_gateway_follows_the_supervisor_and_is_ready_while_a_leader_is(
     """A gateway registered with the first leader's supervisor (the only one then) is told
     where the next one is; its /readyz says whether a leader is reachable: 200 after the
     take-over, 503 once no leader is left. The second leader, started after the room host,
-    learns of it (it asks the host to register again)."""
-    await leaders.start("leader1", "leader", ready="serving as")  # no gateway
+    learns of it (it asks the host to register again). A room in the first leader's own
+    system starts again on the room host."""
+    await leaders.start("leader1", "leader", "rooms", ready="serving as")  # no gateway
     gateway = await leaders.start("hostC", "rooms", "gateway")
     await leaders.start("leader2", "leader", ready="serving as")
     readyz = gateway.url.rsplit("/", 1)[0].replace("ws://", "http://") + "/readyz"
@@ -200,6 +201,8 @@ async def test_a_gateway_follows_the_supervisor_and_is_ready_while_a_leader_is(
         return (await http_get(readyz))[0] == expected
     await until(lambda: ready(200), timeout=30)
     await leaders.admin_at("leader1", "create", "room")
+    local = await leaders.rooms_at("leader1")  # the command line's demo room: made when
+    assert local["room"]["host"] == "hostC" and local["demo"]["host"] == "leader1"  # alone
     await leaders.processes["leader2"].log_line("asking room host hostC to register", 30)
     await leaders.processes["leader2"].log_line("room host hostC joined", 30)
     leaders.kill("leader1")
@@ -214,6 +217,13 @@ async def test_a_gateway_follows_the_supervisor_and_is_ready_while_a_leader_is(
         room = (await leaders.rooms_at("leader2")).get("placed")
         return room is not None and room["state"] == "running" and room["host"] == "hostC"
     await until(placed, timeout=30)
+
+    async def local_moved() -> dict[str, Any] | None:
+        room = (await leaders.rooms_at("leader2")).get("demo")
+        return room if room and room["state"] == "running" and room["host"] == "hostC" \
+            else None
+    moved = await until(local_moved, timeout=30)
+    assert moved["restarts"] == 1 and moved["reason"] == f"leader {leaders.leaders[0]} lost"
     leaders.kill("leader2")
     await until(lambda: ready(503), timeout=30)
 

@@ -134,6 +134,7 @@ class Leading:
     answer: Callable[..., None]
     receiveMessage: Callable[[Any, Address], None]
     _start_waiting: Callable[[], None]
+    _spawn: Callable[[RoomRecord], None]
 
     def _init_leading(self) -> None:
         self.leadership: Leadership | None = None
@@ -149,6 +150,9 @@ class Leading:
         self.lost_hosts: dict[str, tuple[float, float]] = {}
         self.adopt_until = 0.0
         self.rejoin_at: dict[str, float] = {}  # by room host: when it may be asked again
+        #: From the last beat of the one leading: it, its room host name, and the rooms no
+        #: directory keeps (see SupervisorBeat).
+        self.predecessor: tuple[str, str | None, list[RoomNote]] | None = None
 
     @property
     def leads(self) -> bool:
@@ -217,6 +221,7 @@ class Leading:
             for gateway in beat.gateways:
                 self.gateways[address_key(gateway)] = gateway
             self._rejoin_unknown(beat.directories)
+            self.predecessor = (beat.leader, beat.host, beat.rooms)
         if new:  # a newcomer (or one back) hears from this one at once
             log.info("leader %s hears from leader %s (%s)", self.leadership.own, beat.leader,
                      "leading" if beat.leading else "standing by")
@@ -247,7 +252,17 @@ class Leading:
         return SupervisorBeat(self.leadership.own, self.myAddress, True,
                               list(self.gateways.values()),
                               {host: self.answered[host] for host in self.hosts.hosts
-                               if host in self.answered})
+                               if host in self.answered},
+                              [self._note(record, None) for record in self.rooms.values()
+                               if not self._on_other_host(record.host)
+                               and record.state != RoomStatus.FAILED],
+                              self.local_host)
+
+    @staticmethod
+    def _note(record: RoomRecord, address: Address) -> RoomNote:
+        return RoomNote(record.name, address, record.room_class, record.options,
+                        record.restarts, record.budget.recent_wall_times(), record.pid,
+                        record.auto)
 
     def _leaders_heartbeat(self) -> None:
         """Beat to the other leaders (through a relay to those not heard from, now and then),
@@ -289,7 +304,27 @@ class Leading:
         for key, gateway in self.gateways.items():
             self.gateway_heard.heard(key)
             self.send(gateway, SupervisorMoved(self.myAddress))
+        if self.predecessor is not None:
+            self._succeed(*self.predecessor)
+            self.predecessor = None
         self._ask_directories()
+
+    def _succeed(self, leader: str, host: str | None, notes: list[RoomNote]) -> None:
+        """The rooms only the lost leader knew: those of its own system start again
+        elsewhere (as for a lost room host), those that waited for a host wait here."""
+        if host is not None:
+            self.hosts.remove(host)
+            self._host_lost_for_now(host)
+        for note in notes:
+            if note.name in self.rooms:
+                continue
+            record = self.registry.add(note.name, note.room_class, note.options)
+            record.restarts, record.auto = note.restarts, note.auto
+            record.budget.restore(note.recent_restarts)
+            if note.pid is not None:  # it ran in the lost leader's system
+                record.restarts += 1
+                record.last_reason = f"leader {leader} lost"
+            self._spawn(record)
 
     # -- room hosts' directories -------------------------------------------------------------
 
@@ -320,9 +355,7 @@ class Leading:
     def _note_room(self, record: RoomRecord, address: Address) -> None:
         """The room runs: its host's directory keeps what a successor needs to adopt it."""
         if record.host is not None and self._on_other_host(record.host):
-            self.send(self._directory(record.host), NoteRoom(RoomNote(
-                record.name, address, record.room_class, record.options, record.restarts,
-                record.budget.recent_wall_times(), record.pid, record.auto)))
+            self.send(self._directory(record.host), NoteRoom(self._note(record, address)))
 
     def _forget_room(self, record: RoomRecord) -> None:
         if record.host is not None and self._on_other_host(record.host) \

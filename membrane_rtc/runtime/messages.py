@@ -430,6 +430,10 @@ class SupervisorBeat:
     gateways: list[Address] = field(default_factory=list)
     #: From the one that leads: its room hosts' directories, by host name.
     directories: dict[str, Address] = field(default_factory=dict)
+    #: ... the rooms no host's directory keeps: those in its own system (gone with it) and
+    #: those waiting for a host; and its own room host name, if it runs rooms.
+    rooms: list[RoomNote] = field(default_factory=list)
+    host: str | None = None
 
 
 @dataclass
