@@ -32,8 +32,7 @@ from .messages import (SUPERVISOR_NAME, Address, AdoptRoom, ConfigureLeaders, Co
                        HostRooms, KickPeer, ListHostRooms, ListHosts, ListPeers, ListRooms,
                        NoteRoom, PeerRefused, RegisterGateway, Rejoin, Reply, Request,
                        RestartRoom,
-                       RoomNote, StopRoom, SupervisorBeat, SupervisorMoved, UnregisterGateway,
-                       WhoLeads)
+                       RoomNote, StopRoom, SupervisorBeat, SupervisorMoved, UnregisterGateway)
 from .placement import (LEADER_AT, ON_HOST, REJOINED, accepts_leader, accepts_room,
                         directory_name)
 
@@ -170,13 +169,6 @@ class Leading:
     def receiveMsg_ConfigureLeaders(self, message: ConfigureLeaders, sender: Address) -> None:
         self.leadership = Leadership(message.leaders, message.own, LEADER_SILENCE)
         self.answer(message, sender)
-
-    def receiveMsg_WhoLeads(self, message: WhoLeads, sender: Address) -> None:
-        leader = self._leading_supervisor()
-        if leader is None:
-            self._hold(message, sender)
-        else:
-            self.answer(message, sender, leader)
 
     def _leading_supervisor(self) -> Address:
         if self.leads:

@@ -437,12 +437,6 @@ class SupervisorBeat:
 
 
 @dataclass
-class WhoLeads(Request):
-    """Asked of any supervisor: the reply's ``value`` is the address of the one that leads
-    (answered once that is known)."""
-
-
-@dataclass
 class SupervisorMoved:
     """From a supervisor that has just taken the lead, to every gateway it knows of: send to
     ``supervisor`` from now on."""

@@ -478,10 +478,12 @@ class RoomSupervisor(Leading, MembraneActor):
         record = self.registry.find(message.childAddress)
         if record is None:
             return
-        if self._on_other_host(record.host) and not record.crashed \
+        if self.leadership is not None and self._on_other_host(record.host) \
+                and not record.crashed \
                 and record.state not in (RoomStatus.STOPPING, RoomStatus.RESTARTING):
-            # Thespian says so too when a room host registers anew with this leader's
-            # system (it forgets what it made there): the room's own silence decides.
+            # With several leaders, Thespian says so too when a room host registers anew with
+            # this leader's system (it forgets what it made there, see Rejoin): the room's
+            # own silence decides.
             record.adopted = True
             return
         # A room that crashed or was stopped said why; one that did not say was killed
