@@ -147,6 +147,7 @@ class Leading:
         #: Room hosts taken for lost, still asked now and then whether they are back: by
         #: host, (when next, the interval after that).
         self.lost_hosts: dict[str, tuple[float, float]] = {}
+        self.left_convention: set[str] = set()  # room hosts Thespian says have left
         self.adopt_until = 0.0
         self.rejoin_at: dict[str, float] = {}  # by room host: when it may be asked again
         #: From the last beat of the one leading: it, its room host name, and the rooms no
@@ -326,11 +327,17 @@ class Leading:
             self.directories.pop(host, None)  # an earlier run's
             self.answered.pop(host, None)
         self.lost_hosts.pop(host, None)
+        self.left_convention.discard(host)
         self.host_heard.heard(host)
 
     def _host_lost_for_now(self, host: str) -> None:
         """Taken for lost: its notes stay (its directory is asked again, less and less often;
-        what it reports once back is stopped where it moved meanwhile)."""
+        what it reports once back is stopped where it moved meanwhile) - unless Thespian
+        said it left the convention."""
+        if host in self.left_convention:
+            self.left_convention.discard(host)
+            self.lost_hosts.pop(host, None)
+            return
         self.lost_hosts.setdefault(host, (time.monotonic() + RETRY_FIRST, 2 * RETRY_FIRST))
 
     def _directory(self, host: str) -> Address:

@@ -148,14 +148,15 @@ class RoomSupervisor(Leading, MembraneActor):
             self._host_joined(host, capabilities.get(INCARNATION))
             self.hosts.add(host)
             self._start_waiting()
-        elif not self._host_silent(host, HOST_SILENCE):
-            # Its directory answered lately: Thespian's check-ins lag (see transport), and
-            # the supervisor watches the hosts itself.
-            log.info("room host %s: Thespian missed its check-ins, but it answers", host)
         else:
-            log.warning("room host %s left the convention", host)
-            self.hosts.remove(host)
-            self._host_lost(host)
+            # Thespian forgot it: a clean stop, minutes of silence, or (several leaders) a
+            # registration anew. Once its directory is silent too it is lost, and not asked
+            # again: Thespian says "joined" if it comes back.
+            self.left_convention.add(host)
+            if self._host_silent(host, HOST_SILENCE):
+                log.warning("room host %s left the convention", host)
+                self.hosts.remove(host)
+                self._host_lost(host)
 
     def _start_waiting(self) -> None:
         """Start the rooms that wait for a room host (one has joined)."""
