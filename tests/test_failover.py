@@ -302,3 +302,22 @@ def test_the_guides_wireguard_tunnel_joins_the_hosts_its_commands_name() -> None
         for i, word in enumerate(words):
             if word == "--convention" and not words[i + 1].startswith("127.0.0.1"):
                 assert words[i + 1].split(":")[0] in advertised, command
+
+
+def test_thespians_check_ins_are_set_unless_the_operator_set_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set in the environment, and in Thespian's module if it read them already."""
+    from datetime import timedelta
+
+    from thespian.system.admin import convention
+
+    from membrane_rtc.runtime.transport import CONVENTION_CHECKINS, tune_convention
+    for name in CONVENTION_CHECKINS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(convention, name, getattr(convention, name))  # restored after
+    assert tune_convention() == CONVENTION_CHECKINS
+    assert convention.CONVENTION_REREGISTRATION_PERIOD == timedelta(seconds=10)
+    assert convention.CONVENTION_REGISTRATION_MISS_MAX == 30
+    monkeypatch.setenv("CONVENTION_REREGISTRATION_PERIOD", "1:00")
+    assert tune_convention()["CONVENTION_REREGISTRATION_PERIOD"] == "1:00"
+    assert convention.CONVENTION_REREGISTRATION_PERIOD == timedelta(minutes=1)
