@@ -105,11 +105,13 @@ class Hosts:
         self.network = network
         self.folder = folder
         self.processes: dict[str, ServeProcess] = {}
-        self.convention = f"{network.address('leader')}:{ADMIN_PORT}"
+        self.leaders = [f"{network.address('leader')}:{ADMIN_PORT}"]
 
     async def start(self, name: str, *roles: str) -> ServeProcess:
         words = [arg for role in roles for arg in ("--role", role)]
-        words += ["--convention", self.convention, "--admin-port", str(ADMIN_PORT),
+        for leader in self.leaders:
+            words += ["--convention", leader]
+        words += ["--admin-port", str(ADMIN_PORT),
                   "--host-name", name, "--callback-timeout", "1", "--resume-grace", "0"]
         if "gateway" in roles:
             words += ["--host", self.network.address(name), "--port", "8080"]
@@ -119,17 +121,17 @@ class Hosts:
         self.processes[name] = process
         return process
 
-    async def admin(self, *args: str) -> Any:
-        """``membrane-rtc admin`` in the leader's namespace."""
+    async def admin(self, *args: str, at: str = "leader") -> Any:
+        """``membrane-rtc admin`` in the namespace of host ``at`` (a leader)."""
         command = await asyncio.create_subprocess_exec(
-            str(self.network.launcher("leader", self.folder)), "admin", "--admin-port",
+            str(self.network.launcher(at, self.folder)), "admin", "--admin-port",
             str(ADMIN_PORT), "--json", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = await asyncio.wait_for(command.communicate(), 30)
         assert command.returncode == 0, err.decode()
         return json.loads(out)
 
-    async def rooms(self) -> dict[str, dict[str, Any]]:
-        return {room["name"]: room for room in await self.admin("list")}
+    async def rooms(self, at: str = "leader") -> dict[str, dict[str, Any]]:
+        return {room["name"]: room for room in await self.admin("list", at=at)}
 
     async def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
@@ -199,3 +201,44 @@ async def test_a_room_host_cut_off_and_back_runs_no_room_twice(hosts: Hosts) -> 
     await exchange(d, c)
     await hosts.admin("create", "after")  # the least loaded host: hostB again
     await until(lambda: running_on("after", "hostB"), timeout=30)
+
+
+async def test_two_leaders_cut_apart_end_with_one_leading_and_every_room_once(
+        hosts: Hosts) -> None:
+    """Two leaders (10.77.0.1 and .2) and a room host with a gateway (.3). The second is cut
+    off: alone, it takes the lead; the first leads on, the call goes on. Once they reach
+    each other again, the second (later in the list) stands down: one leader, each room
+    once, answered alike at both leaders' admin ports."""
+    hosts.leaders.append(f"{hosts.network.address('hostB')}:{ADMIN_PORT}")
+    first = await hosts.start("leader", "leader", "gateway")
+    second = await hosts.start("hostB", "leader")
+    host_c = await hosts.start("hostC", "rooms", "gateway")
+
+    async def host_known() -> bool:
+        return [h["host"] for h in await hosts.admin("hosts")] == ["hostC"]
+    await until(host_known, timeout=30)
+    await hosts.admin("create", "call")
+    before = await hosts.rooms()
+    a = await Client.connect(f"{first.url}/call")
+    b = await Client.connect(f"{host_c.url}/call")
+    await exchange(a, b)
+
+    hosts.network.cut("hostB")
+    await second.log_line("leader 10.77.0.2:1900 leads now", timeout=30)
+    await exchange(b, a)  # the first leads on; the call never noticed
+    hosts.network.heal("hostB")
+    await second.log_line("leader 10.77.0.2:1900 stands down", timeout=60)
+    await first.log_line("leader 10.77.0.2:1900 stood down: adopting what it led", timeout=10)
+
+    async def same_at_both() -> dict[str, dict[str, Any]] | None:
+        rooms = await hosts.rooms()
+        try:
+            return rooms if rooms == await hosts.rooms(at="hostB") else None
+        except AssertionError:  # asked just as it stood down
+            return None
+    rooms = await until(same_at_both, timeout=30)
+    assert {n: r["pid"] for n, r in rooms.items()} == {n: r["pid"] for n, r in before.items()}
+    await hosts.admin("create", "after", at="hostB")  # passed on to the one leading
+    assert set(await hosts.rooms()) == {"demo", "call", "after"}
+    c = await Client.connect(f"{host_c.url}/call")
+    await exchange(c, a)

@@ -206,7 +206,11 @@ class Leading:
         if self.leadership is None:
             return
         new = not self.leadership.live(beat.leader) or self.peers.get(beat.leader) is None
+        stood_down = self.leads and not beat.leading and self.leadership.live(beat.leader) \
+            and self.leadership.heard[beat.leader][1]
         self.leadership.heard_from(beat.leader, beat.leading)
+        if stood_down:
+            self._reclaim(beat.leader)
         self.peers[beat.leader] = beat.supervisor
         self.retry_at.pop(beat.leader, None)
         if beat.leading and not self.leads:  # the gateways a successor must tell
@@ -300,6 +304,17 @@ class Leading:
         if self.predecessor is not None:
             self._succeed(*self.predecessor)
             self.predecessor = None
+        self._ask_directories()
+
+    def _reclaim(self, leader: str) -> None:
+        """Another that led at the same time (they could not reach each other) stood down
+        for this one: its rooms are adopted, and the rooms it may have adopted meanwhile
+        report here again."""
+        log.warning("leader %s stood down: adopting what it led", leader)
+        self.adopt_until = time.monotonic() + ADOPT_WINDOW
+        for record in self.rooms.values():
+            if record.serving and self._on_other_host(record.host):
+                self.send(record.address, AdoptRoom(self.events_to))
         self._ask_directories()
 
     def _succeed(self, leader: str, host: str | None, notes: list[RoomNote]) -> None:
