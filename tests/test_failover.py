@@ -101,6 +101,7 @@ class Call:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow  # several membrane-rtc serve processes
 async def test_the_next_leader_takes_over_and_the_first_stands_by_when_back(
         leaders: Leaders) -> None:
     first = await leaders.start("leader1", "leader", "gateway")
@@ -185,6 +186,7 @@ async def test_the_next_leader_takes_over_and_the_first_stands_by_when_back(
     await exchange(c, b)  # the call in room one still goes on
 
 
+@pytest.mark.slow  # several membrane-rtc serve processes
 async def test_a_gateway_follows_the_supervisor_and_is_ready_while_a_leader_is(
         leaders: Leaders) -> None:
     """A gateway registered with the first leader's supervisor (the only one then) is told

@@ -28,6 +28,8 @@ from .support.tools import require
 from .support.waiting import until
 from .test_scaleout import KEY, exchange
 
+pytestmark = pytest.mark.slow  # serve processes in network namespaces
+
 SUBNET = "10.77.0"
 ADMIN_PORT = 1900  # each namespace has ports of its own
 HOSTS = {"leader": 1, "hostB": 2, "hostC": 3}
