@@ -209,7 +209,8 @@ async def run_server(config: ServerConfig) -> None:
         else "the leader's"
     if server.gateway is None:  # a leader or a room host without websockets
         announce("serving", f"membrane-rtc serving as {' + '.join(sorted(config.roles))} in "
-                 f"the convention at {config.convention} (room host {server.host_name}); "
+                 f"the convention at {', '.join(config.convention or [])} (room host "
+                 f"{server.host_name}); "
                  "Ctrl-C to stop")
     else:
         announce("serving", f"membrane-rtc serving {server.url}/<room> (rooms: {rooms}; actor "

@@ -116,6 +116,16 @@ def convention_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def own_leader(leaders: list[str], admin_port: int | None, address: str | None) -> str | None:
+    """Which of the convention's leaders (``HOST:PORT``) a leader on ``admin_port`` that
+    advertises ``address`` is: the one with its port (and its address, if several have
+    that port). None if none is."""
+    mine = [text for text in leaders if convention_address(text)[1] == admin_port]
+    if len(mine) > 1:
+        mine = [text for text in mine if convention_address(text)[0] == address]
+    return mine[0] if len(mine) == 1 else None
+
+
 # -- the declaration of a setting -----------------------------------------------------------
 
 #: The help groups of ``serve --help`` (and of the configuration reference), in order.
@@ -342,12 +352,13 @@ class ServerConfig:
         frozenset(ROLES), "what this process does: leader (supervisor, registry, admin), rooms "
         "(runs rooms) or gateway (websockets)", key="role", choices=ROLES,
         group="several hosts", unset="all three, one process")
-    convention: str | None = setting(
-        None, "the convention leader's HOST:PORT (its Thespian admin port; the leader gives "
-        "its own): join a deployment of several actor systems. Every host needs the same "
-        "$MEMBRANE_RTC_ACTOR_KEY; the actor ports carry pickles unencrypted (Thespian has no "
-        "TLS): keep them on a private network or WireGuard", metavar="HOST:PORT",
-        group="several hosts")
+    convention: list[str] | None = setting(
+        None, "a convention leader's HOST:PORT (its Thespian admin port; a leader gives its "
+        "own too): join a deployment of several actor systems. Repeated: several leaders, "
+        "one leading, the next taking over when it is lost - the same list in the same "
+        "order on every process. Every host needs the same $MEMBRANE_RTC_ACTOR_KEY; the "
+        "actor ports carry pickles unencrypted (Thespian has no TLS): keep them on a private "
+        "network or WireGuard", metavar="HOST:PORT", group="several hosts")
     host_name: str | None = setting(
         None, "this room host's name in admin listings", metavar="NAME",
         group="several hosts", unset="machine:admin-port")
@@ -468,14 +479,22 @@ class ServerConfig:
                 raise ConfigError("roles", "a process without every role joins a convention: "
                                            "give --convention HOST:PORT (convention=)")
             return
+        if isinstance(self.convention, str):  # one leader, as embedding programs gave it
+            self.convention = [self.convention]
         try:
-            leader_port = convention_address(self.convention)[1]
+            leaders = [convention_address(text) for text in self.convention]
         except ValueError as exc:
             raise ConfigError("convention", str(exc)) from None
+        if not leaders or len(set(leaders)) != len(leaders):
+            raise ConfigError("convention", "give each leader's HOST:PORT once")
         if self.actor_system != "multiproc":
             raise ConfigError("convention", "a convention needs the multiproc actor system")
-        if "leader" in roles and self.admin_port is not None and self.admin_port != leader_port:
-            raise ConfigError("convention", "the leader's port is its own admin port")
+        if "leader" in roles and self.admin_port is not None \
+                and self.admin_port not in {port for _, port in leaders}:
+            raise ConfigError("convention", "a leader is one of the convention's leaders: its "
+                                            "admin port is one of their ports")
+        if "leader" in roles and self.admin_port is None and len(leaders) > 1:
+            raise ConfigError("admin_port", "a leader among several needs its own admin port")
         if not key:
             raise ConfigError(f"${ACTOR_KEY_VARIABLE}", "the hosts of a convention "
                               "authenticate each other with one key: set it to the same secret "

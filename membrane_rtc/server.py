@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Literal, TypeVar
 
 from .admin_channel import AdminChannel
 from .config import (ACTOR_KEY_VARIABLE, DEFAULT_ROOM_CLASS, ConfigError, RoomConfig,
-                     ServerConfig, convention_address)
+                     ServerConfig, convention_address, own_leader)
 from .gateway import Gateway
 from .loading import SpecError, load_class
 from .metrics import Metrics
@@ -29,10 +29,12 @@ from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, M
                              ActorBridge, ActorSystemError)
 from .reload import Reloader
 from .runtime.gateway_link import ActorRuntime
-from .runtime.placement import capabilities_for, default_host_name
-from .runtime.transport import ACTOR_ADDRESS_VARIABLE, actor_key
+from .runtime.placement import (INCARNATION, capabilities_for, default_host_name,
+                                incarnation)
+from .runtime.transport import ACTOR_ADDRESS_VARIABLE, DEFAULT_ACTOR_ADDRESS, actor_key
 from .runtime.messages import (
     Address,
+    ConfigureLeaders,
     ConfigureSupervisor,
     CreateRoom,
     Event,
@@ -169,9 +171,22 @@ class Server:
         #: This process's room host name (when it runs rooms).
         self.host_name = config.host_name or default_host_name(
             admin_port if config.actor_system == "multiproc" else None)
-        capabilities = capabilities_for(set(self.roles), self.host_name)
-        if config.convention is not None:
-            capabilities[CONVENTION_ADDRESS] = convention_address(config.convention)
+        #: The convention's leaders (``HOST:PORT``), and which one this process is (a leader).
+        self.leaders: list[str] = list(config.convention or [])
+        self.own_leader = own_leader(self.leaders, admin_port,
+                                     os.environ.get(ACTOR_ADDRESS_VARIABLE) or
+                                     DEFAULT_ACTOR_ADDRESS) if "leader" in self.roles else None
+        if "leader" in self.roles and len(self.leaders) > 1 and self.own_leader is None:
+            raise ConfigError("convention", "this leader's own HOST:PORT is not one of the "
+                                            "leaders (its admin port and actor address)")
+        capabilities = capabilities_for(set(self.roles), self.host_name,
+                                        self.own_leader if len(self.leaders) > 1 else None)
+        if self.leaders:
+            if "rooms" in self.roles:
+                capabilities[INCARNATION] = incarnation()
+            addresses = [convention_address(text) for text in self.leaders]
+            capabilities[CONVENTION_ADDRESS] = addresses[0] if len(addresses) == 1 \
+                else addresses
         self.bridge = ActorBridge(bases[config.actor_system], admin_port=admin_port,
                                   capabilities=capabilities,
                                   attach=bool(self.roles & {"leader", "gateway"}),
@@ -234,8 +249,17 @@ class Server:
                     (config.auto_room_class, config.auto_room_options)
                     if config.auto_create else None, config.empty_timeout),
                     self.bridge.supervisor)
+                if len(self.leaders) > 1:
+                    assert self.own_leader is not None  # validate() saw to it
+                    await self._ask(ConfigureLeaders(self.leaders, self.own_leader),
+                                    self.bridge.supervisor)
                 for room in self.config.rooms:
-                    await self.create_room(room.name, room.room_class, room.options)
+                    try:
+                        await self.create_room(room.name, room.room_class, room.options)
+                    except ServerError as exc:
+                        # Several leaders may all be given the rooms: the first makes them.
+                        if len(self.leaders) < 2 or "exists" not in str(exc):
+                            raise
             if self.config.admin and self.bridge.system_base == EMBEDDED:
                 self.admin_channel = AdminChannel(self.bridge, self.config.admin_port or 0)
                 await _listening("the admin channel", "admin_port", "127.0.0.1",

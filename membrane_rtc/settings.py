@@ -283,9 +283,10 @@ def _imply(resolved: Resolved) -> None:
     if sources["actor-system"] == DEFAULT:  # a convention is of multi-process systems
         values["actor-system"] = "multiproc"
         sources["actor-system"] = "implied by convention"
-    if values["admin-port"] is None and "leader" in values["role"]:
+    if values["admin-port"] is None and "leader" in values["role"] \
+            and len(values["convention"]) == 1:
         try:  # the convention is the leader's own admin port
-            values["admin-port"] = convention_address(values["convention"])[1]
+            values["admin-port"] = convention_address(values["convention"][0])[1]
             sources["admin-port"] = "implied by convention"
         except ValueError:
             pass  # validate() says what is wrong with it

@@ -18,7 +18,7 @@ from .loading import class_spec
 from .names import room_name_problem
 
 __all__ = ["RoomStatus", "RoomInfo", "PeerInfo", "HostInfo", "RestartBudget", "RoomRecord",
-           "Registry", "RoomHosts", "Liveness", "AfterExit", "Clock"]
+           "Registry", "RoomHosts", "Liveness", "AfterExit", "Clock", "Leadership"]
 
 #: Seconds on a monotonic clock; tests pass a fake one.
 Clock = Callable[[], float]
@@ -109,6 +109,16 @@ class RestartBudget:
         """An operator brought the room back: a fresh budget."""
         self._recent = []
 
+    def recent_wall_times(self, wall: Clock = time.time) -> list[float]:
+        """The recent restarts as wall-clock times (another host's monotonic clock differs)."""
+        now, wall_now = self.clock(), wall()
+        return [wall_now - (now - t) for t in self._recent]
+
+    def restore(self, wall_times: list[float], wall: Clock = time.time) -> None:
+        """Take over restarts another supervisor counted (as :meth:`recent_wall_times`)."""
+        now, wall_now = self.clock(), wall()
+        self._recent = [now - (wall_now - t) for t in wall_times]
+
 
 #: Rooms created on demand (``--auto-create``) that may wait at once for their first client to
 #: be admitted: a room runs a client's ``Peer.on_init`` (peers live in their room, for
@@ -144,6 +154,9 @@ class RoomRecord:
     provisional: bool = False
     #: Counts the room's empty spells, so that a timer of an earlier one stops nothing.
     empty_spells: int = 0
+    #: Started by another leader's supervisor and taken over: its exit is not reported to
+    #: this one (Thespian tells a parent only), so its silence is taken for its exit.
+    adopted: bool = False
 
     @property
     def idle_auto_room(self) -> bool:
@@ -280,3 +293,67 @@ class Liveness:
     def silent(self, key: str, seconds: float) -> bool:
         """Not heard from for more than ``seconds`` (one never heard of is not silent)."""
         return self.clock() - self._heard.get(key, self.clock()) > seconds
+
+
+class Leadership:
+    """Which of several leaders' supervisors leads (one at a time), as plain state.
+
+    ``leaders`` is the convention's list, the same on every process; ``own`` this one's entry.
+    Every supervisor hears from the others each heartbeat (whether they live, whether they
+    lead). The rules:
+
+    - one leading stays leading until it is lost: a leader that comes back, or starts late,
+      finds it leading and stands by (no failback: the rooms stay where they are);
+    - when none that lives leads, the first in the list among those that live takes the lead
+      (after ``silence`` since its start, time to hear from the others);
+    - two leading at once (they could not hear each other) is ended by the later in the list
+      standing down; the other then adopts its rooms.
+    """
+
+    def __init__(self, leaders: list[str], own: str, silence: float,
+                 clock: Clock = time.monotonic) -> None:
+        self.leaders = list(leaders)
+        self.own = own
+        self.rank = self.leaders.index(own)
+        self.silence = silence
+        self.clock = clock
+        self.started = clock()
+        #: By leader: when last heard, and whether it said it leads.
+        self.heard: dict[str, tuple[float, bool]] = {}
+        self.leading = len(self.leaders) == 1
+
+    def heard_from(self, leader: str, leading: bool) -> None:
+        if leader in self.leaders and leader != self.own:
+            self.heard[leader] = (self.clock(), leading)
+
+    def live(self, leader: str) -> bool:
+        """Heard from within ``silence``."""
+        when = self.heard.get(leader)
+        return when is not None and self.clock() - when[0] <= self.silence
+
+    def leader(self) -> str | None:
+        """The leader that leads as far as this one knows (itself, another, or None)."""
+        if self.leading:
+            return self.own
+        claiming = [leader for leader in self.leaders
+                    if self.live(leader) and self.heard[leader][1]]
+        return claiming[0] if claiming else None
+
+    def step(self) -> str | None:
+        """Apply the rules now: ``"lead"`` (this one just took the lead), ``"yield"`` (it just
+        stood down for an earlier one), or None (nothing changed)."""
+        others = [leader for leader in self.leaders if leader != self.own and self.live(leader)]
+        if self.leading:
+            if any(self.heard[leader][1] and self.leaders.index(leader) < self.rank
+                   for leader in others):
+                self.leading = False
+                return "yield"
+            return None
+        if self.clock() - self.started < self.silence:
+            return None
+        if any(self.heard[leader][1] for leader in others):
+            return None
+        if all(self.leaders.index(leader) > self.rank for leader in others):
+            self.leading = True
+            return "lead"
+        return None

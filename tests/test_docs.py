@@ -140,6 +140,12 @@ LISTINGS = {
         "test_the_webhook_event_shown_and_its_check_run",
     ("reference/webhooks.md", "import hashlib, hmac"):
         "test_the_webhook_event_shown_and_its_check_run",
+    ("howto/scale-out.md", "$ THESPIAN_BASE_IPADDR=10.0.0.1 membrane-rtc serve --role leader "
+                           "--role gateway --convention 10.0.0.1:1900 --convention "
+                           "10.0.0.3:1900 --admin-port 1900 --host 0.0.0.0 --room lobby"):
+        "test_the_operator_and_scale_out_commands_shown_are_valid",  # run: test_failover.py
+    ("howto/scale-out.md", "# /etc/wireguard/wg0.conf on 10.0.0.1"):
+        "test_the_guides_wireguard_tunnel_joins_the_hosts_its_commands_name",
 }
 
 #: Listings no test here can run, why, and what checks them instead.

@@ -51,7 +51,7 @@ from .embedded import DEFAULT_POLL_INTERVAL, EmbeddedRounds
 from .lifeline import Lifeline, Watching, WatchServer
 from .ordering import (OrderedReceiver, OrderedSender, Sequenced, needs_numbering,
                        set_numbering)
-from .placement import capabilities_for, default_host_name
+from .placement import LEADER, capabilities_for, default_host_name
 from .messages import (
     ADMIN_NAME,
     SUPERVISOR_NAME,
@@ -59,12 +59,13 @@ from .messages import (
     RegisterGateway,
     Reply,
     Request,
+    SupervisorMoved,
     Undelivered,
     batch_of,
 )
 from .supervisor import RoomSupervisor
 from .transport import (Failed, PipelinedSender, actor_key, advertise, authenticate,
-                        leaves)
+                        leaves, tune_convention)
 
 log = logging.getLogger("membrane_rtc.bridge")
 
@@ -548,6 +549,7 @@ class ActorBridge:
     def _run_sender(self, ready: asyncio.Future[None]) -> None:
         """multiprocTCPBase: start the system, then send what the event loop queues."""
         try:
+            tune_convention()  # before the system (its admin) starts: read at its start
             system = self._open()
         except BaseException as exc:
             self._resolve(ready, ActorSystemError(f"cannot start the actor system: {exc}"))
@@ -613,6 +615,17 @@ class ActorBridge:
             self._listening.clear()
             system.shutdown()
 
+    def _moved(self, message: Any) -> bool:
+        """Whether ``message`` says another leader's supervisor leads now: a gateway sends
+        to it from then on (a leader's process keeps its own, which passes things on)."""
+        if not isinstance(message, SupervisorMoved):
+            return False
+        if not self.capabilities.get(LEADER):
+            log.warning("the supervisor moved to another leader; sending there now")
+            # Its admin requests it takes itself (the admin actor only relays them).
+            self.supervisor = self.admin = message.supervisor
+        return True
+
     def _run_listener(self, ready: threading.Event, errors: list[BaseException]) -> None:
         """multiprocTCPBase: block in ``listen`` on our own handle, hand batches over."""
         try:
@@ -631,7 +644,7 @@ class ActorBridge:
                 batch = [message]
                 while (message := system.listen(0)) is not None:
                     batch.append(message)
-                self._hand_over(batch)
+                self._hand_over([each for each in batch if not self._moved(each)])
             except Exception:
                 self._round_failed("listener thread")
                 time.sleep(ERROR_PAUSE)  # no busy loop if the error repeats

@@ -11,6 +11,7 @@ convention when the local system does not fit.
 from __future__ import annotations
 
 import socket
+import uuid
 from typing import Any
 
 #: Capability of the system that holds the supervisor and the admin actor (one per deployment).
@@ -20,6 +21,15 @@ ROOMS = "membrane-rtc rooms"
 HOST = "membrane-rtc host"
 #: The placement requirement the supervisor gives ``createActor`` for a room.
 ON_HOST = "host"
+#: Capability of a leader's system among several: its own convention address (``HOST:PORT``);
+#: also the requirement that places an actor on that leader's system.
+LEADER_AT = "membrane-rtc leader at"
+#: Capability a room host's directory changes to make its system register again with every
+#: leader (see :class:`~.messages.Rejoin`).
+REJOINED = "membrane-rtc rejoined"
+#: Capability of a room host: a token new at each start, so that what names a host's actors
+#: (its directory's global name) never points at an earlier run of the same host name.
+INCARNATION = "membrane-rtc incarnation"
 
 
 def default_host_name(admin_port: int | None) -> str:
@@ -27,15 +37,38 @@ def default_host_name(admin_port: int | None) -> str:
     return f"{socket.gethostname()}:{admin_port}" if admin_port else socket.gethostname()
 
 
-def capabilities_for(roles: set[str], host: str) -> dict[str, Any]:
-    """The capabilities an actor system declares for ``roles`` (``leader``, ``rooms``)."""
+def capabilities_for(roles: set[str], host: str,
+                     leader_at: str | None = None) -> dict[str, Any]:
+    """The capabilities an actor system declares for ``roles`` (``leader``, ``rooms``);
+    ``leader_at``: this leader's own address, when a convention has several."""
     capabilities: dict[str, Any] = {}
     if "leader" in roles:
         capabilities[LEADER] = True
+        if leader_at is not None:
+            capabilities[LEADER_AT] = leader_at
     if "rooms" in roles:
         capabilities[ROOMS] = True
         capabilities[HOST] = host
     return capabilities
+
+
+def incarnation() -> str:
+    """A room host's :data:`INCARNATION`: new at each start."""
+    return uuid.uuid4().hex[:12]
+
+
+def accepts_leader(capabilities: dict[str, Any], requirements: dict[str, Any]) -> bool:
+    """Thespian's placement test for the supervisor and the admin actor: a leader's system,
+    the one asked for (``LEADER_AT``) if any."""
+    if not capabilities.get(LEADER):
+        return False
+    wanted = (requirements or {}).get(LEADER_AT)
+    return wanted is None or capabilities.get(LEADER_AT) == wanted
+
+
+def directory_name(host: str, incarnation: str | None) -> str:
+    """The global name of room host ``host``'s directory (one per run of the host)."""
+    return f"membrane_rtc.RoomDirectory@{host}#{incarnation or ''}"
 
 
 def accepts_room(capabilities: dict[str, Any], requirements: dict[str, Any]) -> bool:

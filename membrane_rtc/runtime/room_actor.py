@@ -31,6 +31,7 @@ from ..supervision import PeerInfo
 from .actor import MembraneActor, address_key
 from .ordering import Sequenced
 from .messages import (
+    AdoptRoom,
     Address,
     Batch,
     ClientMessage,
@@ -286,6 +287,12 @@ class RoomActor(MembraneActor):
 
     def receiveMsg_RoomPing(self, message: RoomPing, sender: Address) -> None:
         self.send(sender, RoomPong(self.name))
+
+    def receiveMsg_AdoptRoom(self, message: AdoptRoom, sender: Address) -> None:
+        """Another leader's supervisor took over: report to it (and its events) from now on."""
+        self.supervisor, self.events_to = sender, message.events_to
+        if self.members is not None:
+            self.send_ordered(sender, RoomOccupancy(self.name, len(self.members.members)))
 
     def receiveMsg_ListPeers(self, message: ListPeers, sender: Address) -> None:
         assert self.members is not None

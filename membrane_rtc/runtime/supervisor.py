@@ -15,8 +15,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from thespian.actors import (ActorSystemConventionUpdate, ChildActorExited, WakeupMessage,
-                             requireCapability)
+from thespian.actors import ActorSystemConventionUpdate, ChildActorExited, WakeupMessage
 
 from ..events import EventKind, new_event
 from ..names import may_auto_create
@@ -58,7 +57,8 @@ from .messages import (
     StopRoom,
     UnregisterGateway,
 )
-from .placement import HOST, LEADER, ON_HOST, ROOMS
+from .failover import Leading
+from .placement import HOST, INCARNATION, ON_HOST, ROOMS, accepts_leader
 from .room_actor import RoomActor
 
 log = logging.getLogger("membrane_rtc.supervisor")
@@ -82,16 +82,19 @@ HEARTBEAT_INTERVAL = 1.0
 HOST_SILENCE = 3.0
 
 
-@requireCapability(LEADER)
-class RoomSupervisor(MembraneActor):
+class RoomSupervisor(Leading, MembraneActor):
     """Owns every room actor. Found by the global name ``SUPERVISOR_NAME``.
 
-    Only the convention leader's actor system may run it: a gateway on another host that asks
-    its own system for the global name is forwarded to the leader's, which knows the name.
+    Only a convention leader's actor system may run it: a gateway on another host that asks
+    its own system for the global name is forwarded to a leader's, which knows the name.
+    With several leaders, each runs one; one leads (see :mod:`.failover`).
     """
+
+    actorSystemCapabilityCheck = staticmethod(accepts_leader)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._init_leading()
         self.registry = Registry()  # configured by ConfigureSupervisor
         self.rooms = self.registry.rooms
         self.max_peers_per_room = 0
@@ -142,14 +145,25 @@ class RoomSupervisor(MembraneActor):
             return  # a gateway-only system: nothing to place there
         if message.remoteAdded:
             log.info("room host %s joined", host)
+            self._host_joined(host, capabilities.get(INCARNATION))
             self.hosts.add(host)
-            for record in self.rooms.values():
+            self._start_waiting()
+        else:
+            # Thespian forgot it: a clean stop, minutes of silence, or (several leaders) a
+            # registration anew. Once its directory is silent too it is lost, and not asked
+            # again: Thespian says "joined" if it comes back.
+            self.left_convention.add(host)
+            if self._host_silent(host, HOST_SILENCE):
+                log.warning("room host %s left the convention", host)
+                self.hosts.remove(host)
+                self._host_lost(host)
+
+    def _start_waiting(self) -> None:
+        """Start the rooms that wait for a room host (one has joined)."""
+        if self.leads:
+            for record in list(self.rooms.values()):
                 if record.state == RoomStatus.WAITING:
                     self._spawn(record)
-        else:
-            log.warning("room host %s left the convention", host)
-            self.hosts.remove(host)
-            self._host_lost(host)
 
     def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
         if isinstance(message.payload, tuple) and message.payload[0] == EMPTY:
@@ -157,21 +171,37 @@ class RoomSupervisor(MembraneActor):
             return
         if message.payload != "heartbeat":
             return
-        silent_for = HOST_SILENCE + self.callback_timeout
+        self.wakeupAfter(timedelta(seconds=HEARTBEAT_INTERVAL), "heartbeat")
+        self._leaders_heartbeat()
+        if not self.leads:
+            return  # the one that leads watches the hosts and gateways
+        self._check_hosts(HOST_SILENCE + self.callback_timeout)
+        self._check_gateways()
+        self._ask_directories()
+
+    def _check_hosts(self, silent_for: float) -> None:
+        """Ping the rooms on other hosts; a host none of whose rooms answered, or whose
+        directory did not, is lost. An adopted room silent alone has exited."""
         by_host: dict[str, list[RoomRecord]] = {}
-        for record in self.rooms.values():
+        for record in list(self.rooms.values()):
             host = record.host
             if record.serving and host is not None and host != self.local_host:
+                if record.adopted and self.room_heard.silent(record.name, silent_for) \
+                        and not self._host_silent(host, HOST_SILENCE):
+                    # Thespian tells only a room's parent of its exit: the predecessor.
+                    self._room_gone(record, record.address,
+                                    record.exit_reason or "room actor exited", crashed=True)
+                    continue
                 by_host.setdefault(host, []).append(record)
                 self.send(record.address, RoomPing(record.name))
-        for host, records in by_host.items():
-            if all(self.room_heard.silent(record.name, silent_for) for record in records):
-                log.warning("room host %s: no room answered for %.0f s; taking it for lost",
-                            host, silent_for)
-                self.hosts.remove(host)
-                self._host_lost(host)
-        self._check_gateways()
-        self.wakeupAfter(timedelta(seconds=HEARTBEAT_INTERVAL), "heartbeat")
+        lost = {host for host, records in by_host.items()
+                if all(self.room_heard.silent(record.name, silent_for) for record in records)}
+        lost |= {host for host in self.hosts.hosts if self._host_silent(host, silent_for)}
+        for host in sorted(lost):
+            log.warning("room host %s: no answer for %.0f s; taking it for lost",
+                        host, silent_for)
+            self.hosts.remove(host)
+            self._host_lost(host)
 
     def receiveMsg_RoomPong(self, message: RoomPong, sender: Address) -> None:
         if self._current(message.name, sender) is not None:
@@ -180,6 +210,7 @@ class RoomSupervisor(MembraneActor):
     def _host_lost(self, host: str) -> None:
         """Its rooms went with it, their peers too: as after a crash their sockets close with
         "Room closed", and the rooms start again elsewhere (not counted as crashes)."""
+        self._host_lost_for_now(host)
         for record in list(self.rooms.values()):
             if record.host == host and record.address is not None:
                 self._room_gone(record, record.address, f"room host {host} lost", crashed=False)
@@ -348,6 +379,7 @@ class RoomSupervisor(MembraneActor):
             return
         record.state = RoomStatus.RUNNING
         record.pid = message.pid
+        self._note_room(record, sender)
         self._answer_waiting(record, None)
         self._watch_emptiness(record)
 
@@ -413,6 +445,9 @@ class RoomSupervisor(MembraneActor):
         self.send(record.address, EndRoom())
 
     def receiveMsg_StopAllRooms(self, message: StopAllRooms, sender: Address) -> None:
+        if not self.leads:  # a leader standing by stops: the rooms are not its to stop
+            self.answer(message, sender)
+            return
         self.stop_all_waiting.append((message, sender))
         for record in list(self.rooms.values()):
             if record.state == RoomStatus.FAILED:
@@ -444,6 +479,14 @@ class RoomSupervisor(MembraneActor):
         record = self.registry.find(message.childAddress)
         if record is None:
             return
+        if self.leadership is not None and self._on_other_host(record.host) \
+                and not record.crashed \
+                and record.state not in (RoomStatus.STOPPING, RoomStatus.RESTARTING):
+            # With several leaders, Thespian says so too when a room host registers anew with
+            # this leader's system (it forgets what it made there, see Rejoin): the room's
+            # own silence decides.
+            record.adopted = True
+            return
         # A room that crashed or was stopped said why; one that did not say was killed
         # (kill -9, out of memory...).
         self._room_gone(record, message.childAddress, record.exit_reason or "room actor exited",
@@ -454,6 +497,8 @@ class RoomSupervisor(MembraneActor):
         """A room's actor is gone: its gateways close its sockets, then the registry says
         whether the room is forgotten, started again, or failed."""
         told = CRASH_DETAILS if record.crashed and not self.expose_errors else reason
+        self._forget_room(record)
+        record.adopted = False
         for gateway in self.gateways.values():
             self.send(gateway, RoomClosed(record.name, address, told))
         self.room_heard.forget(record.name)

@@ -49,6 +49,7 @@ from .messages import Batch
 from .ordering import Sequenced
 
 __all__ = ["ACTOR_ADDRESS_VARIABLE", "DEFAULT_ACTOR_ADDRESS", "advertise", "bind_advertised_only",
+           "CONVENTION_CHECKINS", "tune_convention",
            "ACTOR_KEY_VARIABLE", "actor_key", "authenticate", "PipelinedSender", "Failed"]
 
 log = logging.getLogger("membrane_rtc.transport")
@@ -87,6 +88,34 @@ def advertise(address: str | None = None) -> str:
     thisSystem.add_local_addr(chosen)  # Thespian read the variable once, at its import
     bind_advertised_only()
     return chosen
+
+
+#: Thespian's convention check-ins, set in the environment it reads them from (``M:SS`` and a
+#: count) unless the operator did: how often each member registers again with every leader,
+#: and how many missed registrations make a member lost. Thespian's defaults (7:22 and 3)
+#: mean a leader that comes back learns of the room hosts only minutes later (they tell it
+#: when they register again); every 10 s here. A member is lost only after 30 misses (5 min,
+#: Thespian's own view; hysteresis delays repeated sends, and missed check-ins of live hosts
+#: would make them unplaceable): the supervisors watch the hosts and each other themselves,
+#: within seconds (membrane_rtc.runtime.failover).
+CONVENTION_CHECKINS = {"CONVENTION_REREGISTRATION_PERIOD": "0:10",
+                       "CONVENTION_REGISTRATION_MISS_MAX": "30"}
+
+
+def tune_convention() -> dict[str, str]:
+    """Set Thespian's convention check-ins (:data:`CONVENTION_CHECKINS`, unless the
+    environment has them) before its actor system starts; return the values in force."""
+    for name, value in CONVENTION_CHECKINS.items():
+        os.environ.setdefault(name, value)
+    convention: Any = importlib.import_module("thespian.system.admin.convention")
+    getenvdef = convention.getenvdef
+    # Read once at its import (maybe before this): read again, as at its import.
+    convention.CONVENTION_REREGISTRATION_PERIOD = getenvdef(
+        "CONVENTION_REREGISTRATION_PERIOD", convention.str_to_timedelta,
+        convention.CONVENTION_REREGISTRATION_PERIOD)
+    convention.CONVENTION_REGISTRATION_MISS_MAX = getenvdef(
+        "CONVENTION_REGISTRATION_MISS_MAX", int, convention.CONVENTION_REGISTRATION_MISS_MAX)
+    return {name: os.environ[name] for name in CONVENTION_CHECKINS}
 
 
 #: Bytes of the HMAC-SHA256 tag before each pickle.
