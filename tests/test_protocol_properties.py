@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from membrane_rtc import protocol
@@ -35,11 +35,26 @@ def oracle(value: Any) -> Message | None:
     the answer is "Invalid message"."""
     if not isinstance(value, dict) or not isinstance(value.get("event"), str):
         return None
+    if value["event"] in protocol.SERVER_EVENTS or depth(value) > protocol.MAX_DEPTH:
+        return None  # only the server says these; deeper data is refused
     to = value.get("to")
     if not (to is None or to == "all"
             or (isinstance(to, list) and all(isinstance(pid, str) for pid in to))):
         return None
+    if isinstance(to, list):
+        if len(to) > protocol.MAX_ADDRESSEES:
+            return None
+        to = [pid for n, pid in enumerate(to) if pid not in to[:n]]  # each id once, in order
     return Message(value["event"], value.get("data"), SENDER, to)
+
+
+def depth(value: Any) -> int:
+    """How deep objects and arrays nest in a JSON value (a scalar: 0)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    return 0
 
 
 def decode(frame: str | bytes) -> Message | ProtocolError:
@@ -65,6 +80,8 @@ def test_any_bytes_are_a_message_or_a_protocol_error(data: bytes) -> None:
 
 
 @given(json_values | message_like)
+@example({"event": "", "to": ["", "b", ""]})  # the same addressee twice: once
+@example({"event": "joined", "data": None})  # a server event, from a client
 @settings(suppress_health_check=[HealthCheck.too_slow])
 def test_decoded_json_agrees_with_the_oracle(value: Any) -> None:
     result = decode(json.dumps(value))
