@@ -553,8 +553,11 @@ def resume_report(figures: dict[str, Any]) -> str:
         f"server with resuming on and one with `--resume-grace 0`, alternated "
         f"{RESUME_ALTERNATIONS} times: {figures['rates']['on']} vs {figures['rates']['off']} "
         f"msg/s; {figures['idle_peers']:,} idle peers: {figures['idle_kib']['on']} vs "
-        f"{figures['idle_kib']['off']} KiB each (USS). A peer that never drops pays one resume "
-        "token (a short string in its room) and one attribute test per frame sent to it.",
+        f"{figures['idle_kib']['off']} KiB each (USS). A peer that never drops pays its resume "
+        "token and, so that a resume loses nothing written into a dead socket "
+        "(`?received=N`), its most recent frames kept, up to --resume-queue-bytes: a "
+        "reference to each frame (shared with every other recipient of it) and their "
+        "numbering; with --resume-grace 0 nothing is kept.",
         "",
         *rows,
         "",
