@@ -78,4 +78,14 @@ def message_summary(message: Any) -> Any:
                   f"to={getattr(message, 'to', None)!r})")
 
 
-__all__ += ["path_summary", "frames_summary", "message_summary"]
+def kinds_summary(messages: list[Any]) -> str:
+    """How a repr shows a list of messages: how many of each kind, in order of first
+    appearance (``"20: ClientMessage x19, PeerDisconnected x1"``), not each one's own repr."""
+    counts: dict[str, int] = {}
+    for message in messages:
+        kind = type(message).__name__
+        counts[kind] = counts.get(kind, 0) + 1
+    return f"{len(messages)}: " + ", ".join(f"{kind} x{count}" for kind, count in counts.items())
+
+
+__all__ += ["path_summary", "frames_summary", "message_summary", "kinds_summary"]

@@ -47,6 +47,9 @@ def test_connect_peer_shows_no_credential_header_option_or_token() -> None:
     assert shows_no_secret(text) and text == str(message)
     assert "'token'" in text and "'api_key'" in text  # names help; values never
     assert SECRET not in repr(Batch([message])) and SECRET not in str(Sequenced("c", 0, message))
+    # A batch shows the kinds it carries, in order, each once: Thespian formats every message
+    # it sends or receives, so this stays cheap however long the batch.
+    assert repr(Batch([message, message, auth])) == "Batch(3: ConnectPeer x2, AuthData x1)"
     assert repr(ConnectPeer(1, "demo", AuthData("p1"), "x:Peer")).endswith(
         "peer_options=None, gateway=None, resume_token=None, received=None)")  # None shown
 
