@@ -14,7 +14,8 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 import pytest
 from playwright.async_api import BrowserContext
@@ -254,6 +255,23 @@ async def sync(sender: Client) -> None:
         pass
 
 
+@asynccontextmanager
+async def alice_through_a_proxy(server: Server, query: str = "") -> AsyncIterator[
+        tuple[CuttingProxy, SignalingClient, Client]]:
+    """Alice (the Python client) in ``demo`` through a proxy that can cut her connection,
+    Bob straight to the server; Alice has heard Bob join. The proxy stops after."""
+    proxy = CuttingProxy(server.port)
+    port = await proxy.start()
+    try:
+        alice = SignalingClient(f"ws://127.0.0.1:{port}/webrtc/demo{query}")
+        await alice.connect()
+        bob = await Client.connect(f"{server.url}/demo")
+        await alice.recv_event("joined")
+        yield proxy, alice, bob
+    finally:
+        await proxy.stop()
+
+
 async def read_offers(client: SignalingClient, until_n: int) -> list[int]:
     """Every offer ``client`` receives up to the one numbered ``until_n``."""
     got: list[int] = []
@@ -271,13 +289,7 @@ async def test_a_cut_connection_loses_no_frame_the_room_mate_sent(
     comes back; it resumes with what it counted and gets every offer exactly once, in order.
     Then a drop the server does notice (a reset): kept frames and lost ones, the same."""
     server = await start_server_each_mode()
-    proxy = CuttingProxy(server.port)
-    port = await proxy.start()
-    try:
-        alice = SignalingClient(f"ws://127.0.0.1:{port}/webrtc/demo?tag=1")
-        await alice.connect()
-        bob = await Client.connect(f"{server.url}/demo")
-        await alice.recv_event("joined")
+    async with alice_through_a_proxy(server, "?tag=1") as (proxy, alice, bob):
         me = alice.peer_id
         for n in range(10):
             await bob.send("offer", n, [me])
@@ -305,8 +317,6 @@ async def test_a_cut_connection_loses_no_frame_the_room_mate_sent(
         await alice.send("answer", "after", [bob.peer_id])
         assert (await bob.recv_event("answer"))["data"] == "after"  # bob saw no left
         await alice.close(), await bob.close()
-    finally:
-        await proxy.stop()
 
 
 async def test_the_python_client_counts_neither_pong_nor_the_gateways_answers(
@@ -314,13 +324,7 @@ async def test_the_python_client_counts_neither_pong_nor_the_gateways_answers(
     """``pong`` and the gateway's ``Invalid JSON`` / ``Invalid message`` never passed the
     room: counted, they would make the client say too many, and lose frames."""
     server = await start_server()
-    proxy = CuttingProxy(server.port)
-    port = await proxy.start()
-    try:
-        alice = SignalingClient(f"ws://127.0.0.1:{port}/webrtc/demo")
-        await alice.connect()
-        bob = await Client.connect(f"{server.url}/demo")
-        await alice.recv_event("joined")
+    async with alice_through_a_proxy(server) as (proxy, alice, bob):
         assert alice._connection is not None
         for text in ("ping", "not json", '{"event": "joined"}', "ping"):
             await alice._connection.send(text)
@@ -337,8 +341,6 @@ async def test_the_python_client_counts_neither_pong_nor_the_gateways_answers(
         proxy.admitting.set()
         assert await read_offers(alice, 4) == [1, 2, 3, 4] and alice.resumes == 1
         await alice.close(), await bob.close()
-    finally:
-        await proxy.stop()
 
 
 async def test_the_python_client_counts_a_new_session_from_1(
@@ -346,13 +348,7 @@ async def test_the_python_client_counts_a_new_session_from_1(
     """Too late to resume (what it missed is no longer kept): admitted afresh, the client's
     count starts again with the new session's authenticated."""
     server = await start_server(resume_queue_bytes=1000)
-    proxy = CuttingProxy(server.port)
-    port = await proxy.start()
-    try:
-        alice = SignalingClient(f"ws://127.0.0.1:{port}/webrtc/demo")
-        await alice.connect()
-        bob = await Client.connect(f"{server.url}/demo")
-        await alice.recv_event("joined")
+    async with alice_through_a_proxy(server) as (proxy, alice, bob):
         me = alice.peer_id
         proxy.admitting.clear()
         assert proxy.vanish() == 1
@@ -368,8 +364,6 @@ async def test_the_python_client_counts_a_new_session_from_1(
         assert alice.peer_id == joined["data"]["peer_id"] != me and alice.resumes == 0
         assert alice.received == 2  # the new session's authenticated, then hello
         await alice.close(), await bob.close()
-    finally:
-        await proxy.stop()
 
 
 async def _away(server: Server, peer_id: str | None, room: str = "demo") -> bool:
