@@ -2,8 +2,8 @@
 
 The command line's flags, the ``--config`` file's keys, the ``MEMBRANE_RTC_*`` environment
 variables, ``serve --print-config`` and the configuration reference are all derived from these
-declarations (:data:`SETTINGS`; :mod:`membrane_rtc.settings` reads them from each source), as
-the admin operations are derived from :mod:`membrane_rtc.operations`.
+declarations (:data:`SETTINGS`; :mod:`membrane_rtc.ops.settings` reads them from each source), as
+the admin operations are derived from :mod:`membrane_rtc.ops.operations`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .logs import LOG_FORMATS
+from .ops.logs import LOG_FORMATS
 from .names import room_name_problem
 
 __all__ = ["RoomConfig", "ServerConfig", "ConfigError", "Setting", "SETTINGS", "ROLES",

@@ -4,7 +4,7 @@ The supervisor reports rooms starting, stopping, crashing and failing; each room
 peers joining and leaving. Each event is a small JSON object made here, once, where it
 happens: a unique ``id`` (receivers de-duplicate on it), the ``event`` kind, the ``time``
 (unix seconds), the ``room``, and what the kind adds (``peer_id``, ``identity``,
-``metadata``, ``reason``). :mod:`membrane_rtc.webhooks` delivers them.
+``metadata``, ``reason``). :mod:`membrane_rtc.ops.webhooks` delivers them.
 """
 
 from __future__ import annotations

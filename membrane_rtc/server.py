@@ -16,18 +16,18 @@ import logging
 import os
 from typing import Any, Awaitable, Callable, Literal, TypeVar
 
-from .admin_channel import AdminChannel
+from .ops.admin_channel import AdminChannel
 from .config import (ACTOR_KEY_VARIABLE, DEFAULT_ROOM_CLASS, ConfigError, RoomConfig,
                      ServerConfig, convention_address, own_leader)
-from .gateway import Gateway
+from .gateway.gateway import Gateway
 from .loading import SpecError, load_class
-from .metrics import Metrics
+from .ops.metrics import Metrics
 from .protocol import Message
 from .peer import Peer
 from .room import Room
 from .runtime.bridge import (CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, EMBEDDED, MULTIPROC,
                              ActorBridge, ActorSystemError)
-from .reload import Reloader
+from .ops.reload import Reloader
 from .runtime.gateway_link import ActorRuntime
 from .runtime.placement import (INCARNATION, capabilities_for, default_host_name,
                                 incarnation)
@@ -54,8 +54,8 @@ from .runtime.messages import (
 
 from .sessions import SessionSettings
 from .supervision import HostInfo, PeerInfo, RoomInfo
-from .state import AdminEndpoint, remove_endpoint, write_endpoint
-from .webhooks import Webhooks
+from .ops.state_file import AdminEndpoint, remove_endpoint, write_endpoint
+from .ops.webhooks import Webhooks
 
 __all__ = ["Server", "ServerError", "CannotListen", "preflight"]
 

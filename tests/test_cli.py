@@ -17,7 +17,7 @@ import dataclasses
 import pytest
 
 from membrane_rtc import Server, ServerConfig
-from membrane_rtc.cli import build_parser
+from membrane_rtc.ops.cli import build_parser
 from membrane_rtc.config import SETTINGS, ConfigError
 
 from .support.net import free_port
@@ -243,7 +243,7 @@ async def test_version_and_python_dash_m() -> None:
 
 
 def test_auto_keeps_asyncio_for_the_multiprocess_actor_system() -> None:
-    from membrane_rtc.cli import loop_factory
+    from membrane_rtc.ops.cli import loop_factory
 
     assert loop_factory(ServerConfig(event_loop="auto", actor_system="multiproc")) is None
     assert loop_factory(ServerConfig(event_loop="asyncio")) is None

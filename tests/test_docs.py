@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext
 
-from membrane_rtc.cli import build_parser, config_from_args
+from membrane_rtc.ops.cli import build_parser, config_from_args
 from membrane_rtc.events import EventKind, new_event
-from membrane_rtc.webhooks import signature
+from membrane_rtc.ops.webhooks import signature
 
 from .conftest import ServerFactory
 from .support.browser import WAIT_MS, browser  # noqa: F401 (fixture)

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from membrane_rtc.config import BY_FIELD, ServerConfig
 from membrane_rtc.connections import READY_TIMEOUT
-from membrane_rtc.gateway import ADMISSION_CHECKS
+from membrane_rtc.gateway.gateway import ADMISSION_CHECKS
 
 from .conftest import ServerFactory
 from .support.client import WAIT

@@ -170,7 +170,7 @@ async def test_a_hanging_peer_on_receive_ends_only_that_peer(
 
 
 async def test_limits_have_cli_flags() -> None:
-    from membrane_rtc.cli import build_parser, config_from_args
+    from membrane_rtc.ops.cli import build_parser, config_from_args
 
     args = build_parser().parse_args([
         "serve", "--max-peers-per-room", "3", "--max-rooms", "4", "--max-connections", "5",

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from membrane_rtc import RoomStatus
-from membrane_rtc.logs import JsonFormatter, log_event
-from membrane_rtc.metrics import MAX_UNAUTHORIZED_REASONS, Metrics
+from membrane_rtc.ops.logs import JsonFormatter, log_event
+from membrane_rtc.ops.metrics import MAX_UNAUTHORIZED_REASONS, Metrics
 
 from .conftest import ServerFactory
 from .support.net import free_port

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from membrane_rtc.admin import AdminClient
+from membrane_rtc.ops.admin import AdminClient
 from membrane_rtc.config import DEFAULT_ROOM_CLASS
 
-from membrane_rtc.admin_channel import decode_request, encode_request
-from membrane_rtc.cli import build_parser
-from membrane_rtc.operations import BY_NAME, OPERATIONS, operation_of, request_fields
+from membrane_rtc.ops.admin_channel import decode_request, encode_request
+from membrane_rtc.ops.cli import build_parser
+from membrane_rtc.ops.operations import BY_NAME, OPERATIONS, operation_of, request_fields
 from membrane_rtc.runtime.admin_actor import REQUESTS
 from membrane_rtc.runtime.messages import (ConnectPeer, CreateRoom, Drain, KickPeer, ListHosts,
                                            ListPeers, ListRooms, Request, RestartRoom, StopRoom)

@@ -12,7 +12,7 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request
 
-from membrane_rtc.websocket import WebSocket
+from membrane_rtc.gateway.websocket import WebSocket
 
 #: A fixed Sec-WebSocket-Key and what the server must answer for it (RFC 6455 example).
 KEY, ACCEPT = "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="

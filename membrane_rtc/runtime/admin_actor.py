@@ -13,7 +13,7 @@ from typing import Any
 from thespian.actors import requireCapability
 
 from ..loading import SpecError, load_class
-from ..operations import OPERATIONS
+from ..ops.operations import OPERATIONS
 from ..room import Room
 from .actor import MembraneActor
 from .messages import SUPERVISOR_NAME, Address, CreateRoom, Request

@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 from thespian.actors import ActorSystem, ActorSystemMessage, PoisonMessage
 
-from ..logs import Throttled, private_thespian_log, thespian_log_defs
+from ..ops.logs import Throttled, private_thespian_log, thespian_log_defs
 from .actor import address_key
 from .admin_actor import AdminActor
 from .embedded import DEFAULT_POLL_INTERVAL, EmbeddedRounds

@@ -23,11 +23,11 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from .loading import module_of
-from .supervision import RoomStatus
+from ..loading import module_of
+from ..supervision import RoomStatus
 
 if TYPE_CHECKING:
-    from .server import Server
+    from ..server import Server
 
 __all__ = ["Reloader", "source_file", "import_problem"]
 

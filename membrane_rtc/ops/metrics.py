@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .supervision import RoomInfo, RoomStatus
+from ..supervision import RoomInfo, RoomStatus
 
 __all__ = ["Metrics", "REFUSALS", "RUNTIME_ERRORS"]
 

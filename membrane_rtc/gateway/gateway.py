@@ -4,7 +4,7 @@ Per connection: the limits are checked and ``Peer.parse_request`` runs before th
 403 / 503 / 429 / 400), the runtime answers 404 / 401 or accepts, then the gateway decodes
 client frames (answering protocol errors itself), hands messages to the runtime, and writes the
 frames the rooms send back. It reaches the actors only through :mod:`membrane_rtc.connections`,
-and the network only through :class:`~membrane_rtc.websocket.WebSocket` (websockets' sans-I/O
+and the network only through :class:`~membrane_rtc.gateway.websocket.WebSocket` (websockets' sans-I/O
 protocol on a lean asyncio adapter): no task and no future per connection.
 """
 
@@ -22,16 +22,16 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from . import protocol
-from .config import ServerConfig
-from .connections import READY_TIMEOUT, Runtime
-from .limits import ClientAddresses, JoinRateLimiter, MessageRate, OpenConnections, address_key
-from .loading import load_class
-from .logs import log_event
-from .metrics import STATUS_REASONS, Metrics
-from .peer import Peer, PeerRequest
-from .protocol import CloseCode
-from .room import AuthData
+from .. import protocol
+from ..config import ServerConfig
+from ..connections import READY_TIMEOUT, Runtime
+from ..limits import ClientAddresses, JoinRateLimiter, MessageRate, OpenConnections, address_key
+from ..loading import load_class
+from ..ops.logs import log_event
+from ..ops.metrics import STATUS_REASONS, Metrics
+from ..peer import Peer, PeerRequest
+from ..protocol import CloseCode
+from ..room import AuthData
 from .websocket import WebSocket
 
 log = logging.getLogger("membrane_rtc.gateway")
@@ -53,7 +53,7 @@ PING_INTERVAL = 20.0
 #: How long a drain waits for the clients it closed with 1012 to go (seconds).
 DRAIN_CLOSE_WAIT = 5.0
 #: What is checked before the upgrade, in the order it is checked: here (at the socket's
-#: opening, in :class:`~membrane_rtc.websocket.WebSocket`, :meth:`Gateway._admit`), then by
+#: opening, in :class:`~membrane_rtc.gateway.websocket.WebSocket`, :meth:`Gateway._admit`), then by
 #: the runtime. docs/reference/protocol.md's table has one row per check, in this order.
 ADMISSION_CHECKS = (
     "max-connections", "max-connections-per-ip", "handshake-timeout", "http-request",
@@ -97,7 +97,7 @@ class PeerConnection:
 class Gateway:
     """Serves ``ws://host:port/<prefix>/<room>`` for the rooms behind ``runtime``; implements
     :class:`~membrane_rtc.connections.ConnectionEvents` for it and
-    :class:`~membrane_rtc.websocket.Handler` for its sockets."""
+    :class:`~membrane_rtc.gateway.websocket.Handler` for its sockets."""
 
     def __init__(self, runtime: Runtime, config: ServerConfig,
                  metrics: Metrics | None = None) -> None:

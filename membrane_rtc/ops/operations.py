@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import DEFAULT_ROOM_CLASS
-from .runtime.messages import (CreateRoom, Drain, KickPeer, ListHosts, ListPeers, ListRooms,
+from ..config import DEFAULT_ROOM_CLASS
+from ..runtime.messages import (CreateRoom, Drain, KickPeer, ListHosts, ListPeers, ListRooms,
                                Request, RestartRoom, StopRoom)
-from .supervision import HostInfo, PeerInfo, RoomInfo
+from ..supervision import HostInfo, PeerInfo, RoomInfo
 
 __all__ = ["Option", "Operation", "OPERATIONS", "BY_NAME", "ARGUMENT_HELP", "operation_of",
            "request_fields"]

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .state import make_state_dir
+from .state_file import make_state_dir
 
 __all__ = ["configure_logging", "log_event", "announce", "thespian_log_defs",
            "private_thespian_log", "JsonFormatter", "LOG_FORMATS", "Throttled"]

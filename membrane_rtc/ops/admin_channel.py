@@ -6,7 +6,7 @@ admin port. An embedded server has no such port, so it opens this channel instea
 - bound to 127.0.0.1 only: nobody off the machine reaches it;
 - every connection must present ``Authorization: Bearer <token>``; the token is random, made at
   start-up, and written with the port to a state file only the server's user can read
-  (:mod:`membrane_rtc.state`);
+  (:mod:`membrane_rtc.ops.state_file`);
 - one JSON request per frame, ``{"op": "list", "args": {}}``, answered by
   ``{"ok": true, "value": ...}`` or ``{"ok": false, "error": "..."}``.
 
@@ -28,8 +28,8 @@ from websockets.http11 import Request as HTTPRequest
 from websockets.http11 import Response
 
 from .operations import BY_NAME, ENVELOPE_FIELDS, operation_of, request_fields
-from .runtime.bridge import ActorBridge, ActorSystemError
-from .runtime.messages import Request
+from ..runtime.bridge import ActorBridge, ActorSystemError
+from ..runtime.messages import Request
 
 __all__ = ["AdminChannel", "encode_request", "decode_request"]
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .config import DEFAULT_WEBHOOK_QUEUE
+from ..config import DEFAULT_WEBHOOK_QUEUE
 from .metrics import Metrics
 
 __all__ = ["Webhooks", "signature", "SIGNATURE_HEADER"]

@@ -16,18 +16,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jwt
 
-from . import __version__
+from .. import __version__
 from .admin import DEFAULT_TIMEOUT, AdminClient, AdminError
 from .operations import ARGUMENT_HELP, BY_NAME, OPERATIONS, request_fields
-from .config import BY_FIELD, DEFAULT_PORT, JWT_SECRET_VARIABLE, ConfigError, ServerConfig
+from ..config import BY_FIELD, DEFAULT_PORT, JWT_SECRET_VARIABLE, ConfigError, ServerConfig
 from .logs import LOG_FORMATS, announce, configure_logging
-from .loading import SpecError, absolute_spec
+from ..loading import SpecError, absolute_spec
 from .settings import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, describe,
                        given_on_command_line, resolve, server_config)
-from .runtime.bridge import ActorSystemError
+from ..runtime.bridge import ActorSystemError
 from .scaffold import ScaffoldError, new_room
-from .server import CannotListen, Server, ServerError, preflight
-from .supervision import HostInfo, RoomInfo
+from ..server import CannotListen, Server, ServerError, preflight
+from ..supervision import HostInfo, RoomInfo
 
 log = logging.getLogger("membrane_rtc.cli")
 

@@ -2,7 +2,7 @@
 
 Two ways in, one set of typed requests and replies:
 
-- embedded servers: the loopback admin channel (:mod:`membrane_rtc.admin_channel`), with the
+- embedded servers: the loopback admin channel (:mod:`membrane_rtc.ops.admin_channel`), with the
   token from the server's state file;
 - multi-process servers: Thespian's admin port, asking the admin actor found by its global name,
   every message signed with the actor system's key (:func:`.runtime.transport.authenticate`):
@@ -23,9 +23,9 @@ import msgspec
 from websockets.sync.client import ClientConnection, connect
 
 from .admin_channel import encode_request
-from .config import ACTOR_KEY_VARIABLE, DEFAULT_PORT, DEFAULT_ROOM_CLASS
+from ..config import ACTOR_KEY_VARIABLE, DEFAULT_PORT, DEFAULT_ROOM_CLASS
 from .operations import operation_of
-from .runtime.messages import (
+from ..runtime.messages import (
     ADMIN_NAME,
     CreateRoom,
     KickPeer,
@@ -37,8 +37,8 @@ from .runtime.messages import (
     RestartRoom,
     StopRoom,
 )
-from .supervision import HostInfo, PeerInfo, RoomInfo
-from .state import find_multiproc, forget_if_stale, read_endpoint
+from ..supervision import HostInfo, PeerInfo, RoomInfo
+from .state_file import find_multiproc, forget_if_stale, read_endpoint
 
 __all__ = ["AdminClient", "AdminError"]
 
@@ -91,9 +91,9 @@ class _ThespianTransport:
         from thespian.actors import ActorSystem
 
         from .logs import private_thespian_log
-        from .runtime.admin_actor import AdminActor
-        from .runtime.bridge import port_in_use
-        from .runtime.transport import advertise, authenticate
+        from ..runtime.admin_actor import AdminActor
+        from ..runtime.bridge import port_in_use
+        from ..runtime.transport import advertise, authenticate
 
         # The admin listens on the address the server's actors advertise (127.0.0.1 by default).
         address = advertise(address)
