@@ -189,7 +189,7 @@ class Server:
                 else addresses
         self.bridge = ActorBridge(bases[config.actor_system], admin_port=admin_port,
                                   capabilities=capabilities,
-                                  attach=bool(self.roles & {"leader", "gateway"}),
+                                  has_gateway=bool(self.roles & {"leader", "gateway"}),
                                   holds_sockets="gateway" in self.roles)
         self.gateway: Gateway | None = None
         self.runtime: ActorRuntime | None = None

@@ -1,4 +1,5 @@
-"""The bridge's rounds (runtime/bridge.py): what queued sends become, and what it counts."""
+"""The bridge's sends (runtime/backlog.py, runtime/bridge.py): what queued sends become, and what
+the bridge counts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 from thespian.actors import ActorExitRequest
 
-from membrane_rtc.runtime.bridge import MULTIPROC, ActorBridge, _Backlog, _Queued
+from membrane_rtc.runtime.backlog import Backlog, Queued
+from membrane_rtc.runtime.bridge import MULTIPROC, ActorBridge
 from membrane_rtc.runtime.messages import Batch
 from membrane_rtc.runtime.ordering import OrderedReceiver, OrderedSender, Sequenced
 
@@ -18,12 +20,12 @@ class FakeAddress:
 
 
 A, B = FakeAddress("a"), FakeAddress("b")
-BACKLOGS = {"a": _Backlog("a"), "b": _Backlog("b")}
+BACKLOGS = {"a": Backlog("a"), "b": Backlog("b")}
 
 
 def _sends(items: list[tuple[FakeAddress, Any]], order: OrderedSender,
            quantum: int | None = None) -> list[tuple[FakeAddress, Any]]:
-    queued = _Queued()
+    queued = Queued()
     queued.add([(target, message, BACKLOGS[target.actorAddressString])
                 for target, message in items])
     return [(target, message) for target, message, _ in queued.sends(order, quantum)]
@@ -57,7 +59,7 @@ def test_thespian_messages_travel_alone_between_what_came_before_and_after() -> 
 def test_a_round_takes_a_quantum_per_actor_so_one_actor_s_backlog_delays_no_other() -> None:
     """Embedded: the flooded actor gets ``quantum`` of its messages per round, the others all
     of theirs (below the quantum); what is left goes in the next rounds, in order."""
-    order, queued = OrderedSender("gw"), _Queued()
+    order, queued = OrderedSender("gw"), Queued()
     queued.add([(A, f"a{i}", BACKLOGS["a"]) for i in range(5)] + [(B, "b0", BACKLOGS["b"])])
     first = queued.sends(order, quantum=2)
     assert [(target, message.message, token[1]) for target, message, token in first] == \
@@ -79,17 +81,17 @@ def test_the_backlog_counts_what_was_told_until_its_send_is_over() -> None:
     bridge.tell(A, "a2")
     bridge.tell(B, "b1")
     assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(B)) == (3, 2, 1)
-    items, stopping = bridge._take(0)
+    items, stopping = bridge._thread_rounds.take(0)
     assert not stopping and len(items) == 3
-    queued = _Queued()
+    queued = Queued()
     queued.add(items)
     sends = queued.sends(bridge._ordered_out, quantum=1)
     assert bridge.backlog(A) == 2  # taken from the queue is not taken in
     for _, _, token in sends:
-        bridge._credit(token)
+        bridge._backlogs.credit(token)
     assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(B)) == (1, 1, 0)
     for _, _, token in queued.sends(bridge._ordered_out):
-        bridge._credit(token)
+        bridge._backlogs.credit(token)
     assert (bridge.backlog(), bridge.backlog(A), bridge.backlog(FakeAddress("c"))) == (0, 0, 0)
 
 
@@ -97,8 +99,8 @@ def test_embedded_sends_are_not_numbered() -> None:
     """simpleSystemBase runs every actor on one thread, in order: no envelope, no counter."""
     bridge = ActorBridge()
     bridge.tell(A, "a1")
-    queued = _Queued()
-    queued.add(bridge._take(0)[0])
+    queued = Queued()
+    queued.add(bridge._thread_rounds.take(0)[0])
     assert [message for _, message, _ in queued.sends(bridge._ordered_out)] == ["a1"]
     assert bridge.kept()["bridge.ordering_out"] == 0
 
@@ -106,14 +108,14 @@ def test_embedded_sends_are_not_numbered() -> None:
 def test_a_gone_actor_s_numbering_is_dropped_once_what_was_told_it_is_out() -> None:
     bridge = ActorBridge(MULTIPROC)
     bridge.tell(A, "a1")
-    bridge.forget(A)  # the room ended; "a1" still goes out, numbered
+    bridge.actor_gone(A)  # the room ended; "a1" still goes out, numbered
     bridge.tell(B, "b1")
-    queued = _Queued()
-    queued.add(bridge._take(0)[0])
+    queued = Queued()
+    queued.add(bridge._thread_rounds.take(0)[0])
     sends = queued.sends(bridge._ordered_out)
     assert [(target, message.seq) for target, message, _ in sends] == [(A, 0), (B, 0)]
     assert bridge.kept()["bridge.ordering_out"] == 1  # B's counter only
     for _, _, token in sends:
-        bridge._credit(token)
-    bridge.forget(B)
-    assert bridge.kept()["bridge.backlogs"] == 1  # A's: it was still in flight when forgotten
+        bridge._backlogs.credit(token)
+    bridge.actor_gone(B)
+    assert bridge.kept()["bridge.backlogs"] == 1  # A's: it was still in flight when A was gone

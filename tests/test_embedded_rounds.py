@@ -11,6 +11,7 @@ import pytest
 import uvloop
 
 from membrane_rtc.runtime.embedded import EmbeddedRounds
+from membrane_rtc.runtime.ordering import OrderedSender
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
@@ -41,24 +42,11 @@ class System:
         return None
 
 
-class Bridge:
-    """The bridge's side of a round: nothing queued, nothing to dispatch."""
+class Replies:
+    """Where a round hands what the actors sent: here, nothing."""
 
-    _ordered_out = None
-
-    def _dispatch(self, messages: list[Any]) -> None:
+    def dispatch(self, messages: list[Any]) -> None:
         assert messages == []
-
-
-class Queued:
-    def add(self, items: list[Any]) -> None:
-        assert items == []
-
-    def sends(self, order: Any, quantum: int | None) -> list[Any]:
-        return []
-
-    def __bool__(self) -> bool:
-        return False
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -66,8 +54,9 @@ def test_a_timer_armed_for_a_time_already_past_is_moved_and_fires(loop: str) -> 
     """uvloop hands a timer armed for a time already past a plain Handle, without ``when()``;
     the next round must still be able to move it, and the wakeup fire once, by itself."""
     async def main() -> int:
-        rounds = EmbeddedRounds(Bridge(), System(), Queued(),  # type: ignore[arg-type]
-                                asyncio.get_running_loop(), 0.02)
+        rounds = EmbeddedRounds(System(), asyncio.get_running_loop(),  # type: ignore[arg-type]
+                                0.02, OrderedSender("gw", numbered=False), lambda token: None,
+                                Replies())  # type: ignore[arg-type]
         wakeups = rounds._wakeups = Wakeups()  # type: ignore[assignment]
         now = asyncio.get_running_loop().time()
         wakeups.at = now - 0.001  # became due during the round, after its own check

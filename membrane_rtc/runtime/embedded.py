@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Callable
 
 from thespian.actors import ActorSystem
 
+from .backlog import Item, Queued, Token
+from .ordering import OrderedSender
+from .replies import Replies
 from .transport import Failed, leaves
 
-if TYPE_CHECKING:
-    from .bridge import ActorBridge, _Item, _Queued
-
-log = logging.getLogger("membrane_rtc.bridge")
+log = logging.getLogger(__name__)
 
 #: Messages one round tells one actor at most. A room flooded faster than it forwards then
 #: delays another room's messages by one round of this many of its own, not by all it has
@@ -74,16 +74,23 @@ class _SimpleWakeups:
 
 
 class EmbeddedRounds:
-    """Runs a simpleSystemBase actor system in rounds on the event loop (see the module)."""
+    """Runs a simpleSystemBase actor system in rounds on the event loop (see the module).
 
-    def __init__(self, bridge: ActorBridge, system: ActorSystem, queued: _Queued,
-                 loop: asyncio.AbstractEventLoop, poll_interval: float) -> None:
-        self._bridge = bridge
+    What a round needs from the bridge is named here: the numbering of what it sends
+    (``order``), crediting a send's backlog once it is over (``credit``), and where what the
+    actors answer, and what failed, goes (``replies``)."""
+
+    def __init__(self, system: ActorSystem, loop: asyncio.AbstractEventLoop,
+                 poll_interval: float, order: OrderedSender, credit: Callable[[Token], None],
+                 replies: Replies) -> None:
         self._system = system
-        self._queued = queued
+        self._queued = Queued()
+        self._order = order
+        self._credit = credit
+        self._replies = replies
         self._loop = loop
         self._wakeups = _SimpleWakeups(system, poll_interval)
-        self._items: list[_Item] = []
+        self._items: list[Item] = []
         self._scheduled = False
         self._timer: asyncio.Handle | None = None
         self._timer_when = 0.0  # the loop time self._timer was armed for
@@ -93,7 +100,7 @@ class EmbeddedRounds:
         #: Why the actor system is gone (code in an actor raised SystemExit), or None.
         self.failure: str | None = None
 
-    def add(self, item: _Item) -> None:
+    def add(self, item: Item) -> None:
         """Queue a message for the next round (scheduled on the first one of a loop turn)."""
         self._items.append(item)
         if not self._scheduled and not self._stopped:
@@ -106,26 +113,26 @@ class EmbeddedRounds:
         self._scheduled = False
         if self._stopped:
             return
-        bridge, system = self._bridge, self._system
+        system, replies = self._system, self._replies
         try:
             items, self._items = self._items, []
             self._queued.add(items)
-            for target, message, token in self._queued.sends(bridge._ordered_out, quantum):
+            for target, message, token in self._queued.sends(self._order, quantum):
                 try:
                     system.tell(target, message)
                 except Exception as exc:
-                    bridge._failed(Failed(leaves(message), f"{type(exc).__name__}: {exc}",
+                    replies.failed(Failed(leaves(message), f"{type(exc).__name__}: {exc}",
                                           unsendable=False))
                 finally:
-                    bridge._credit(token)
+                    self._credit(token)
             if self._wakeups.due_in() == 0:
                 self._wakeups.fire_due(system)
             outgoing = []
             while (message := system.listen(0)) is not None:
                 outgoing.append(message)
-            bridge._dispatch(outgoing)
+            replies.dispatch(outgoing)
         except Exception:
-            bridge._round_failed("embedded round")
+            replies.round_failed("embedded round")
         except (SystemExit, GeneratorExit) as exc:
             # An actor's code ended "the thread" (sys.exit in a room): no guard takes that for
             # one message's error. The server sees ``failure`` and exits, to be restarted.

@@ -189,7 +189,7 @@ class ActorRuntime:
             self.events.refuse(message.conn_id, 503, "the actor system could not take it")
 
     def _room_closed(self, closed: RoomClosed) -> None:
-        self.bridge.forget(closed.room)
+        self.bridge.actor_gone(closed.room)
         if self._connecting:  # one of them may yet be accepted by this room
             self._closed_rooms[address_key(closed.room)] = closed
             while len(self._closed_rooms) > CLOSED_ROOMS_REMEMBERED:

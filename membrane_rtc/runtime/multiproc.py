@@ -1,0 +1,102 @@
+"""The multi-process mode's two bridge threads, once their actor system handles are open.
+
+``multiprocTCPBase``: actors are processes. One thread sends what the event loop queues
+(blocking on the queue, never polling) through one handle, pipelined (:mod:`.transport`);
+another blocks in ``listen`` on a second handle, whose address is the gateway's, and hands what
+arrives to the event loop. An error fails one message or one round, never a thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+from thespian.actors import ActorSystem
+
+from .backlog import Item, Queued, Token
+from .ordering import OrderedSender
+from .replies import Replies
+from .transport import PipelinedSender
+
+#: Queued to end the sending thread.
+STOP = object()
+#: How long the listener pauses after an error before it listens again (seconds).
+ERROR_PAUSE = 0.05
+
+
+class ThreadRounds:
+    """The rounds of multiproc's sending and listening threads (each method runs on its own
+    thread until the bridge stops)."""
+
+    def __init__(self, inbox: queue.SimpleQueue[Any], order: OrderedSender,
+                 credit: Callable[[Token], None], replies: Replies,
+                 listening: threading.Event, stop_timeout: float) -> None:
+        self._inbox = inbox
+        self._order = order  # sending thread only
+        self._credit = credit
+        self._replies = replies
+        self._listening = listening
+        self._stop_timeout = stop_timeout
+
+    def take(self, block_for: float | None) -> tuple[list[Item], bool]:
+        """Everything queued (waiting up to ``block_for`` for the first): (items, stop?)."""
+        try:
+            item = self._inbox.get(timeout=block_for)
+        except queue.Empty:
+            return [], False
+        items, stopping = [], False
+        while True:
+            if item is STOP:
+                stopping = True
+            else:
+                items.append(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return items, stopping
+
+    def wait_for_stop(self) -> None:
+        """A room host's sending thread: nothing to send, its system just runs until the stop."""
+        while not self.take(None)[1]:
+            pass
+
+    def send(self, system: ActorSystem) -> None:
+        """Send what the event loop queues, until it queues the stop (then what is in flight
+        gets up to ``stop_timeout`` to be over)."""
+        sender = PipelinedSender(system, self._credit)
+        queued = Queued()
+        while True:
+            stopping = False
+            try:  # an error fails a round (or one message: see PipelinedSender), no more
+                # Wait for work only when nothing is in flight; else look again after a step.
+                items, stopping = self.take(0 if sender.busy else None)
+                queued.add(items)
+                sender.send(queued.sends(self._order))
+                for failure in sender.step():
+                    self._replies.failed(failure)
+                if stopping:
+                    deadline = time.monotonic() + self._stop_timeout
+                    while sender.busy and time.monotonic() < deadline:
+                        sender.step(0.1)
+            except Exception:
+                self._replies.round_failed("sender thread")
+            if stopping:
+                return
+
+    def listen(self, system: ActorSystem, moved: Callable[[Any], bool]) -> None:
+        """Block in ``listen`` on the gateway's own handle and hand batches over, while the
+        bridge listens; ``moved`` takes (and says it took) a message about the supervisor."""
+        while self._listening.is_set():
+            try:
+                message = system.listen(0.5)
+                if message is None:
+                    continue
+                batch = [message]
+                while (message := system.listen(0)) is not None:
+                    batch.append(message)
+                self._replies.hand_over([each for each in batch if not moved(each)])
+            except Exception:
+                self._replies.round_failed("listener thread")
+                time.sleep(ERROR_PAUSE)  # no busy loop if the error repeats
