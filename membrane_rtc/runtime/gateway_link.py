@@ -42,7 +42,7 @@ from .messages import (
 __all__ = ["ActorRuntime"]
 
 
-log = logging.getLogger("membrane_rtc.gateway")
+log = logging.getLogger(__name__)
 
 #: How many closed rooms are remembered (a PeerAccepted from one may still be on its way).
 CLOSED_ROOMS_REMEMBERED = 256

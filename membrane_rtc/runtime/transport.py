@@ -52,7 +52,7 @@ __all__ = ["ACTOR_ADDRESS_VARIABLE", "DEFAULT_ACTOR_ADDRESS", "advertise", "bind
            "CONVENTION_CHECKINS", "tune_convention",
            "ACTOR_KEY_VARIABLE", "actor_key", "authenticate", "PipelinedSender", "Failed"]
 
-log = logging.getLogger("membrane_rtc.transport")
+log = logging.getLogger(__name__)
 #: The module (not its class of the same name) whose globals the adaptations below replace.
 _tcp: Any = importlib.import_module("thespian.system.transport.TCPTransport")
 
