@@ -3,22 +3,24 @@
 The command line's flags, the ``--config`` file's keys, the ``MEMBRANE_RTC_*`` environment
 variables, ``serve --print-config`` and the configuration reference are all derived from these
 declarations (:data:`SETTINGS`; :mod:`membrane_rtc.ops.settings` reads them from each source), as
-the admin operations are derived from :mod:`membrane_rtc.ops.operations`.
+the admin operations are derived from :mod:`membrane_rtc.ops.operations`. What a setting's
+declaration is: :mod:`membrane_rtc.setting`; the checks of the values:
+:mod:`membrane_rtc.config_checks`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import os
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from .config_checks import (check_actor_key, check_addresses, check_choice, check_convention,
+                            check_ice, check_numbers, check_resuming, check_roles,
+                            check_webhooks, convention_address)
 from .ops.logs import LOG_FORMATS
-from .names import room_name_problem
+from .setting import ENV_PREFIX, Setting, declared_settings, setting
 
-__all__ = ["RoomConfig", "ServerConfig", "ConfigError", "Setting", "SETTINGS", "ROLES",
-           "ACTOR_SYSTEMS", "EVENT_LOOPS"]
+__all__ = ["RoomConfig", "ServerConfig", "SETTINGS", "ROLES", "ACTOR_SYSTEMS", "EVENT_LOOPS"]
 
 #: The roles a membrane-rtc process can play; see ``ServerConfig.roles``.
 ROLES = ("leader", "rooms", "gateway")
@@ -28,8 +30,6 @@ ACTOR_SYSTEMS = ("embedded", "multiproc")
 #: server makes one; several hosts set the same one on every host. An environment variable
 #: only: a flag would show in ``ps``.
 ACTOR_KEY_VARIABLE = "MEMBRANE_RTC_ACTOR_KEY"
-#: Its shortest accepted length, in characters.
-MIN_ACTOR_KEY_LENGTH = 16
 #: The event loops ``membrane-rtc serve`` can run on: ``auto`` is uvloop when installed
 #: (``pip install 'membrane-rtc[speed]'``), else asyncio's own.
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
@@ -41,8 +41,6 @@ DEFAULT_PEER_CLASS = "membrane_rtc.peer:Peer"
 #: The websocket (and HTTP) port of ``membrane-rtc serve``; ``membrane-rtc admin`` looks for
 #: a server there unless told otherwise.
 DEFAULT_PORT = 8080
-#: Every setting's environment variable is this prefix and its flag: MEMBRANE_RTC_PORT.
-ENV_PREFIX = "MEMBRANE_RTC_"
 #: The HS256 secret of ``actors.jwt_auth:JWTPeer`` and ``membrane-rtc token`` (not a setting
 #: of the server: the peer class reads it).
 JWT_SECRET_VARIABLE = ENV_PREFIX + "JWT_SECRET"
@@ -96,26 +94,6 @@ DEFAULT_PEER_MESSAGE_BURST = 500
 DEFAULT_TURN_TTL = 86400
 
 
-class ConfigError(ValueError):
-    """A setting out of its range; ``field`` names it (the CLI shows it as its flag, the
-    file's key or the environment variable it came from)."""
-
-    def __init__(self, field: str, problem: str, key: str | None = None) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-        #: The setting (``room-options``) when it is not simply the field's.
-        self.key = key
-
-
-def convention_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` of a convention leader, as Thespian wants it."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"convention address must be HOST:PORT, not {text!r}")
-    return host, int(port)
-
-
 def own_leader(leaders: list[str], admin_port: int | None, address: str | None) -> str | None:
     """Which of the convention's leaders (``HOST:PORT``) a leader on ``admin_port`` that
     advertises ``address`` is: the one with its port (and its address, if several have
@@ -125,8 +103,6 @@ def own_leader(leaders: list[str], admin_port: int | None, address: str | None) 
         mine = [text for text in mine if convention_address(text)[0] == address]
     return mine[0] if len(mine) == 1 else None
 
-
-# -- the declaration of a setting -----------------------------------------------------------
 
 #: The help groups of ``serve --help`` (and of the configuration reference), in order.
 GROUPS = {
@@ -143,89 +119,6 @@ GROUPS = {
     "operations": "Draining, metrics and logs.",
     "development": "Not for the open internet.",
 }
-
-#: What one value of a setting is, by the annotation of its ServerConfig field: the kind of
-#: value, whether it is a list (a repeatable flag), whether it may be unset (None).
-_KIND_OF_TYPE: dict[str, tuple[str, bool, bool]] = {
-    "str": ("str", False, False),
-    "int": ("int", False, False),
-    "float": ("float", False, False),
-    "bool": ("bool", False, False),
-    "str | None": ("str", False, True),
-    "int | None": ("int", False, True),
-    "list[str]": ("str", True, False),
-    "list[str] | None": ("str", True, True),
-    "frozenset[str]": ("str", True, False),
-    "list[RoomConfig]": ("str", True, False),  # the names; their class and options: below
-    "str | type": ("spec", False, False),
-    "Any": ("json", False, True),
-}
-
-_METADATA_KEY = "membrane_rtc.setting"
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting of ``membrane-rtc serve``, declared once; where it may be given is derived
-    from its ``key``: the flag ``--KEY``, the config file's ``KEY = ...`` and the environment
-    variable ``MEMBRANE_RTC_KEY`` (upper case, dashes as underscores)."""
-
-    #: The flag without its dashes: ``port``, ``trusted-proxy`` (one of a list: singular).
-    key: str
-    #: What it does, for ``--help`` and the configuration reference (the default is added).
-    help: str
-    #: What one value is: ``str``, ``int``, ``float``, ``bool``, ``spec`` (a class,
-    #: ``module:Class`` or ``file.py:Class``) or ``json`` (any JSON value, a TOML value in a
-    #: file).
-    kind: str
-    #: Its value when no source gives one (on the command line: see ``ServerConfig`` for the
-    #: few whose Python default differs).
-    default: Any
-    #: The ServerConfig field it sets; None for those of the command itself (logging, and the
-    #: class and options of the rooms named by ``room``).
-    field: str | None = None
-    #: A list: the flag is repeated, the file has an array, the variable commas.
-    many: bool = False
-    #: May be unset (None); ``unset`` says what that means.
-    optional: bool = False
-    unset: str = "not set"
-    choices: tuple[str, ...] = ()
-    metavar: str | None = None
-    group: str = "server"
-    #: Masked in ``--print-config``; better given in the environment than as a flag (``ps``).
-    secret: bool = False
-    #: A ``spec``'s base class: ``room`` or ``peer``.
-    base: str | None = None
-    #: When no source gives it, it takes this other setting's value (not its own default).
-    default_from: str | None = None
-
-    @property
-    def flag(self) -> str:
-        """The command-line flag: ``--port``."""
-        return "--" + self.key
-
-    @property
-    def variable(self) -> str:
-        """The environment variable: ``MEMBRANE_RTC_PORT``."""
-        return ENV_PREFIX + self.key.upper().replace("-", "_")
-
-
-def setting(default: Any, help: str, *, key: str | None = None, group: str = "server",
-            metavar: str | None = None, choices: Sequence[str] = (), unset: str = "not set",
-            secret: bool = False, base: str | None = None, default_from: str | None = None,
-            command_line_default: Any = dataclasses.MISSING) -> Any:
-    """Declare a ServerConfig field as a setting (its name and type are the field's).
-
-    ``command_line_default``: the command line's default when it differs from Python's (a
-    server started from the command line has a ``demo`` room, an embedded one none).
-    """
-    declared = {"key": key, "help": help, "group": group, "metavar": metavar,
-                "choices": tuple(choices), "unset": unset, "secret": secret, "base": base,
-                "default_from": default_from, "command_line_default": command_line_default}
-    metadata = {_METADATA_KEY: declared}
-    if isinstance(default, (list, dict, set)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -417,88 +310,27 @@ class ServerConfig:
 
     def validate(self) -> None:
         """Check every setting's range and how they fit together, once for the CLI and for
-        ``Server(...)``; raise :class:`ConfigError` naming the first one that is wrong."""
-        for name in ("port", "metrics_port", "admin_port"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value <= 65535:
-                raise ConfigError(name, f"{value} is not a port number")
-        for name in ("max_message_bytes", "idle_timeout", "connect_timeout", "restart_window",
-                     "empty_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(name, "must be positive")
-        for name in ("max_peers_per_room", "max_rooms", "max_connections", "joins_per_second",
-                     "join_burst", "max_outbound_bytes", "callback_timeout", "max_restarts",
-                     "drain_timeout", "handshake_timeout", "max_connections_per_ip",
-                     "peer_messages_per_second", "peer_message_burst"):
-            if getattr(self, name) < 0:
-                raise ConfigError(name, "must be >= 0 (0: no limit)")
-        for block in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(block, strict=False)
-            except ValueError:
-                raise ConfigError("trusted_proxies", f"{block!r} is not an IP address or "
-                                                     "CIDR block") from None
-        for room in self.rooms:
-            if (problem := room_name_problem(room.name)) is not None:
-                raise ConfigError("rooms", problem)
-        if self.resume_grace < 0:
-            raise ConfigError("resume_grace", "must be >= 0 (0: resuming off)")
-        if self.resume_queue_bytes <= 0:
-            raise ConfigError("resume_queue_bytes", "must be positive")
-        if self.webhook_urls and not self.webhook_secret:
-            raise ConfigError("webhook_secret", "webhooks are signed: give a secret too "
-                                                "(--webhook-secret)")
-        for url in self.webhook_urls:
-            if not url.startswith(("http://", "https://")):
-                raise ConfigError("webhook_urls", f"{url!r} is not an http(s) URL")
-        if self.webhook_queue <= 0:
-            raise ConfigError("webhook_queue", "must be positive")
-        if self.turn_ttl <= 0:
-            raise ConfigError("turn_ttl", "must be positive")
-        if bool(self.turn_secret) != bool(self.turn_urls):
-            raise ConfigError("turn_secret", "TURN needs both a secret and at least one URL "
-                                             "(--turn-secret and --turn-url)")
-        for name, schemes in (("turn_urls", ("turn:", "turns:")), ("stun_urls", ("stun:", "stuns:"))):
-            for url in getattr(self, name):
-                if not url.startswith(schemes):
-                    raise ConfigError(name, f"{url!r} does not start with {' or '.join(schemes)}")
-        if self.event_loop not in EVENT_LOOPS:
-            raise ConfigError("event_loop", f"must be one of {', '.join(EVENT_LOOPS)}")
-        if self.actor_system not in ACTOR_SYSTEMS:
-            raise ConfigError("actor_system", f"must be one of {', '.join(ACTOR_SYSTEMS)}")
+        ``Server(...)``; raise :class:`~membrane_rtc.config_checks.ConfigError` naming the
+        first one that is wrong (the checks: :mod:`membrane_rtc.config_checks`)."""
+        check_numbers(vars(self))
+        check_addresses(self.trusted_proxies, [room.name for room in self.rooms])
+        check_resuming(self.resume_grace, self.resume_queue_bytes)
+        check_webhooks(self.webhook_urls, self.webhook_secret, self.webhook_queue)
+        check_ice(self.turn_secret, self.turn_urls, self.turn_ttl, self.stun_urls)
+        check_choice("event_loop", self.event_loop, EVENT_LOOPS)
+        check_choice("actor_system", self.actor_system, ACTOR_SYSTEMS)
         key = os.environ.get(ACTOR_KEY_VARIABLE)
-        if self.actor_system == "multiproc" and key and len(key) < MIN_ACTOR_KEY_LENGTH:
-            raise ConfigError(f"${ACTOR_KEY_VARIABLE}", f"must be at least "
-                              f"{MIN_ACTOR_KEY_LENGTH} characters, e.g. the output of python3 -c "
-                              "'import secrets; print(secrets.token_urlsafe(32))'")
+        multiproc = self.actor_system == "multiproc"
+        check_actor_key(ACTOR_KEY_VARIABLE, key, multiproc)
         roles = frozenset(self.roles)
-        if not roles or not roles <= set(ROLES):
-            raise ConfigError("roles", f"must be some of {', '.join(ROLES)}")
+        check_roles(roles, ROLES, self.convention)
         if self.convention is None:
-            if roles != set(ROLES):
-                raise ConfigError("roles", "a process without every role joins a convention: "
-                                           "give --convention HOST:PORT (convention=)")
             return
         if isinstance(self.convention, str):  # one leader, as embedding programs gave it
             self.convention = [self.convention]
-        try:
-            leaders = [convention_address(text) for text in self.convention]
-        except ValueError as exc:
-            raise ConfigError("convention", str(exc)) from None
-        if not leaders or len(set(leaders)) != len(leaders):
-            raise ConfigError("convention", "give each leader's HOST:PORT once")
-        if self.actor_system != "multiproc":
-            raise ConfigError("convention", "a convention needs the multiproc actor system")
-        if "leader" in roles and self.admin_port is not None \
-                and self.admin_port not in {port for _, port in leaders}:
-            raise ConfigError("convention", "a leader is one of the convention's leaders: its "
-                                            "admin port is one of their ports")
-        if "leader" in roles and self.admin_port is None and len(leaders) > 1:
-            raise ConfigError("admin_port", "a leader among several needs its own admin port")
-        if not key:
-            raise ConfigError(f"${ACTOR_KEY_VARIABLE}", "the hosts of a convention "
-                              "authenticate each other with one key: set it to the same secret "
-                              "on every host (docs/howto/scale-out.md)")
+        check_convention(self.convention, roles, multiproc, self.admin_port,
+                         ACTOR_KEY_VARIABLE, key)
+
 
 #: The settings of the command itself, not of ``Server``: the class and options of the rooms
 #: ``room`` names, and logging (an embedding program does its own).
@@ -517,31 +349,9 @@ COMMAND_SETTINGS = (
 _PLACE_AFTER = {"room-class": "room", "room-options": "room-class"}
 
 
-def _declared_settings() -> tuple[Setting, ...]:
-    """Every setting: ServerConfig's fields, then the command's own; in help-group order."""
-    found = []
-    for item in dataclasses.fields(ServerConfig):
-        declared = dict(item.metadata[_METADATA_KEY])
-        kind, many, optional = _KIND_OF_TYPE[str(item.type)]
-        default = declared.pop("command_line_default")
-        if default is dataclasses.MISSING:
-            factory: Any = item.default_factory
-            default = factory() if item.default is dataclasses.MISSING else item.default
-        if isinstance(default, frozenset):
-            default = sorted(default, key=ROLES.index)
-        key = declared.pop("key") or item.name.replace("_", "-")
-        found.append(Setting(key=key, kind=kind, default=default, field=item.name, many=many,
-                             optional=optional, **declared))
-    for command in COMMAND_SETTINGS:  # next to the setting they belong with
-        after = _PLACE_AFTER.get(command.key)
-        at = next((i + 1 for i, s in enumerate(found) if s.key == after), len(found))
-        found.insert(at, command)
-    order = list(GROUPS)
-    return tuple(sorted(found, key=lambda s: order.index(s.group)))
-
-
 #: Every setting of ``membrane-rtc serve``, each once (help-group order).
-SETTINGS: tuple[Setting, ...] = _declared_settings()
+SETTINGS: tuple[Setting, ...] = declared_settings(ServerConfig, COMMAND_SETTINGS,
+                                                   _PLACE_AFTER, GROUPS)
 #: The settings by key (``port``) and by ServerConfig field (``rooms``).
 BY_KEY = {s.key: s for s in SETTINGS}
 BY_FIELD = {s.field: s for s in SETTINGS if s.field is not None}

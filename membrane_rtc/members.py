@@ -4,34 +4,32 @@ One core for every driver: the room actor turns what it returns into Thespian se
 wakeups, :class:`~membrane_rtc.testing.RoomHarness` into its simulated clients' frames and its
 fake clock, so the harness cannot drift from the server. No actors and no sockets here, like
 :mod:`.room_state`, whose :class:`~membrane_rtc.room_state.RoomState` it drives. Each method
-returns an :class:`Outcome`: effects for connections, in order (frames, accept, refuse,
-close), grace wakeups to arm, events, occupancy, and whether the room must crash.
+returns an :class:`~membrane_rtc.outcomes.Outcome` (:mod:`.outcomes`): effects for
+connections, in order (frames, accept, refuse, close), grace wakeups to arm, events,
+occupancy, and whether the room must crash.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Generic
 
 from . import protocol
 from .events import EventKind
 from .peer import Peer, PeerContext, Unauthorized
 from .peer_state import PeerCallbackError, PeerState
 from .protocol import CloseCode, Message
+from .outcomes import Accept, Close, Conn, Frame, Grace, Left, Notify, Occupancy, Outcome, Refuse
 from .room import AuthData, JoinRefused
 from .room_state import Delivery, RoomCallbackError, RoomState
 from .sessions import Away, ResumeTokens, Sent, SessionSettings
 
-__all__ = ["Members", "Member", "Outcome", "Frame", "Accept", "Refuse", "Close", "Left",
-           "Grace", "Notify", "Occupancy", "UNAUTHORIZED"]
+__all__ = ["Members", "Member", "UNAUTHORIZED", "RECEIVED_TOO_MANY"]
 
 log = logging.getLogger("membrane_rtc.room")
 
-#: Whatever a driver names a connection by (the actor: ``(gateway, conn_id)``; the harness:
-#: its simulated client). Compared with ``==``.
-Conn = TypeVar("Conn")
 #: What a client whose ``Peer.on_init`` refused it is told (HTTP 401); the exception's text
 #: stays in the server's log.
 UNAUTHORIZED = "unauthorized"
@@ -51,92 +49,6 @@ class Member(Generic[Conn]):
     sent: Sent
     remote_address: str | None = None
     away: Away | None = None
-
-
-@dataclass(slots=True)
-class Frame(Generic[Conn]):
-    """Write an encoded frame to a connection."""
-
-    conn: Conn
-    frame: bytes
-
-
-@dataclass(slots=True)
-class Accept(Generic[Conn]):
-    """The connection's ``Peer`` accepted it (the gateway upgrades it); frames follow."""
-
-    conn: Conn
-    peer_id: str
-    idle_timeout: float | None
-    resumed: bool = False
-
-
-@dataclass(slots=True)
-class Refuse(Generic[Conn]):
-    """Answer the connection's request with an HTTP ``status`` (401, 500); ``error`` is why."""
-
-    conn: Conn
-    status: int
-    reason: str
-    error: BaseException | None = None
-
-
-@dataclass(slots=True)
-class Close(Generic[Conn]):
-    """Close a connection (after the frames before it); ``refusal`` names a counted refusal."""
-
-    conn: Conn
-    code: int
-    reason: str
-    refusal: str | None = None
-
-
-@dataclass(slots=True)
-class Left(Generic[Conn]):
-    """A member is gone (its ``on_leave`` follows): its connection, if any, is over."""
-
-    conn: Conn
-    peer_id: str
-
-
-@dataclass(slots=True)
-class Grace:
-    """Call :meth:`Members.grace_over` with these after ``delay`` seconds."""
-
-    delay: float
-    peer_id: str
-    absence: int
-
-
-@dataclass(slots=True)
-class Notify:
-    """An event of the room's peers, for the webhooks."""
-
-    kind: EventKind
-    fields: dict[str, Any]
-
-
-@dataclass(slots=True)
-class Occupancy:
-    """How many members the room has now (a room made for a client ends if it is empty)."""
-
-    count: int
-
-
-Effect = Union[Frame[Conn], Accept[Conn], Refuse[Conn], Close[Conn], Left[Conn], Grace, Notify,
-               Occupancy]
-
-
-@dataclass(slots=True)
-class Outcome(Generic[Conn]):
-    """What one event did, for the driver to carry out in order. ``crash``: a ``Room``
-    callback raised, the room must go down (after the effects). ``refusal``: the room
-    refused a join (the client was told). ``status``: a forward's ``ok``/``no_such_peer``."""
-
-    effects: list[Effect[Conn]] = field(default_factory=list)
-    crash: RoomCallbackError | None = None
-    refusal: JoinRefused | None = None
-    status: str = "ok"
 
 
 def remote_address(metadata: Any) -> str | None:

@@ -42,6 +42,29 @@ class JoinRefused(Exception):
         self.reason = reason
 
 
+@dataclass
+class RoomOutbox:
+    """What a room asked the framework for during its callbacks and the framework has not
+    taken yet: messages :meth:`Room.send` queued, timers :meth:`Room.call_later` set (id,
+    delay, callback) and ids :meth:`Room.cancel_timer` cancelled. The one seam between a
+    user's ``Room`` and :class:`~membrane_rtc.room_state.RoomState`, reached by
+    ``Room._outbox()``."""
+
+    sent: list[Message] = field(default_factory=list)
+    timers: list[tuple[int, float, Callable[[], None]]] = field(default_factory=list)
+    cancelled: set[int] = field(default_factory=set)
+
+    def take_sent(self) -> list[Message]:
+        """The messages sent since last taken (the room may send more while they are routed)."""
+        sent, self.sent = self.sent, []
+        return sent
+
+    def take_timers(self) -> list[tuple[int, float, Callable[[], None]]]:
+        """The timers set since last taken, for the framework to arm."""
+        timers, self.timers = self.timers, []
+        return timers
+
+
 class Room:
     """A room of peers exchanging signaling messages. Override any callback; all are optional.
 
@@ -51,10 +74,18 @@ class Room:
 
     #: The room's name, set by the framework before :meth:`on_init` runs.
     name: str = ""
-    #: Messages :meth:`send` queued; the framework routes them after the current callback.
-    _sent: list[Message]
-    #: Timers :meth:`call_later` set and the framework has not armed yet: (id, delay, call).
-    _timers: list[tuple[int, float, Callable[[], None]]]
+    #: What the callbacks asked for (:meth:`_outbox`), made on first use.
+    _room_outbox: RoomOutbox
+
+    def _outbox(self) -> RoomOutbox:
+        """What this room asked the framework for and it has not taken yet; made on first use,
+        so a subclass need not call ``super().__init__()``. For the framework, not for room
+        authors: :meth:`send`, :meth:`call_later` and :meth:`cancel_timer` fill it."""
+        try:
+            return self._room_outbox
+        except AttributeError:
+            self._room_outbox = RoomOutbox()
+            return self._room_outbox
 
     def send(self, message: Message) -> None:
         """Send a message of the room's own (``from`` is ``None``) to ``message.to``.
@@ -64,7 +95,7 @@ class Room:
         peer's ``authenticated``: the way to greet it.
         """
         message.from_ = None
-        self.__dict__.setdefault("_sent", []).append(message)
+        self._outbox().sent.append(message)
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> int:
         """Call ``callback()`` in about ``delay`` seconds, as a callback of this room: what it
@@ -72,12 +103,12 @@ class Room:
         for :meth:`cancel_timer`. Timers end with the room (a restart starts without them).
         """
         timer_id = next(_timer_ids)
-        self.__dict__.setdefault("_timers", []).append((timer_id, float(delay), callback))
+        self._outbox().timers.append((timer_id, float(delay), callback))
         return timer_id
 
     def cancel_timer(self, timer_id: int) -> None:
         """Forget a timer that has not fired yet (nothing happens for one that has)."""
-        self.__dict__.setdefault("_cancelled", set()).add(timer_id)
+        self._outbox().cancelled.add(timer_id)
 
     @classmethod
     def check_options(cls, options: Any) -> None:

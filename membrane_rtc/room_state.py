@@ -99,7 +99,7 @@ class RoomState(Generic[Endpoint]):
         bounded so that a room that sends from ``on_forward`` forever crashes instead)."""
         deliveries: list[Delivery[Endpoint]] = []
         for _ in range(MAX_ROOM_SENDS):
-            sent = self.room.__dict__.pop("_sent", None)
+            sent = self.room._outbox().take_sent()
             if not sent:
                 return deliveries
             for message in sent:
@@ -110,7 +110,7 @@ class RoomState(Generic[Endpoint]):
     def take_timers(self) -> list[tuple[int, float]]:
         """Timers the room's callbacks set since last asked: ``(timer id, delay)`` for the
         adapter to arm; it calls :meth:`fire` with the id when the delay is over."""
-        timers = self.room.__dict__.pop("_timers", None) or []
+        timers = self.room._outbox().take_timers()
         for timer_id, _, callback in timers:
             self._timers[timer_id] = callback
         return [(timer_id, delay) for timer_id, delay, _ in timers]
@@ -119,10 +119,9 @@ class RoomState(Generic[Endpoint]):
         """A timer's delay is over: run its callback (unless cancelled), then route what it
         sent. A callback that raises is a RoomCallbackError, as for any room callback."""
         callback = self._timers.pop(timer_id, None)
-        cancelled = self.room.__dict__.get("_cancelled")
-        if callback is None or (cancelled and timer_id in cancelled):
-            if cancelled:
-                cancelled.discard(timer_id)
+        cancelled = self.room._outbox().cancelled
+        if callback is None or timer_id in cancelled:
+            cancelled.discard(timer_id)
             return []
         self._run(f"timer {getattr(callback, '__name__', '')}".rstrip(), callback)
         return self._sent_by_room()
@@ -149,7 +148,7 @@ class RoomState(Generic[Endpoint]):
         try:
             self._call("on_join", auth)
         except JoinRefused:
-            self.room.__dict__.pop("_sent", None)  # what it sent is refused with it
+            self.room._outbox().take_sent()  # what it sent is refused with it
             raise
         self.members[peer_id] = endpoint
         deliveries = [Delivery(protocol.authenticated(peer_id, **(welcome or {})), [endpoint])]

@@ -17,8 +17,8 @@ import os
 from typing import Any, Awaitable, Callable, Literal, TypeVar
 
 from .ops.admin_channel import AdminChannel
-from .config import (ACTOR_KEY_VARIABLE, DEFAULT_ROOM_CLASS, ConfigError, RoomConfig,
-                     ServerConfig, convention_address, own_leader)
+from .config import ACTOR_KEY_VARIABLE, DEFAULT_ROOM_CLASS, RoomConfig, ServerConfig, own_leader
+from .config_checks import ConfigError, convention_address
 from .gateway.gateway import Gateway
 from .loading import SpecError, load_class
 from .ops.metrics import Metrics

@@ -30,7 +30,8 @@ from typing import Any, Iterator
 
 from . import protocol
 from .config import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES
-from .members import Accept, Close, Frame, Grace, Left, Member, Members, Outcome, Refuse
+from .members import Member, Members
+from .outcomes import Accept, Close, Frame, Grace, Left, Outcome, Refuse
 from .peer import Peer
 from .peer_state import PeerState
 from .protocol import Addressees, Message

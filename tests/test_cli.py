@@ -18,7 +18,8 @@ import pytest
 
 from membrane_rtc import Server, ServerConfig
 from membrane_rtc.ops.cli import build_parser
-from membrane_rtc.config import SETTINGS, ConfigError
+from membrane_rtc.config import SETTINGS
+from membrane_rtc.config_checks import ConfigError
 
 from .support.net import free_port
 from .support.client import Client, http_get, refused_status

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from actors.jwt_auth import JWTPeer
 from membrane_rtc import AuthData, PeerContext, Server, ServerConfig, Unauthorized
-from membrane_rtc.config import ConfigError
+from membrane_rtc.config_checks import ConfigError
 
 from .conftest import ServerFactory
 from .support.client import Client, refusal

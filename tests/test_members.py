@@ -10,8 +10,9 @@ from actors.presence import PresenceRoom
 from membrane_rtc import JoinRefused, Message, Room, protocol
 from membrane_rtc.events import EventKind
 from membrane_rtc.ice import IceSettings
-from membrane_rtc.members import (Accept, Close, Frame, Grace, Left, Members, Notify,
-                                  Occupancy, Outcome, Refuse)
+from membrane_rtc.members import Members
+from membrane_rtc.outcomes import (Accept, Close, Frame, Grace, Left, Notify, Occupancy, Outcome,
+                                   Refuse)
 from membrane_rtc.room import AuthData
 from membrane_rtc.room_state import RoomState
 from membrane_rtc.sessions import SessionSettings

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from membrane_rtc import Server, ServerConfig
-from membrane_rtc.config import ConfigError
+from membrane_rtc.config_checks import ConfigError
 
 from .conftest import ServerFactory
 from .support.client import Client, refused_status

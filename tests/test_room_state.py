@@ -238,3 +238,31 @@ def test_welcome_fields_and_public_metadata_go_in_authenticated_and_joined() -> 
     assert deliveries_to(deliveries, "ep-b")[0].data == {"peer_id": "b", "resumed": False}
     assert deliveries_to(deliveries, "ep-a")[0].data == {"peer_id": "b",
                                                           "metadata": {"name": "Bo"}}
+
+
+class OwnInitRoom(Room):
+    """A room with its own ``__init__`` that does not call ``super().__init__()``."""
+
+    def __init__(self) -> None:
+        self.fired: list[str] = []
+
+    def on_init(self, options: Any) -> None:
+        self.send(Message("hello", None, None, "all"))
+        self.call_later(1.0, lambda: self.fired.append("kept"))
+        self.cancel_timer(self.call_later(2.0, lambda: self.fired.append("cancelled")))
+
+
+def test_a_room_that_skips_super_init_still_sends_sets_and_cancels_timers() -> None:
+    """What a room asks for reaches the state through ``Room._outbox()``, which needs
+    nothing from ``Room.__init__``: its message is routed, its timers armed once, the
+    cancelled one does not fire."""
+    room = OwnInitRoom()
+    state: RoomState[str] = RoomState(room, "r")
+    assert state.start(None) == []  # nobody to send to yet, but the message was taken
+    timers = state.take_timers()
+    assert [delay for _, delay in timers] == [1.0, 2.0]
+    assert state.take_timers() == []
+    for timer_id, _ in timers:
+        state.fire(timer_id)
+    assert room.fired == ["kept"]
+    assert room._outbox().sent == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from membrane_rtc import Server, ServerConfig
-from membrane_rtc.config import ConfigError
+from membrane_rtc.config_checks import ConfigError
 from membrane_rtc.testing import RoomHarness
 
 from actors.capped import CappedRoom

@@ -19,7 +19,8 @@ import jwt
 from .. import __version__
 from .admin import DEFAULT_TIMEOUT, AdminClient, AdminError
 from .operations import ARGUMENT_HELP, BY_NAME, OPERATIONS, request_fields
-from ..config import BY_FIELD, DEFAULT_PORT, JWT_SECRET_VARIABLE, ConfigError, ServerConfig
+from ..config import BY_FIELD, DEFAULT_PORT, JWT_SECRET_VARIABLE, ServerConfig
+from ..config_checks import ConfigError
 from .logs import LOG_FORMATS, announce, configure_logging
 from ..loading import SpecError, absolute_spec
 from .settings import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, describe,

@@ -18,12 +18,13 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..config import (ACTOR_KEY_VARIABLE, BY_FIELD, BY_KEY, ENV_PREFIX, GROUPS,
-                     JWT_SECRET_VARIABLE, SETTINGS,
-                     ConfigError, RoomConfig, ServerConfig, Setting, convention_address)
+from ..config import (ACTOR_KEY_VARIABLE, BY_FIELD, BY_KEY, GROUPS, JWT_SECRET_VARIABLE,
+                      SETTINGS, RoomConfig, ServerConfig)
+from ..config_checks import ConfigError, convention_address
 from ..loading import SpecError, absolute_spec, load_class
 from ..peer import Peer
 from ..room import Room
+from ..setting import ENV_PREFIX, Setting
 
 __all__ = ["SettingsError", "Resolved", "add_arguments", "given_on_command_line", "resolve",
            "server_config", "describe", "reference_table", "CONFIG_VARIABLE"]

@@ -21,8 +21,8 @@ from thespian.actors import ActorExitRequest, WakeupMessage
 
 from ..events import EventKind, new_event
 from ..loading import load_class
-from ..members import (Accept, Close, Frame, Grace, Member, Members, Notify, Occupancy, Outcome,
-                       Refuse)
+from ..members import Member, Members
+from ..outcomes import Accept, Close, Frame, Grace, Notify, Occupancy, Outcome, Refuse
 from ..peer import Peer
 from ..room import Room
 from ..room_state import RoomCallbackError, RoomState

@@ -44,7 +44,8 @@ from thespian.system.transport.IPBase import IPActorAddress, thisSystem
 from thespian.system.transport.streamBuffer import ackDataErrPacket, ackPacket, toSendBuffer
 from thespian.system.utilis import thesplog
 
-from ..config import ACTOR_KEY_VARIABLE, MIN_ACTOR_KEY_LENGTH
+from ..config import ACTOR_KEY_VARIABLE
+from ..config_checks import MIN_ACTOR_KEY_LENGTH
 from .messages import Batch
 from .ordering import Sequenced
 
