@@ -22,7 +22,8 @@ from playwright.async_api import BrowserContext
 
 from membrane_rtc import Room, Server
 from membrane_rtc.client import SignalingClient
-from membrane_rtc.gateway.gateway import MAX_RECEIVED, Gateway
+from membrane_rtc.gateway import Gateway
+from membrane_rtc.gateway.admission import MAX_RECEIVED
 from membrane_rtc.members import RECEIVED_TOO_MANY, Accept, Close, Frame, Member, Members, Refuse
 from membrane_rtc.peer import Peer
 from membrane_rtc.protocol import Message, decode_server_frame
