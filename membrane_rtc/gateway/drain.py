@@ -33,11 +33,15 @@ class Drain:
         if not self.connections:
             self._no_clients.set()
 
-    async def run(self, seconds: float) -> None:
-        """Drain for ``seconds`` (the first call's; a later call waits for the same drain)."""
+    def start(self, seconds: float) -> asyncio.Task[None]:
+        """Drain for ``seconds``, unless a drain has started already: that one goes on."""
         if self._task is None:
             self._task = asyncio.ensure_future(self._drain_for(seconds))
-        await asyncio.shield(self._task)
+        return self._task
+
+    async def run(self, seconds: float) -> None:
+        """:meth:`start`, then wait until the drain is over."""
+        await asyncio.shield(self.start(seconds))
 
     async def _drain_for(self, seconds: float) -> None:
         self.draining = True

@@ -57,7 +57,6 @@ class Gateway:
         self._frames = Frames(runtime, config, self.metrics, self.connections,
                               self._backpressure)
         self._keepalive = Keepalive(self.sockets, self.metrics)
-        self._tasks: set[asyncio.Task[None]] = set()  # operators' drains under way
 
     def reload_peer_class(self) -> None:
         """Load the Peer class anew (``--reload``): ``parse_request`` runs here."""
@@ -96,8 +95,6 @@ class Gateway:
         self.server.close()
         self._keepalive.stop()
         self._backpressure.stop()
-        for task in list(self._tasks):
-            task.cancel()
         self._plain_http.stop()
         for ws in list(self.sockets):
             if ws.open:
@@ -156,9 +153,7 @@ class Gateway:
 
     def drain(self) -> None:
         """An operator's drain (through the runtime): as :meth:`drain_and_close`."""
-        task = asyncio.ensure_future(self.drain_and_close())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._drain.start(self.config.drain_timeout)
 
     async def drain_and_close(self, timeout: float | None = None) -> None:
         """Drain: readiness 503 and new clients HTTP 503 at once; the clients still here after
