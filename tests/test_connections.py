@@ -13,7 +13,8 @@ from typing import AsyncIterator
 import pytest
 
 from membrane_rtc import ServerConfig, protocol
-from membrane_rtc.gateway.gateway import MAX_BACKLOG, MAX_TOTAL_BACKLOG, Gateway
+from membrane_rtc.gateway import Gateway
+from membrane_rtc.gateway.backpressure import MAX_BACKLOG, MAX_TOTAL_BACKLOG
 from membrane_rtc.protocol import Message
 from membrane_rtc.room import AuthData
 
@@ -226,7 +227,7 @@ async def test_a_client_that_stops_answering_pings_is_cut_off_and_may_resume(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The keepalive: a client whose network went silent (it reads nothing, so it answers no
     ping) is closed with 1011 after two ping periods, and may resume (it dropped)."""
-    monkeypatch.setattr("membrane_rtc.gateway.gateway.PING_INTERVAL", 0.1)
+    monkeypatch.setattr("membrane_rtc.gateway.keepalive.PING_INTERVAL", 0.1)
     runtime = FakeRuntime()
     server = Gateway(runtime, ServerConfig(port=0))
     runtime.gateway = server

@@ -1,8 +1,8 @@
 """The documentation's tables that restate the code stay in step with it.
 
 Each test reads a list the code defines once (the package's modules, ``ServerConfig``'s fields,
-``gateway.ADMISSION_CHECKS``, ``connections.READY_TIMEOUT``) and the page that shows it, so
-neither can change without the other.
+``gateway.admission.ADMISSION_CHECKS``, ``connections.READY_TIMEOUT``) and the page that shows
+it, so neither can change without the other.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from membrane_rtc.config import BY_FIELD, ServerConfig
 from membrane_rtc.connections import READY_TIMEOUT
-from membrane_rtc.gateway.gateway import ADMISSION_CHECKS
+from membrane_rtc.gateway.admission import ADMISSION_CHECKS
 
 from .conftest import ServerFactory
 from .support.client import WAIT
@@ -74,7 +74,7 @@ def test_the_configuration_page_shows_every_field_with_its_flag() -> None:
 
 def test_the_admission_table_lists_the_checks_in_the_gateways_order() -> None:
     """docs/reference/protocol.md's "checked in this order" table: one row per check, in the
-    order of gateway.ADMISSION_CHECKS."""
+    order of gateway.admission.ADMISSION_CHECKS."""
     rows = table_rows(DOCS / "reference" / "protocol.md",
                       "| check | case (checked in this order) | answer |")
     assert [row[0].strip("`") for row in rows] == list(ADMISSION_CHECKS)

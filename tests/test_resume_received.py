@@ -22,7 +22,8 @@ from playwright.async_api import BrowserContext
 
 from membrane_rtc import Room, Server
 from membrane_rtc.client import SignalingClient
-from membrane_rtc.gateway.gateway import MAX_RECEIVED, Gateway
+from membrane_rtc.gateway import Gateway
+from membrane_rtc.gateway.admission import MAX_RECEIVED
 from membrane_rtc.members import RECEIVED_TOO_MANY, Member, Members
 from membrane_rtc.outcomes import Accept, Close, Frame, Refuse
 from membrane_rtc.peer import Peer
