@@ -26,7 +26,9 @@ from .settings import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, 
                        given_on_command_line, resolve, server_config)
 from ..runtime.bridge import ActorSystemError
 from .scaffold import ScaffoldError, new_room
-from ..server import CannotListen, Server, ServerError, preflight
+from ..preflight import preflight
+from ..server import Server, ServerError
+from ..startup import CannotListen
 from ..supervision import HostInfo, RoomInfo
 
 log = logging.getLogger("membrane_rtc.cli")
