@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import membrane_rtc.runtime
 from membrane_rtc.ops.admin import AdminClient
 from membrane_rtc.config import DEFAULT_ROOM_CLASS
 
@@ -20,6 +23,25 @@ from membrane_rtc.runtime.messages import (ConnectPeer, CreateRoom, Drain, KickP
 from .conftest import ServerFactory
 from .support.client import Client, refused_status
 from .support.waiting import until
+
+
+OPS = Path(membrane_rtc.runtime.__file__).parent.parent / "ops"
+
+
+def test_the_operators_tools_reach_the_runtime_only_through_its_face() -> None:
+    """ops/ imports the names ``membrane_rtc.runtime`` exports, not its modules; the one
+    exception is the operations table, which the admin actor itself imports (through the face
+    that would be an import cycle)."""
+    for path in OPS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module \
+                    and node.module.startswith("runtime."):
+                assert (path.name, node.module) == ("operations.py", "runtime.messages"), \
+                    f"{path.name} imports {node.module}"
+    for name in membrane_rtc.runtime.__all__:  # each name of the face is there
+        assert getattr(membrane_rtc.runtime, name) is not None, name
+    with pytest.raises(AttributeError):
+        membrane_rtc.runtime.RoomSupervisor  # noqa: B018  (not for the operators' tools)
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)

@@ -24,7 +24,7 @@ from .logs import LOG_FORMATS, announce, configure_logging
 from ..loading import SpecError, absolute_spec
 from .settings import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, describe,
                        given_on_command_line, resolve, server_config)
-from ..runtime.bridge import ActorSystemError
+from ..runtime import ActorSystemError
 from .scaffold import ScaffoldError, new_room
 from ..preflight import preflight
 from ..server import Server, ServerError
