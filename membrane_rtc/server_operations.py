@@ -16,11 +16,16 @@ from .supervision import HostInfo, PeerInfo, RoomInfo
 
 __all__ = ["ServerError", "ServerOperations", "ForwardStatus"]
 
-ForwardStatus = Literal["ok", "no_such_peer", "unknown_error"]
+#: What happened to a forwarded message: ``ok`` (delivered), ``no_such_peer`` (an addressee
+#: is not in the room; nobody got it). Anything else about the room raises ServerError.
+ForwardStatus = Literal["ok", "no_such_peer"]
+#: The room actor's answer when the room crashed while forwarding.
+_CRASHED = "unknown_error"
 
 
 class ServerError(RuntimeError):
-    """An operation the actors refused (the message says why: unknown room, name taken...)."""
+    """An operation the actors refused (the message says why: unknown room, name taken...),
+    or a room that crashed doing it."""
 
 
 class ServerOperations:
@@ -83,7 +88,11 @@ class ServerOperations:
         return kept
 
     async def forward_message(self, room: str, message: Message) -> ForwardStatus:
-        """Have ``room`` forward ``message`` as if a peer sent it: ``ok``, ``no_such_peer``
-        (an addressee is not in the room; nobody got it) or ``unknown_error``."""
+        """Have ``room`` forward ``message`` as if a peer sent it: ``ok`` (delivered) or
+        ``no_such_peer`` (an addressee is not in the room; nobody got it). Raises ServerError
+        for a room that does not exist, or that crashed forwarding it (it is then supervised
+        as any crashed room)."""
         reply = await self._ask(ForwardMessage(message, room_name=room), self.bridge.supervisor)
+        if reply.value == _CRASHED:
+            raise ServerError(f"room {room} crashed forwarding the message")
         return reply.value  # type: ignore[no-any-return]
