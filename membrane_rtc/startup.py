@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
 from typing import Any, Awaitable, Callable, TypeVar
 
 from .config import ACTOR_KEY_VARIABLE, ServerConfig, convention_address
@@ -54,8 +55,15 @@ def actor_address() -> str:
 
 
 def admin_port_for(config: ServerConfig) -> int:
-    """The actor system's admin port: the setting, else 1900."""
-    return config.admin_port or DEFAULT_ADMIN_PORT
+    """The actor system's admin port: the setting, 1900 unset, a free port for 0 ("any free
+    one", as for the other ports; the embedded admin channel picks its own)."""
+    if config.admin_port is None:
+        return DEFAULT_ADMIN_PORT
+    if config.admin_port == 0 and config.actor_system == "multiproc":
+        with socket.socket() as probe:  # Thespian takes a number, not 0: one free now
+            probe.bind((actor_address(), 0))
+            return int(probe.getsockname()[1])
+    return config.admin_port
 
 
 def capabilities_of(roles: frozenset[str], host_name: str, leaders: list[str],
