@@ -172,7 +172,7 @@ class ServerConfig:
         None, "multiproc: Thespian's admin port, on $THESPIAN_BASE_IPADDR (127.0.0.1 unless "
         "set), taking only messages signed with the actor-system key ($MEMBRANE_RTC_ACTOR_KEY, "
         "else one made at start and kept in the 0600 state file); embedded: the loopback "
-        "admin channel's port", metavar="N", group="actors",
+        "admin channel's port; 0: any free one, in either mode", metavar="N", group="actors",
         unset="1900 multiproc, any free port embedded")
     admin: bool = setting(
         True, "open the admin side for membrane-rtc admin (the embedded mode's loopback "

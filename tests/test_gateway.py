@@ -363,6 +363,11 @@ async def test_forward_message_from_python(start_server_each_mode: ServerFactory
     await marker_arrives_next(alice, bob)
     with pytest.raises(ServerError, match="no such room"):
         await server.forward_message("nowhere", Message("x", None, None, "all"))
+    # A room that crashes forwarding it raises too: the answer says only where messages went.
+    await server.create_room("faulty", "tests.support.faulty_room:FaultyRoom",
+                             {"raise_in": "on_forward"})
+    with pytest.raises(ServerError, match="room faulty crashed forwarding the message"):
+        await server.forward_message("faulty", Message("boom", None, None, "all"))
 
 
 async def test_every_row_also_holds_with_a_plain_websockets_client(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import membrane_rtc.runtime.api
 from membrane_rtc.ops.admin import AdminClient
 from membrane_rtc.config import DEFAULT_ROOM_CLASS
 
@@ -20,6 +23,24 @@ from membrane_rtc.runtime.messages import (ConnectPeer, CreateRoom, Drain, KickP
 from .conftest import ServerFactory
 from .support.client import Client, refused_status
 from .support.waiting import until
+
+
+OPS = Path(membrane_rtc.runtime.__file__).parent.parent / "ops"
+
+
+def test_the_operators_tools_reach_the_runtime_only_through_its_face() -> None:
+    """ops/ imports the runtime's names from ``membrane_rtc.runtime.api``, not from the modules
+    behind it; the one exception is the operations table, which maps each operation to its
+    request message and which the admin actor itself imports."""
+    for path in OPS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module \
+                    and node.module.startswith("runtime"):
+                assert node.module == "runtime.api" or \
+                    (path.name, node.module) == ("operations.py", "runtime.messages"), \
+                    f"{path.name} imports {node.module}"
+    for name in membrane_rtc.runtime.api.__all__:  # each name of the face is there
+        assert getattr(membrane_rtc.runtime.api, name) is not None, name
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)

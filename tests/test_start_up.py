@@ -14,10 +14,13 @@ import pytest
 
 from membrane_rtc import Server, ServerConfig
 from membrane_rtc.config_checks import ConfigError
+from membrane_rtc.ops.admin import AdminClient
+from membrane_rtc.runtime.bridge import DEFAULT_ADMIN_PORT
 from membrane_rtc.testing import RoomHarness
 
 from actors.capped import CappedRoom
 
+from .conftest import ServerFactory
 from .support.client import Client, refusal
 from .support.net import free_port
 from .support.process import ServeProcess, run_cli
@@ -176,3 +179,20 @@ async def test_the_short_actors_spec_works_installed_from_any_directory(
         await first.close()
     finally:
         assert await server.signal_and_wait() == 0
+
+
+async def test_admin_port_0_is_any_free_port_in_both_modes(
+        start_server_each_mode: ServerFactory) -> None:
+    """0 means "any free one", as for the websocket port: not the multi-process default 1900
+    (which another server may hold); ``membrane-rtc admin`` finds the port chosen."""
+    server = await start_server_each_mode(admin_port=0)
+    if server.config.actor_system == "multiproc":
+        assert server.bridge.admin_port not in (0, DEFAULT_ADMIN_PORT)
+    else:
+        assert server.admin_channel is not None and server.admin_channel.port != 0
+    admin = await asyncio.to_thread(AdminClient.for_server, server.port)
+    try:
+        rooms = await asyncio.to_thread(admin.list_rooms)
+    finally:
+        await asyncio.to_thread(admin.close)
+    assert [room.name for room in rooms] == ["demo"]

@@ -218,12 +218,12 @@ async def _send_raw(port: int, frame: bytes) -> bytes:
 
 def test_a_reachable_actor_address_is_told_to_need_a_private_network(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from membrane_rtc.server import _warn_if_actor_ports_leave_the_machine
+    from membrane_rtc.startup import warn_if_actor_ports_leave_the_machine
 
     monkeypatch.setenv(ACTOR_ADDRESS_VARIABLE, "127.0.0.1")
-    _warn_if_actor_ports_leave_the_machine("multiprocTCPBase")
+    warn_if_actor_ports_leave_the_machine("multiprocTCPBase")
     assert caplog.records == []
     monkeypatch.setenv(ACTOR_ADDRESS_VARIABLE, "10.0.0.1")
-    _warn_if_actor_ports_leave_the_machine("multiprocTCPBase")
+    warn_if_actor_ports_leave_the_machine("multiprocTCPBase")
     [record] = caplog.records
     assert "10.0.0.1" in record.getMessage() and "WireGuard" in record.getMessage()

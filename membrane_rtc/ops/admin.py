@@ -5,7 +5,7 @@ Two ways in, one set of typed requests and replies:
 - embedded servers: the loopback admin channel (:mod:`membrane_rtc.ops.admin_channel`), with the
   token from the server's state file;
 - multi-process servers: Thespian's admin port, asking the admin actor found by its global name,
-  every message signed with the actor system's key (:func:`.runtime.transport.authenticate`):
+  every message signed with the actor system's key (:func:`membrane_rtc.runtime.authenticate`):
   found by the websocket port, the key in the server's state file; by the admin port,
   ``$MEMBRANE_RTC_ACTOR_KEY``, else the key in this user's state file of the server on that
   port. Without one the actor system would drop what it is sent, unread: the client says so.
@@ -25,18 +25,8 @@ from websockets.sync.client import ClientConnection, connect
 from .admin_channel import encode_request
 from ..config import ACTOR_KEY_VARIABLE, DEFAULT_PORT, DEFAULT_ROOM_CLASS
 from .operations import operation_of
-from ..runtime.messages import (
-    ADMIN_NAME,
-    CreateRoom,
-    KickPeer,
-    ListPeers,
-    ListRooms,
-    ListHosts,
-    Reply,
-    Request,
-    RestartRoom,
-    StopRoom,
-)
+from ..runtime.api import (ADMIN_NAME, CreateRoom, KickPeer, ListHosts, ListPeers, ListRooms, Reply,
+                       Request, RestartRoom, StopRoom)
 from ..supervision import HostInfo, PeerInfo, RoomInfo
 from .state_file import find_multiproc, forget_if_stale, read_endpoint
 
@@ -91,9 +81,7 @@ class _ThespianTransport:
         from thespian.actors import ActorSystem
 
         from .logs import private_thespian_log
-        from ..runtime.admin_actor import AdminActor
-        from ..runtime.bridge import port_in_use
-        from ..runtime.transport import advertise, authenticate
+        from ..runtime.api import AdminActor, advertise, authenticate, port_in_use
 
         # The admin listens on the address the server's actors advertise (127.0.0.1 by default).
         address = advertise(address)

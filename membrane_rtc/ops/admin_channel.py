@@ -28,8 +28,7 @@ from websockets.http11 import Request as HTTPRequest
 from websockets.http11 import Response
 
 from .operations import BY_NAME, ENVELOPE_FIELDS, operation_of, request_fields
-from ..runtime.bridge import ActorBridge, ActorSystemError
-from ..runtime.messages import Request
+from ..runtime.api import ActorBridge, ActorSystemError, Request
 
 __all__ = ["AdminChannel", "encode_request", "decode_request"]
 

@@ -25,9 +25,11 @@ from .logs import LOG_FORMATS, announce, configure_logging
 from ..loading import SpecError, absolute_spec
 from .settings import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, describe,
                        given_on_command_line, resolve, server_config)
-from ..runtime.bridge import ActorSystemError
+from ..runtime.api import ActorSystemError
 from .scaffold import ScaffoldError, new_room
-from ..server import CannotListen, Server, ServerError, preflight
+from ..preflight import preflight
+from ..server import Server, ServerError
+from ..startup import CannotListen
 from ..supervision import HostInfo, RoomInfo
 
 log = logging.getLogger("membrane_rtc.cli")

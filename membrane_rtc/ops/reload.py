@@ -21,15 +21,13 @@ import logging
 import os
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
+from ..config import ServerConfig
 from ..loading import module_of
-from ..supervision import RoomStatus
+from ..supervision import RoomInfo, RoomStatus
 
-if TYPE_CHECKING:
-    from ..server import Server
-
-__all__ = ["Reloader", "source_file", "import_problem"]
+__all__ = ["Reloader", "ReloadableRooms", "source_file", "import_problem"]
 
 log = logging.getLogger("membrane_rtc.reload")
 
@@ -100,15 +98,30 @@ def _line_in(path: str, exc: BaseException) -> int | str:
     return lines[-1] if lines and lines[-1] is not None else "?"
 
 
-class Reloader:
-    """Watches the room and peer classes' files of one server and restarts their rooms."""
+class ReloadableRooms(Protocol):
+    """What the reloader needs of a server (``Server`` is one): its rooms, listed with their
+    classes, and restarted for a code change."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    async def list_rooms(self) -> list[RoomInfo]: ...
+
+    async def reload_room(self, name: str) -> None: ...
+
+
+class Reloader:
+    """Watches the room and peer classes' files of one server and restarts their rooms.
+
+    ``reload_peer_class`` (the gateway's, when this process has one) is called when the peer
+    class's file changes."""
+
+    def __init__(self, config: ServerConfig, rooms: ReloadableRooms,
+                 reload_peer_class: Callable[[], None] | None = None) -> None:
+        self.config = config
+        self.rooms = rooms
+        self.reload_peer_class = reload_peer_class
         self._task: asyncio.Task[None] | None = None
 
     def _specs(self) -> list[Any]:
-        config = self.server.config
+        config = self.config
         specs = [room.room_class for room in config.rooms] + [config.peer_class]
         if config.auto_create:
             specs.append(config.auto_room_class)
@@ -187,14 +200,13 @@ class Reloader:
         if problem is not None:
             log.error("reload: %s:%s; the old code keeps running", path, problem)
             return
-        server = self.server
-        if server.gateway is not None and source_file(server.config.peer_class) == path:
-            server.gateway.reload_peer_class()
+        if self.reload_peer_class is not None and source_file(self.config.peer_class) == path:
+            self.reload_peer_class()
         restarted, failed = [], []
-        for room in await server.list_rooms():
+        for room in await self.rooms.list_rooms():
             if room.state in RESTARTABLE and source_file(room.room_class) == path:
                 try:
-                    await server.reload_room(room.name)
+                    await self.rooms.reload_room(room.name)
                     restarted.append(room.name)
                 except Exception as exc:  # ServerError: it crashed on start; a timeout...
                     failed.append(f"{room.name} ({exc})")
