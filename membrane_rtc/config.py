@@ -2,9 +2,9 @@
 
 The command line's flags, the ``--config`` file's keys, the ``MEMBRANE_RTC_*`` environment
 variables, ``serve --print-config`` and the configuration reference are all derived from these
-declarations (:data:`SETTINGS`; :mod:`membrane_rtc.ops.settings` reads them from each source), as
-the admin operations are derived from :mod:`membrane_rtc.ops.operations`. What a setting's
-declaration is: :mod:`membrane_rtc.setting`; the checks of the values:
+declarations (:data:`SETTINGS`; :mod:`membrane_rtc.ops.setting_sources` reads them from each
+source), as the admin operations are derived from :mod:`membrane_rtc.ops.operations`. What a setting's
+declaration is: :mod:`membrane_rtc.config_fields`; the checks of the values:
 :mod:`membrane_rtc.config_checks`.
 """
 
@@ -18,7 +18,7 @@ from .config_checks import (check_actor_key, check_addresses, check_choice, chec
                             check_ice, check_numbers, check_resuming, check_roles,
                             check_webhooks, convention_address)
 from .ops.logs import LOG_FORMATS
-from .setting import ENV_PREFIX, Setting, declared_settings, setting
+from .config_fields import ENV_PREFIX, Setting, declared_settings, setting
 
 __all__ = ["RoomConfig", "ServerConfig", "SETTINGS", "ROLES", "ACTOR_SYSTEMS", "EVENT_LOOPS"]
 

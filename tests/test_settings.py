@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from membrane_rtc.config import SETTINGS
-from membrane_rtc.ops.settings import reference_table
+from membrane_rtc.ops.setting_sources import reference_table
 
 from .support.client import Client, http_get
 from .support.net import free_port
@@ -53,7 +53,7 @@ def test_the_reference_lists_every_setting_once_as_declared() -> None:
     text = REFERENCE.read_text()
     assert reference_table() in text, (
         "docs/reference/configuration.md is out of date: paste the output of "
-        "python -c 'from membrane_rtc.ops.settings import reference_table; "
+        "python -c 'from membrane_rtc.ops.setting_sources import reference_table; "
         "print(reference_table())' between its settings markers")
     for setting in SETTINGS:
         rows = [line for line in text.splitlines() if line.startswith(f"| `{setting.flag}`")]

@@ -23,7 +23,7 @@ from ..config import BY_FIELD, DEFAULT_PORT, JWT_SECRET_VARIABLE, ServerConfig
 from ..config_checks import ConfigError
 from .logs import LOG_FORMATS, announce, configure_logging
 from ..loading import SpecError, absolute_spec
-from .settings import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, describe,
+from .setting_sources import (CONFIG_VARIABLE, Resolved, SettingsError, add_arguments, describe,
                        given_on_command_line, resolve, server_config)
 from ..runtime.api import ActorSystemError
 from .scaffold import ScaffoldError, new_room

@@ -24,7 +24,7 @@ from ..config_checks import ConfigError, convention_address
 from ..loading import SpecError, absolute_spec, load_class
 from ..peer import Peer
 from ..room import Room
-from ..setting import ENV_PREFIX, Setting
+from ..config_fields import ENV_PREFIX, Setting
 
 __all__ = ["SettingsError", "Resolved", "add_arguments", "given_on_command_line", "resolve",
            "server_config", "describe", "reference_table", "CONFIG_VARIABLE"]

@@ -35,7 +35,7 @@ _KIND_OF_TYPE: dict[str, tuple[str, bool, bool]] = {
     "Any": ("json", False, True),
 }
 
-_METADATA_KEY = "membrane_rtc.setting"
+_METADATA_KEY = "membrane_rtc.config_fields"
 
 
 @dataclass(frozen=True)
