@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 from typing import Any
 
 import msgspec
@@ -45,10 +46,12 @@ class _ChannelTransport:
 
     def __init__(self, port: int, token: str, timeout: float) -> None:
         self.timeout = timeout
+        # Entered as a context manager (websockets 17 warns otherwise), left in close().
+        self._open = ExitStack()
         try:
-            self.connection: ClientConnection = connect(
+            self.connection: ClientConnection = self._open.enter_context(connect(
                 f"ws://127.0.0.1:{port}/", additional_headers={"Authorization": f"Bearer {token}"},
-                open_timeout=timeout, compression=None)
+                open_timeout=timeout, compression=None))
         except OSError as exc:
             raise AdminError(f"cannot reach the admin channel on 127.0.0.1:{port}: {exc}") from None
         except Exception as exc:
@@ -69,7 +72,7 @@ class _ChannelTransport:
         return Reply(None, value=value)
 
     def close(self) -> None:
-        self.connection.close()
+        self._open.close()
 
 
 class _ThespianTransport:
