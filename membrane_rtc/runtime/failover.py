@@ -20,23 +20,22 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import timedelta
 from typing import Any, Callable
 
-from thespian.actors import ActorExitRequest, PoisonMessage, WakeupMessage
+from thespian.actors import PoisonMessage
 
 from ..supervision import Leadership, Liveness, RoomRecord, RoomStatus
 from .actor import MembraneActor, address_key
-from .messages import (SUPERVISOR_NAME, Address, AdoptRoom, ConfigureLeaders, ConnectPeer,
+from .messages import (Address, AdoptRoom, ConfigureLeaders, ConnectPeer,
                        CreateRoom, Drain, EndRoom, ForgetRoom, ForwardMessage, GatewayPong,
                        HostRooms, KickPeer, ListHostRooms, ListHosts, ListPeers, ListRooms,
                        NoteRoom, PeerRefused, RegisterGateway, Rejoin, Reply, Request,
                        RestartRoom,
                        RoomNote, StopRoom, SupervisorBeat, SupervisorMoved, UnregisterGateway)
-from .placement import (LEADER_AT, ON_HOST, REJOINED, accepts_leader, accepts_room,
+from .placement import (LEADER_AT, ON_HOST, REJOINED, accepts_room,
                         directory_name)
 
-__all__ = ["RoomDirectory", "SupervisorRelay", "Leading", "LEADER_SILENCE"]
+__all__ = ["RoomDirectory", "Leading", "LEADER_SILENCE", "RELAY_LIFE"]
 
 log = logging.getLogger("membrane_rtc.supervisor")
 
@@ -67,25 +66,6 @@ class RoomDirectory(MembraneActor):
         self.updateCapability(REJOINED, uuid.uuid4().hex[:12])
 
 
-class SupervisorRelay(MembraneActor):
-    """A first word to the supervisor of another leader, whose address is not known yet:
-    created on that leader's system (``LEADER_AT``), it passes one beat to the supervisor
-    there (found by its global name, local to that system) and exits. The answer comes
-    straight back: the beat carries its sender's address."""
-
-    actorSystemCapabilityCheck = staticmethod(accepts_leader)
-
-    def receiveMsg_SupervisorBeat(self, message: SupervisorBeat, sender: Address) -> None:
-        from .supervisor import RoomSupervisor  # the supervisor creates relays: no cycle
-        self.send(self.createActor(RoomSupervisor, globalName=SUPERVISOR_NAME), message)
-        # Not at once: what is sent to an address createActor just returned waits for the
-        # actor to be found, and an actor exiting drops what waits.
-        self.wakeupAfter(timedelta(seconds=RELAY_LIFE))
-
-    def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
-        self.send(self.myAddress, ActorExitRequest())
-
-
 #: A leader's supervisor not heard from for this long is taken for lost (seconds): the
 #: next one takes the lead this long after the last beat of the one that led, plus at most
 #: a heartbeat.
@@ -94,7 +74,8 @@ LEADER_SILENCE = 3.0
 #: try doubles it, up to RETRY_MAX): one not started yet, or lost.
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
-#: How long a relay lives (seconds): time enough to find the supervisor it passes a beat to.
+#: How long a relay (``RoomSupervisor.relay_class``) lives (seconds): time enough to find the
+#: supervisor it passes a beat to.
 RELAY_LIFE = 10.0
 #: A room host taken for lost is asked whether it is back at most this far apart (seconds).
 LOST_HOST_RETRY_MAX = 8.0
@@ -134,6 +115,9 @@ class Leading:
     receiveMessage: Callable[[Any, Address], None]
     _start_waiting: Callable[[], None]
     _spawn: Callable[[RoomRecord], None]
+    #: Created on a leader not heard from, to pass it a beat: the supervisor's module defines
+    #: it (it creates a supervisor there), so this one does not import that module.
+    relay_class: type
 
     def _init_leading(self) -> None:
         self.leadership: Leadership | None = None
@@ -278,7 +262,7 @@ class Leading:
                 self.retry_at[leader] = (now + interval, min(2 * interval, RETRY_MAX))
                 if leader in self.peers:
                     self.send(self.peers[leader], beat)
-                self.send(self.createActor(SupervisorRelay,
+                self.send(self.createActor(self.relay_class,
                                            targetActorRequirements={LEADER_AT: leader}), beat)
         change = self.leadership.step()
         if change == "lead":

@@ -15,51 +15,22 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from thespian.actors import ActorSystemConventionUpdate, ChildActorExited, WakeupMessage
+from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from ..events import EventKind, new_event
-from ..names import may_auto_create
 from ..sessions import SessionSettings
-from ..supervision import (CRASH_DETAILS, AfterExit, HostInfo, Liveness, Registry, RoomHosts,
-                           RoomRecord, RoomStatus)
+from ..supervision import (CRASH_DETAILS, AfterExit, Liveness, Registry, RoomHosts, RoomRecord,
+                           RoomStatus)
 from .actor import MembraneActor, address_key
-from .messages import (
-    Address,
-    ConfigureSupervisor,
-    Drain,
-    DrainGateway,
-    Event,
-    ConnectPeer,
-    CreateRoom,
-    EndRoom,
-    ForwardMessage,
-    GatewayLost,
-    GatewayPing,
-    GatewayPong,
-    KeptState,
-    KickPeer,
-    ListHosts,
-    ListPeers,
-    ListRooms,
-    PeerRefused,
-    RegisterGateway,
-    Request,
-    ReloadRoom,
-    RestartRoom,
-    RoomClosed,
-    RoomCrashed,
-    RoomOccupancy,
-    RoomPing,
-    RoomPong,
-    RoomStarted,
-    StartRoom,
-    StopAllRooms,
-    StopRoom,
-    UnregisterGateway,
-)
-from .failover import Leading
-from .placement import HOST, INCARNATION, ON_HOST, ROOMS, accepts_leader
+from .admission import EMPTY, EMPTY_REASON, Admitting
+from .failover import RELAY_LIFE, Leading
+from .messages import (SUPERVISOR_NAME, Address, ConfigureSupervisor, CreateRoom, EndRoom,
+                       Event, KeptState, ListRooms, ReloadRoom, Request, RestartRoom,
+                       RoomClosed, RoomCrashed, RoomOccupancy, RoomStarted, StartRoom,
+                       StopAllRooms, StopRoom, SupervisorBeat)
+from .placement import ON_HOST, accepts_leader
 from .room_actor import RoomActor
+from .watch import HEARTBEAT_INTERVAL, HOST_SILENCE, Watching
 
 log = logging.getLogger("membrane_rtc.supervisor")
 
@@ -68,26 +39,18 @@ STOPPED_REASON = "normal"
 RESTARTED_REASON = "restarted by operator"
 #: ... and for a code change (``serve --reload``).
 RELOADED_REASON = "restarted for a code change"
-#: Why an auto-created room stopped (its empty timeout), and its wakeups' payload tag.
-EMPTY_REASON = "empty"
-EMPTY = "membrane_rtc.empty"
 #: The room host name of a supervisor that runs its rooms in its own system (one process).
 LOCAL_HOST = "local"
-#: In a convention, every room on another host, and every gateway, is pinged this often
-#: (seconds); a host none of whose rooms answered for HOST_SILENCE plus the callback time
-#: limit is taken for lost, and so is a gateway silent for HOST_SILENCE.
-#: Thespian's own convention check-ins take minutes to notice a dead member (and more
-#: frequent ones made live members flap here), so the supervisor watches for itself.
-HEARTBEAT_INTERVAL = 1.0
-HOST_SILENCE = 3.0
 
 
-class RoomSupervisor(Leading, MembraneActor):
+class RoomSupervisor(Leading, Watching, Admitting, MembraneActor):
     """Owns every room actor. Found by the global name ``SUPERVISOR_NAME``.
 
     Only a convention leader's actor system may run it: a gateway on another host that asks
     its own system for the global name is forwarded to a leader's, which knows the name.
-    With several leaders, each runs one; one leads (see :mod:`.failover`).
+    With several leaders, each runs one; one leads (see :mod:`.failover`). Its other parts:
+    the room hosts and gateways it watches (:mod:`.watch`), clients into rooms
+    (:mod:`.admission`).
     """
 
     actorSystemCapabilityCheck = staticmethod(accepts_leader)
@@ -135,36 +98,6 @@ class RoomSupervisor(Leading, MembraneActor):
             self.hosts = RoomHosts({message.local_host})
         self.answer(message, sender)
 
-    # -- room hosts --------------------------------------------------------------------------
-
-    def receiveMsg_ActorSystemConventionUpdate(self, message: ActorSystemConventionUpdate,
-                                               sender: Address) -> None:
-        capabilities = message.remoteCapabilities or {}
-        host = capabilities.get(HOST)
-        if not capabilities.get(ROOMS) or not host:
-            return  # a gateway-only system: nothing to place there
-        if message.remoteAdded:
-            log.info("room host %s joined", host)
-            self._host_joined(host, capabilities.get(INCARNATION))
-            self.hosts.add(host)
-            self._start_waiting()
-        else:
-            # Thespian forgot it: a clean stop, minutes of silence, or (several leaders) a
-            # registration anew. Once its directory is silent too it is lost, and not asked
-            # again: Thespian says "joined" if it comes back.
-            self.left_convention.add(host)
-            if self._host_silent(host, HOST_SILENCE):
-                log.warning("room host %s left the convention", host)
-                self.hosts.remove(host)
-                self._host_lost(host)
-
-    def _start_waiting(self) -> None:
-        """Start the rooms that wait for a room host (one has joined)."""
-        if self.leads:
-            for record in list(self.rooms.values()):
-                if record.state == RoomStatus.WAITING:
-                    self._spawn(record)
-
     def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
         if isinstance(message.payload, tuple) and message.payload[0] == EMPTY:
             self._empty_for_long(*message.payload[1:])
@@ -179,73 +112,10 @@ class RoomSupervisor(Leading, MembraneActor):
         self._check_gateways()
         self._ask_directories()
 
-    def _check_hosts(self, silent_for: float) -> None:
-        """Ping the rooms on other hosts; a host none of whose rooms answered, or whose
-        directory did not, is lost. An adopted room silent alone has exited."""
-        by_host: dict[str, list[RoomRecord]] = {}
-        for record in list(self.rooms.values()):
-            host = record.host
-            if record.serving and host is not None and host != self.local_host:
-                if record.adopted and self.room_heard.silent(record.name, silent_for) \
-                        and not self._host_silent(host, HOST_SILENCE):
-                    # Thespian tells only a room's parent of its exit: the predecessor.
-                    self._room_gone(record, record.address,
-                                    record.exit_reason or "room actor exited", crashed=True)
-                    continue
-                by_host.setdefault(host, []).append(record)
-                self.send(record.address, RoomPing(record.name))
-        lost = {host for host, records in by_host.items()
-                if all(self.room_heard.silent(record.name, silent_for) for record in records)}
-        lost |= {host for host in self.hosts.hosts if self._host_silent(host, silent_for)}
-        for host in sorted(lost):
-            log.warning("room host %s: no answer for %.0f s; taking it for lost",
-                        host, silent_for)
-            self.hosts.remove(host)
-            self._host_lost(host)
-
-    def receiveMsg_RoomPong(self, message: RoomPong, sender: Address) -> None:
-        if self._current(message.name, sender) is not None:
-            self.room_heard.heard(message.name)
-
-    def _host_lost(self, host: str) -> None:
-        """Its rooms went with it, their peers too: as after a crash their sockets close with
-        "Room closed", and the rooms start again elsewhere (not counted as crashes)."""
-        self._host_lost_for_now(host)
-        for record in list(self.rooms.values()):
-            if record.host == host and record.address is not None:
-                self._room_gone(record, record.address, f"room host {host} lost", crashed=False)
-
-    def receiveMsg_Drain(self, message: Drain, sender: Address) -> None:
-        log.info("drain asked for: telling %d gateways", len(self.gateways))
-        for gateway in self.gateways.values():
-            self.send(gateway, DrainGateway())
-        self.answer(message, sender)
-
     def _event(self, kind: EventKind, room: str, **fields: Any) -> None:
         """Report a room event to the webhooks' process, if there is one."""
         if self.events_to is not None:
             self.send(self.events_to, Event(new_event(kind, room, **fields)))
-
-    def receiveMsg_ListHosts(self, message: ListHosts, sender: Address) -> None:
-        counts = self.registry.rooms_per_host()
-        self.answer(message, sender, [HostInfo(host, counts.get(host, 0))
-                                      for host in sorted(self.hosts.hosts)])
-
-    # -- gateways ----------------------------------------------------------------------------
-
-    def receiveMsg_RegisterGateway(self, message: RegisterGateway, sender: Address) -> None:
-        gateway = message.reply_to or sender
-        if message.holds_sockets:
-            self.gateways[address_key(gateway)] = gateway
-            self.gateway_heard.heard(address_key(gateway))
-        self.answer(message, sender, gateway)
-
-    def receiveMsg_UnregisterGateway(self, message: UnregisterGateway, sender: Address) -> None:
-        key = address_key(message.reply_to or sender)
-        self.gateways.pop(key, None)
-        self.gateway_heard.forget(key)
-        self.ordered_in.forget_origin(key)
-        self.answer(message, sender)
 
     def receiveMsg_KeptState(self, message: KeptState, sender: Address) -> None:
         self.answer(message, sender, {
@@ -256,81 +126,6 @@ class RoomSupervisor(Leading, MembraneActor):
             "supervisor.ordering_in": self.ordered_in.channels,
             "supervisor.ordering_out": self.ordered_out.receivers,
             "supervisor.stop_all_waiting": len(self.stop_all_waiting)})
-
-    def receiveMsg_GatewayPong(self, message: GatewayPong, sender: Address) -> None:
-        key = address_key(message.gateway)
-        if key in self.gateways:
-            self.gateway_heard.heard(key)
-
-    def _check_gateways(self) -> None:
-        """Ping the gateways; one silent too long is gone (its host died): the rooms let the
-        peers behind it leave, as if their sockets had closed."""
-        for key, gateway in list(self.gateways.items()):
-            if self.gateway_heard.silent(key, HOST_SILENCE):
-                log.warning("gateway %s: no answer for %.0f s; taking it for lost",
-                            key, HOST_SILENCE)
-                del self.gateways[key]
-                self.gateway_heard.forget(key)
-                self.ordered_in.forget_origin(key)
-                for record in self.rooms.values():
-                    if record.serving:
-                        self.send(record.address, GatewayLost(gateway))
-            else:
-                self.send(gateway, GatewayPing())
-
-    def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
-        record = self.registry.serving(message.room_name)
-        if record is None and self.auto_create is not None \
-                and message.room_name not in self.rooms and may_auto_create(message.room_name):
-            refusal = self.registry.refuse_create(message.room_name) \
-                or self.registry.refuse_provisional()
-            if refusal is not None:
-                log.warning("no room created for a client: %s", refusal)
-                self.send(message.gateway, PeerRefused(message.conn_id, 503, "room limit"))
-                return
-            room_class, options = self.auto_create
-            record = self.registry.add(message.room_name, room_class, options)
-            record.auto = record.provisional = True
-            log.info("room %s created on demand", record.name)
-            self._spawn(record)
-            record = self.registry.serving(message.room_name)  # None while it waits for a host
-        if record is None:
-            self.send(message.gateway, PeerRefused(message.conn_id, 404, "no such room"))
-            return
-        self.send(record.address, message)
-
-    # -- rooms on demand: an auto-created room stops once empty for a while ------------------
-
-    def _watch_emptiness(self, record: RoomRecord) -> None:
-        record.empty_spells += 1
-        if record.idle_auto_room:
-            self.wakeupAfter(timedelta(seconds=self.empty_timeout),
-                             (EMPTY, record.name, record.empty_spells))
-
-    def _empty_for_long(self, name: str, spell: int) -> None:
-        record = self.rooms.get(name)
-        if record is not None and record.idle_auto_room and record.empty_spells == spell:
-            log.info("room %s stopped: empty for %g s", name, self.empty_timeout)
-            self._end(record, RoomStatus.STOPPING, EMPTY_REASON)
-
-    # -- requests a room answers itself ------------------------------------------------------
-
-    def _pass_to_room(self, message: Request, room_name: str | None, sender: Address) -> None:
-        record = self.registry.serving(room_name)
-        if record is None:
-            self.answer(message, sender, error=f"no such room {room_name!r}")
-            return
-        message.reply_to = message.reply_to or sender
-        self.send(record.address, message)
-
-    def receiveMsg_ForwardMessage(self, message: ForwardMessage, sender: Address) -> None:
-        self._pass_to_room(message, message.room_name, sender)
-
-    def receiveMsg_ListPeers(self, message: ListPeers, sender: Address) -> None:
-        self._pass_to_room(message, message.room, sender)
-
-    def receiveMsg_KickPeer(self, message: KickPeer, sender: Address) -> None:
-        self._pass_to_room(message, message.room, sender)
 
     # -- rooms -------------------------------------------------------------------------------
 
@@ -526,3 +321,26 @@ class RoomSupervisor(Leading, MembraneActor):
             if record.auto:  # nobody named it: it would hold a place of --max-rooms forever
                 del self.rooms[record.name]
                 self._check_all_stopped()
+
+
+class SupervisorRelay(MembraneActor):
+    """A first word to the supervisor of another leader, whose address is not known yet:
+    created on that leader's system (``LEADER_AT``), it passes one beat to the supervisor
+    there (found by its global name, local to that system) and exits. The answer comes
+    straight back: the beat carries its sender's address. Defined beside the supervisor it
+    creates, so that :mod:`.failover` need not import this module."""
+
+    actorSystemCapabilityCheck = staticmethod(accepts_leader)
+
+    def receiveMsg_SupervisorBeat(self, message: SupervisorBeat, sender: Address) -> None:
+        self.send(self.createActor(RoomSupervisor, globalName=SUPERVISOR_NAME), message)
+        # Not at once: what is sent to an address createActor just returned waits for the
+        # actor to be found, and an actor exiting drops what waits.
+        self.wakeupAfter(timedelta(seconds=RELAY_LIFE))
+
+    def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
+        self.send(self.myAddress, ActorExitRequest())
+
+
+#: What the supervisor creates on a leader it has not heard from (see Leading).
+RoomSupervisor.relay_class = SupervisorRelay
