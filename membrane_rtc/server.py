@@ -26,7 +26,8 @@ from .ops.webhooks import Webhooks
 from .preflight import preflight
 from .runtime.bridge import EMBEDDED, MULTIPROC, ActorBridge, ActorSystemError
 from .runtime.gateway_link import ActorRuntime
-from .runtime.messages import ConfigureLeaders, ConfigureSupervisor, StopAllRooms
+from .runtime.messages.admin import ConfigureSupervisor, StopAllRooms
+from .runtime.messages.leaders import ConfigureLeaders
 from .runtime.placement import default_host_name
 from .server_operations import ServerError, ServerOperations
 from .sessions import SessionSettings

@@ -9,9 +9,9 @@ from .config import DEFAULT_ROOM_CLASS
 from .protocol import Message
 from .runtime.bridge import ActorBridge
 from .runtime.gateway_link import ActorRuntime
-from .runtime.messages import (Address, CreateRoom, ForwardMessage, KeptState, KickPeer,
-                               ListHosts, ListPeers, ListRooms, ReloadRoom, Reply, Request,
-                               RestartRoom, StopRoom)
+from .runtime.messages import Address, Reply, Request
+from .runtime.messages.admin import (CreateRoom, ForwardMessage, KeptState, KickPeer, ListHosts,
+                                     ListPeers, ListRooms, ReloadRoom, RestartRoom, StopRoom)
 from .supervision import HostInfo, PeerInfo, RoomInfo
 
 __all__ = ["ServerError", "ServerOperations", "ForwardStatus"]

@@ -15,7 +15,7 @@ from .config_checks import convention_address
 from .ops.state_file import AdminEndpoint
 from .ops.webhooks import Webhooks
 from .runtime.bridge import CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, MULTIPROC, ActorBridge
-from .runtime.messages import Event
+from .runtime.messages.rooms import Event
 from .runtime.placement import INCARNATION, capabilities_for, incarnation
 from .runtime.transport import ACTOR_ADDRESS_VARIABLE, DEFAULT_ACTOR_ADDRESS, actor_key
 

@@ -19,9 +19,10 @@ from membrane_rtc.peer import PeerRequest
 from membrane_rtc.protocol import Message
 from membrane_rtc.redact import REDACTED
 from membrane_rtc.room import AuthData
-from membrane_rtc.runtime.messages import (Batch, ClientMessage, ConfigureSupervisor,
-                                           ConnectPeer, CreateRoom, Deliver, ForwardMessage,
-                                           StartRoom)
+from membrane_rtc.runtime.messages import Batch
+from membrane_rtc.runtime.messages.admin import ConfigureSupervisor, CreateRoom, ForwardMessage
+from membrane_rtc.runtime.messages.gateway import ClientMessage, ConnectPeer, Deliver
+from membrane_rtc.runtime.messages.rooms import StartRoom
 from membrane_rtc.runtime.ordering import Sequenced
 from membrane_rtc.sessions import SessionSettings
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import DEFAULT_ROOM_CLASS
-from ..runtime.messages import (CreateRoom, Drain, KickPeer, ListHosts, ListPeers, ListRooms,
-                               Request, RestartRoom, StopRoom)
+from ..runtime.messages import Request
+from ..runtime.messages.admin import (CreateRoom, Drain, KickPeer, ListHosts, ListPeers, ListRooms,
+                                      RestartRoom, StopRoom)
 from ..supervision import HostInfo, PeerInfo, RoomInfo
 
 __all__ = ["Option", "Operation", "OPERATIONS", "BY_NAME", "ARGUMENT_HELP", "operation_of",

@@ -16,7 +16,8 @@ from ..loading import SpecError, load_class
 from ..ops.operations import OPERATIONS
 from ..room import Room
 from .actor import MembraneActor
-from .messages import SUPERVISOR_NAME, Address, CreateRoom, Request
+from .messages import SUPERVISOR_NAME, Address, Request
+from .messages.admin import CreateRoom
 from .placement import LEADER
 from .supervisor import RoomSupervisor
 

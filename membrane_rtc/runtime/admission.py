@@ -13,8 +13,9 @@ from typing import Any, Callable
 
 from ..names import may_auto_create
 from ..supervision import Registry, RoomRecord, RoomStatus
-from .messages import (Address, ConnectPeer, ForwardMessage, KickPeer, ListPeers, PeerRefused,
-                       Request)
+from .messages import Address, Request
+from .messages.admin import ForwardMessage, KickPeer, ListPeers
+from .messages.gateway import ConnectPeer, PeerRefused
 
 __all__ = ["Admitting", "EMPTY", "EMPTY_REASON"]
 

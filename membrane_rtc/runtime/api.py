@@ -5,8 +5,9 @@ here, not from the modules behind them, so those can change without touching the
 
 from .admin_actor import AdminActor
 from .bridge import ActorBridge, ActorSystemError, port_in_use
-from .messages import (ADMIN_NAME, CreateRoom, KickPeer, ListHosts, ListPeers, ListRooms,
-                       Reply, Request, RestartRoom, StopRoom)
+from .messages import ADMIN_NAME, Reply, Request
+from .messages.admin import (CreateRoom, KickPeer, ListHosts, ListPeers, ListRooms, RestartRoom,
+                             StopRoom)
 from .transport import advertise, authenticate
 
 __all__ = ["ADMIN_NAME", "ActorBridge", "ActorSystemError", "AdminActor", "CreateRoom",

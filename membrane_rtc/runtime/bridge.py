@@ -49,15 +49,9 @@ from .admin_actor import AdminActor
 from .backlog import Backlogs, DropNumbering
 from .embedded import DEFAULT_POLL_INTERVAL, EmbeddedRounds
 from .lifeline import Lifeline, Watching, WatchServer
-from .messages import (
-    ADMIN_NAME,
-    SUPERVISOR_NAME,
-    Address,
-    RegisterGateway,
-    Reply,
-    Request,
-    SupervisorMoved,
-)
+from .messages import ADMIN_NAME, SUPERVISOR_NAME, Address, Reply, Request
+from .messages.gateway import RegisterGateway
+from .messages.leaders import SupervisorMoved
 from .multiproc import STOP, ThreadRounds
 from .ordering import OrderedSender, needs_numbering, set_numbering
 from .placement import LEADER, capabilities_for, default_host_name

@@ -3,14 +3,14 @@
 A deployment may give ``--convention`` several leaders (the same list everywhere). Each
 leader's system runs a supervisor; one leads (it places, restarts and admits), the others
 stand by and pass what reaches them to the one that leads. They tell each other every
-heartbeat that they live (:class:`~.messages.SupervisorBeat`); the rules of who leads are
+heartbeat that they live (:class:`~.messages.leaders.SupervisorBeat`); the rules of who leads are
 plain state (:class:`~membrane_rtc.supervision.Leadership`).
 
 What a successor needs it does not get from its predecessor (gone, in the cases that
 matter): every room host runs a :class:`RoomDirectory` - the leading supervisor notes each
 room it starts there, with its class, options and restart budget - and a supervisor that
 takes the lead asks every host's directory for its rooms and adopts them
-(:class:`~.messages.AdoptRoom`). The same directories answer the leading supervisor's
+(:class:`~.messages.leaders.AdoptRoom`). The same directories answer the leading supervisor's
 heartbeat, which is how a room host cut off and back again is seen again, its stale copies
 of rooms that moved meanwhile stopped, and the host taken back into the pool.
 """
@@ -26,12 +26,14 @@ from thespian.actors import PoisonMessage
 
 from ..supervision import Leadership, Liveness, RoomRecord, RoomStatus
 from .actor import MembraneActor, address_key
-from .messages import (Address, AdoptRoom, ConfigureLeaders, ConnectPeer,
-                       CreateRoom, Drain, EndRoom, ForgetRoom, ForwardMessage, GatewayPong,
-                       HostRooms, KickPeer, ListHostRooms, ListHosts, ListPeers, ListRooms,
-                       NoteRoom, PeerRefused, RegisterGateway, Rejoin, Reply, Request,
-                       RestartRoom,
-                       RoomNote, StopRoom, SupervisorBeat, SupervisorMoved, UnregisterGateway)
+from .messages import Address, Reply, Request
+from .messages.admin import (CreateRoom, Drain, ForwardMessage, KickPeer, ListHosts, ListPeers,
+                             ListRooms, RestartRoom, StopRoom)
+from .messages.gateway import (ConnectPeer, GatewayPong, PeerRefused, RegisterGateway,
+                               UnregisterGateway)
+from .messages.leaders import (AdoptRoom, ConfigureLeaders, ForgetRoom, HostRooms, ListHostRooms,
+                               NoteRoom, Rejoin, RoomNote, SupervisorBeat, SupervisorMoved)
+from .messages.rooms import EndRoom
 from .placement import (LEADER_AT, ON_HOST, REJOINED, accepts_room,
                         directory_name)
 
@@ -42,7 +44,7 @@ log = logging.getLogger("membrane_rtc.supervisor")
 
 class RoomDirectory(MembraneActor):
     """One per room host (a global name per host run): the rooms that run there, as the
-    leading supervisor noted them. Answers :class:`~.messages.ListHostRooms`."""
+    leading supervisor noted them. Answers :class:`~.messages.leaders.ListHostRooms`."""
 
     actorSystemCapabilityCheck = staticmethod(accepts_room)
 

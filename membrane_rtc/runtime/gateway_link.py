@@ -19,25 +19,11 @@ from ..protocol import CloseCode
 from ..room import AuthData
 from .actor import address_key
 from .bridge import ActorBridge, ActorSystemError
-from .messages import (
-    Address,
-    Batch,
-    ClassRef,
-    ClientMessage,
-    ClosePeer,
-    ConnectPeer,
-    Deliver,
-    DrainGateway,
-    GatewayPing,
-    ListHosts,
-    GatewayPong,
-    PeerAccepted,
-    PeerDisconnected,
-    PeerRefused,
-    RoomClosed,
-    Undelivered,
-    UnregisterGateway,
-)
+from .messages import Address, Batch, ClassRef
+from .messages.admin import ListHosts
+from .messages.gateway import (ClientMessage, ClosePeer, ConnectPeer, Deliver, DrainGateway,
+                               GatewayPing, GatewayPong, PeerAccepted, PeerDisconnected,
+                               PeerRefused, RoomClosed, Undelivered, UnregisterGateway)
 
 __all__ = ["ActorRuntime"]
 

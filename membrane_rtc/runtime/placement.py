@@ -25,7 +25,7 @@ ON_HOST = "host"
 #: also the requirement that places an actor on that leader's system.
 LEADER_AT = "membrane-rtc leader at"
 #: Capability a room host's directory changes to make its system register again with every
-#: leader (see :class:`~.messages.Rejoin`).
+#: leader (see :class:`~.messages.leaders.Rejoin`).
 REJOINED = "membrane-rtc rejoined"
 #: Capability of a room host: a token new at each start, so that what names a host's actors
 #: (its directory's global name) never points at an earlier run of the same host name.

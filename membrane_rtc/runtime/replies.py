@@ -16,7 +16,8 @@ from typing import Any, Callable
 from thespian.actors import PoisonMessage
 
 from ..ops.logs import Throttled
-from .messages import Address, Reply, Request, Undelivered
+from .messages import Address, Reply, Request
+from .messages.gateway import Undelivered
 from .ordering import OrderedReceiver, Sequenced
 from .transport import Failed
 

@@ -30,32 +30,13 @@ from ..sessions import SessionSettings
 from ..supervision import PeerInfo
 from .actor import MembraneActor, address_key
 from .ordering import Sequenced
-from .messages import (
-    AdoptRoom,
-    Address,
-    Batch,
-    ClientMessage,
-    ClosePeer,
-    ConnectPeer,
-    Deliver,
-    EndRoom,
-    Event,
-    ForwardMessage,
-    GatewayLost,
-    KickPeer,
-    ListPeers,
-    PeerAccepted,
-    PeerDisconnected,
-    PeerRefused,
-    Request,
-    RoomCrashed,
-    RoomOccupancy,
-    RoomPing,
-    RoomPong,
-    RoomStarted,
-    StartRoom,
-    batch_of,
-)
+from .messages import Address, Batch, Request, batch_of
+from .messages.admin import ForwardMessage, KickPeer, ListPeers
+from .messages.gateway import (ClientMessage, ClosePeer, ConnectPeer, Deliver, PeerAccepted,
+                               PeerDisconnected, PeerRefused)
+from .messages.leaders import AdoptRoom
+from .messages.rooms import (EndRoom, Event, GatewayLost, RoomCrashed, RoomOccupancy, RoomPing,
+                             RoomPong, RoomStarted, StartRoom)
 from .placement import accepts_room
 from .watchdog import watchdog
 

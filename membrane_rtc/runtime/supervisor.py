@@ -24,10 +24,12 @@ from ..supervision import (CRASH_DETAILS, AfterExit, Liveness, Registry, RoomHos
 from .actor import MembraneActor, address_key
 from .admission import EMPTY, EMPTY_REASON, Admitting
 from .failover import RELAY_LIFE, Leading
-from .messages import (SUPERVISOR_NAME, Address, ConfigureSupervisor, CreateRoom, EndRoom,
-                       Event, KeptState, ListRooms, ReloadRoom, Request, RestartRoom,
-                       RoomClosed, RoomCrashed, RoomOccupancy, RoomStarted, StartRoom,
-                       StopAllRooms, StopRoom, SupervisorBeat)
+from .messages import SUPERVISOR_NAME, Address, Request
+from .messages.admin import (ConfigureSupervisor, CreateRoom, KeptState, ListRooms, ReloadRoom,
+                             RestartRoom, StopAllRooms, StopRoom)
+from .messages.gateway import RoomClosed
+from .messages.leaders import SupervisorBeat
+from .messages.rooms import EndRoom, Event, RoomCrashed, RoomOccupancy, RoomStarted, StartRoom
 from .placement import ON_HOST, accepts_leader
 from .room_actor import RoomActor
 from .watch import HEARTBEAT_INTERVAL, HOST_SILENCE, Watching

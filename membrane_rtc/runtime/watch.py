@@ -15,8 +15,11 @@ from thespian.actors import ActorSystemConventionUpdate
 
 from ..supervision import HostInfo, Liveness, Registry, RoomHosts, RoomRecord, RoomStatus
 from .actor import address_key
-from .messages import (Address, Drain, DrainGateway, GatewayLost, GatewayPing, GatewayPong,
-                       ListHosts, RegisterGateway, RoomPing, RoomPong, UnregisterGateway)
+from .messages import Address
+from .messages.admin import Drain, ListHosts
+from .messages.gateway import (DrainGateway, GatewayPing, GatewayPong, RegisterGateway,
+                               UnregisterGateway)
+from .messages.rooms import GatewayLost, RoomPing, RoomPong
 from .ordering import OrderedReceiver
 from .placement import HOST, INCARNATION, ROOMS
 
