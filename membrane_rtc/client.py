@@ -29,8 +29,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from . import protocol
-from .config import DEFAULT_RESUME_GRACE
 from .protocol import Addressees, CloseCode, Message
+from .sessions import DEFAULT_RESUME_GRACE
 
 #: Close codes after which resuming is pointless: let go on purpose, or rules broken.
 FINAL_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.PROTOCOL_ERROR,

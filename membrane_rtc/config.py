@@ -17,8 +17,10 @@ from typing import Any
 from .config_checks import (check_actor_key, check_addresses, check_choice, check_convention,
                             check_ice, check_numbers, check_resuming, check_roles,
                             check_webhooks, convention_address)
-from .ops.logs import LOG_FORMATS
 from .config_fields import ENV_PREFIX, Setting, declared_settings, setting
+from .ice import DEFAULT_TURN_TTL
+from .ops.logs import LOG_FORMATS
+from .sessions import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES
 
 __all__ = ["RoomConfig", "ServerConfig", "SETTINGS", "ROLES", "ACTOR_SYSTEMS", "EVENT_LOOPS"]
 
@@ -66,12 +68,6 @@ DEFAULT_CALLBACK_TIMEOUT = 5.0
 #: A room's restart budget, Elixir's supervisor defaults: 3 restarts within 5 seconds.
 DEFAULT_MAX_RESTARTS = 3
 DEFAULT_RESTART_WINDOW = 5.0
-#: Seconds a peer whose connection dropped stays in its room, waiting for its client to
-#: resume (``?resume=<token>``); 0 turns resuming off (a drop is a leave, as in Membrane).
-DEFAULT_RESUME_GRACE = 20.0
-#: Bytes of each peer's most recent frames kept for a resume; more since a drop ends its
-#: grace (it leaves).
-DEFAULT_RESUME_QUEUE_BYTES = 64 * 1024
 #: Seconds a draining server (SIGTERM, ``admin drain``) lets its clients stay before it closes
 #: them with 1012 and shuts down.
 DEFAULT_DRAIN_TIMEOUT = 10.0
@@ -90,8 +86,6 @@ DEFAULT_MAX_CONNECTIONS_PER_IP = 100
 #: client comes near it (a whole ICE gathering is a few dozen messages).
 DEFAULT_PEER_MESSAGES_PER_SECOND = 100.0
 DEFAULT_PEER_MESSAGE_BURST = 500
-#: Lifetime of the TURN credentials handed to a peer (seconds): coturn's REST API default.
-DEFAULT_TURN_TTL = 86400
 
 
 def own_leader(leaders: list[str], admin_port: int | None, address: str | None) -> str | None:

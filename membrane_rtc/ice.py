@@ -15,10 +15,12 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import DEFAULT_TURN_TTL
 from .redact import redacting
 
-__all__ = ["IceSettings", "turn_credentials"]
+__all__ = ["IceSettings", "turn_credentials", "DEFAULT_TURN_TTL"]
+
+#: Lifetime of the TURN credentials handed to a peer (seconds): coturn's REST API default.
+DEFAULT_TURN_TTL = 86400
 
 
 def turn_credentials(secret: str, peer_id: str, expires: int) -> tuple[str, str]:

@@ -11,15 +11,41 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, Sequence
 
-from .config import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES, ServerConfig
 from .ice import IceSettings
 
-__all__ = ["SessionSettings", "ResumeTokens", "Away", "Sent"]
+__all__ = ["SessionSettings", "SessionConfig", "ResumeTokens", "Away", "Sent",
+           "DEFAULT_RESUME_GRACE", "DEFAULT_RESUME_QUEUE_BYTES"]
+
+#: Seconds a peer whose connection dropped stays in its room, waiting for its client to
+#: resume (``?resume=<token>``); 0 turns resuming off (a drop is a leave, as in Membrane).
+DEFAULT_RESUME_GRACE = 20.0
+#: Bytes of each peer's most recent frames kept for a resume; more since a drop ends its
+#: grace (it leaves).
+DEFAULT_RESUME_QUEUE_BYTES = 64 * 1024
 
 #: Random bytes in a resume token's secret part (the issue asks for at least 128 bits).
 TOKEN_BYTES = 24
+
+
+class SessionConfig(Protocol):
+    """What :meth:`SessionSettings.from_config` reads of the server's settings
+    (:class:`~membrane_rtc.config.ServerConfig` has them): declared here, so that this plain
+    state, and the actor messages that carry it, need not know the command line's settings."""
+
+    @property
+    def resume_grace(self) -> float: ...
+    @property
+    def resume_queue_bytes(self) -> int: ...
+    @property
+    def turn_secret(self) -> str | None: ...
+    @property
+    def turn_urls(self) -> Sequence[str]: ...
+    @property
+    def turn_ttl(self) -> int: ...
+    @property
+    def stun_urls(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +60,7 @@ class SessionSettings:
     ice: IceSettings = field(default_factory=IceSettings)
 
     @classmethod
-    def from_config(cls, config: ServerConfig) -> SessionSettings:
+    def from_config(cls, config: SessionConfig) -> SessionSettings:
         return cls(config.resume_grace, config.resume_queue_bytes, IceSettings(
             config.turn_secret, tuple(config.turn_urls), config.turn_ttl,
             tuple(config.stun_urls)))

@@ -29,7 +29,6 @@ import uuid
 from typing import Any, Iterator
 
 from . import protocol
-from .config import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES
 from .members import Member, Members
 from .outcomes import Accept, Close, Frame, Grace, Left, Outcome, Refuse
 from .peer import Peer
@@ -37,7 +36,7 @@ from .peer_state import PeerState
 from .protocol import Addressees, Message
 from .room import AuthData, Room
 from .room_state import RoomCallbackError, RoomState
-from .sessions import SessionSettings
+from .sessions import DEFAULT_RESUME_GRACE, DEFAULT_RESUME_QUEUE_BYTES, SessionSettings
 from .supervision import CRASH_DETAILS
 
 __all__ = ["RoomHarness", "TestPeer", "PeerRefused"]
