@@ -22,7 +22,7 @@ from ..sessions import SessionSettings
 from ..supervision import (CRASH_DETAILS, AfterExit, Liveness, Registry, RoomHosts, RoomRecord,
                            RoomStatus)
 from .actor import MembraneActor, address_key
-from .admission import EMPTY, EMPTY_REASON, Admitting
+from .routing import EMPTY, EMPTY_REASON, Routing
 from .failover import RELAY_LIFE, Leading
 from .messages import SUPERVISOR_NAME, Address, Request
 from .messages.admin import (ConfigureSupervisor, CreateRoom, KeptState, ListRooms, ReloadRoom,
@@ -45,14 +45,14 @@ RELOADED_REASON = "restarted for a code change"
 LOCAL_HOST = "local"
 
 
-class RoomSupervisor(Leading, Watching, Admitting, MembraneActor):
+class RoomSupervisor(Leading, Watching, Routing, MembraneActor):
     """Owns every room actor. Found by the global name ``SUPERVISOR_NAME``.
 
     Only a convention leader's actor system may run it: a gateway on another host that asks
     its own system for the global name is forwarded to a leader's, which knows the name.
     With several leaders, each runs one; one leads (see :mod:`.failover`). Its other parts:
-    the room hosts and gateways it watches (:mod:`.watch`), clients into rooms
-    (:mod:`.admission`).
+    the room hosts and gateways it watches (:mod:`.watch`), what it passes to a room
+    (:mod:`.routing`).
     """
 
     actorSystemCapabilityCheck = staticmethod(accepts_leader)

@@ -1,6 +1,6 @@
-"""A client's way into a room through the supervisor: its connection passed to the room,
-rooms created on demand for it (and stopped once empty for a while), and the requests a room
-answers itself passed on to it.
+"""Where the supervisor sends what is for a room: a client's connection (to a room created
+on demand for it, if need be, stopped once empty for a while), and the requests a room answers
+itself.
 
 Mixed into :class:`~.supervisor.RoomSupervisor`, whose state it reads.
 """
@@ -17,7 +17,7 @@ from .messages import Address, Request
 from .messages.admin import ForwardMessage, KickPeer, ListPeers
 from .messages.gateway import ConnectPeer, PeerRefused
 
-__all__ = ["Admitting", "EMPTY", "EMPTY_REASON"]
+__all__ = ["Routing", "EMPTY", "EMPTY_REASON"]
 
 log = logging.getLogger("membrane_rtc.supervisor")
 
@@ -26,8 +26,8 @@ EMPTY_REASON = "empty"
 EMPTY = "membrane_rtc.empty"
 
 
-class Admitting:
-    """Clients into rooms (mixed into RoomSupervisor)."""
+class Routing:
+    """What is for a room, to its actor (mixed into RoomSupervisor)."""
 
     registry: Registry
     rooms: dict[str, RoomRecord]
