@@ -85,13 +85,11 @@ def _cycle_from(start: str) -> list[str] | None:
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25: the three cycles are being cut")
 def test_no_module_imports_itself_through_others() -> None:
     cycles = [" -> ".join(cycle) for name in MODULES if (cycle := _cycle_from(name))]
     assert not cycles, cycles
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25: the large modules are being split")
 def test_modules_and_functions_stay_small() -> None:
     too_long = []
     for name, path in MODULES.items():
