@@ -23,7 +23,7 @@ from membrane_rtc.config_checks import ConfigError
 
 from .support.net import free_port
 from .support.client import Client, http_get, refused_status
-from .support.process import CONSOLE_SCRIPT, REPO, ServeProcess, run_cli
+from .support.process import CONSOLE_SCRIPT, ServeProcess, run_cli
 from .support.tools import require
 from .support.waiting import until
 

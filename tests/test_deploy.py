@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 import pytest
 import websockets
 
-from .support.client import Client, http_get, refusal
+from .support.client import Client, refusal
 from .support.net import free_port
 from .support.process import REPO, ServeProcess, run_cli
 from .support.settings import effective

@@ -25,8 +25,7 @@ from ..members import Member, Members
 from ..outcomes import Accept, Close, Frame, Grace, Notify, Occupancy, Outcome, Refuse
 from ..peer import Peer
 from ..room import Room
-from ..room_state import RoomCallbackError, RoomState
-from ..sessions import SessionSettings
+from ..room_state import RoomState
 from ..supervision import PeerInfo
 from .actor import MembraneActor, address_key
 from .ordering import Sequenced
@@ -43,9 +42,9 @@ from .watchdog import watchdog
 log = logging.getLogger("membrane_rtc.room")
 
 #: The payload tag of a wakeup that is a room's timer (``Room.call_later``).
-TIMER = "membrane_rtc.timer"
+TIMER_WAKEUP = "membrane_rtc.timer"
 #: The payload tag of a wakeup that ends an away peer's resume grace.
-GRACE = "membrane_rtc.grace"
+GRACE_WAKEUP = "membrane_rtc.grace"
 
 #: What a room going down still handles (envelopes: to answer a ConnectPeer inside with 404).
 _WHILE_DOWN = (ActorExitRequest, Batch, Sequenced)
@@ -127,7 +126,7 @@ class RoomActor(MembraneActor):
                 self.send(gateway, PeerRefused(conn_id, effect.status, effect.reason))
             elif isinstance(effect, Grace):
                 self.wakeupAfter(timedelta(seconds=effect.delay),
-                                 (GRACE, effect.peer_id, effect.absence))
+                                 (GRACE_WAKEUP, effect.peer_id, effect.absence))
             elif isinstance(effect, Notify):
                 self._event(effect.kind, **effect.fields)
             elif isinstance(effect, Occupancy) and not self.down:
@@ -157,15 +156,15 @@ class RoomActor(MembraneActor):
         """Timers the room's callbacks set (``Room.call_later``) become Thespian wakeups."""
         if self.state is not None and not self.down:
             for timer_id, delay in self.state.take_timers():
-                self.wakeupAfter(timedelta(seconds=delay), (TIMER, timer_id))
+                self.wakeupAfter(timedelta(seconds=delay), (TIMER_WAKEUP, timer_id))
 
     def receiveMsg_WakeupMessage(self, message: WakeupMessage, sender: Address) -> None:
         payload = message.payload
         if self.members is None or not isinstance(payload, tuple):
             return
-        if payload[0] == GRACE:
+        if payload[0] == GRACE_WAKEUP:
             self._apply(self.members.grace_over(payload[1], payload[2]))
-        elif payload[0] == TIMER:
+        elif payload[0] == TIMER_WAKEUP:
             self._apply(self.members.fire(payload[1]))
 
     def _flush(self) -> None:

@@ -30,7 +30,7 @@ SERVER_PID = os.getpid()
 #: How often the watchdog looks (seconds); deadlines are met to within this.
 CHECK_INTERVAL = 0.05
 #: How long an interrupted callback may take to notice before it counts as stuck in C code.
-GRACE = 1.0
+STUCK_AFTER = 1.0
 #: Exit status of an actor process ended because a callback stayed stuck in C code.
 STUCK_EXIT_STATUS = 70
 
@@ -83,7 +83,7 @@ class Watchdog:
                                   running.callback)
                         _raise_in(thread_id, CallbackTimeout)
                     elif running.interrupted_at is not None and \
-                            now - running.interrupted_at >= GRACE:
+                            now - running.interrupted_at >= STUCK_AFTER:
                         self._stuck(running)
                         running.interrupted_at = float("inf")  # said once
 
