@@ -73,9 +73,9 @@ class ConnectionEvents(Protocol):
     def deliver(self, frames: list[tuple[int, bytes]]) -> None:
         """Write each encoded frame to its connection, in order."""
 
-    def close(self, conn_id: int, code: int, reason: str, refusal: str | None = None) -> None:
-        """Close the connection after the frames delivered before; ``refusal`` names a refusal
-        to count and log (e.g. ``join_refused``)."""
+    def close(self, conn_id: int, code: int, reason: str, counted_as: str | None = None) -> None:
+        """Close the connection after the frames delivered before; ``counted_as``: the
+        refusal it is counted and logged as (e.g. ``join_refused``), if it is one."""
 
     def drain(self) -> None:
         """An operator asked for a drain (``membrane-rtc admin drain``): take no new clients,

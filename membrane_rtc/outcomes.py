@@ -52,12 +52,13 @@ class Refuse(Generic[Conn]):
 
 @dataclass(slots=True)
 class Close(Generic[Conn]):
-    """Close a connection (after the frames before it); ``refusal`` names a counted refusal."""
+    """Close a connection (after the frames before it); ``counted_as``: the refusal it is
+    counted and logged as (a metrics reason, e.g. ``join_refused``), if it is one."""
 
     conn: Conn
     code: int
     reason: str
-    refusal: str | None = None
+    counted_as: str | None = None
 
 
 @dataclass(slots=True)

@@ -143,10 +143,11 @@ class Admission:
         return self._joining(ws, request)
 
     def refuse(self, ws: WebSocket, path: str, status: int, reason: str,
-               refusal: str | None = None, headers: dict[str, str] | None = None,
+               counted_as: str | None = None, headers: dict[str, str] | None = None,
                **fields: object) -> None:
-        """Answer a websocket request with an HTTP error, and count and log why."""
-        self.metrics.refused(refusal or STATUS_REASONS.get(status, "unavailable"))
+        """Answer a websocket request with an HTTP error, and count and log why (as
+        ``counted_as``, a metrics reason; else the status's usual reason)."""
+        self.metrics.refused(counted_as or STATUS_REASONS.get(status, "unavailable"))
         log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
                   path=without_secrets(path), remote=host(ws), **fields)
         # A 404's reason is the runtime's own ("no such room", "room is closing"): the client

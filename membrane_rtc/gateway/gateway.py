@@ -199,13 +199,13 @@ class Gateway:
     def deliver(self, frames: list[tuple[int, bytes]]) -> None:
         self._frames.deliver(frames)
 
-    def close(self, conn_id: int, code: int, reason: str, refusal: str | None = None) -> None:
+    def close(self, conn_id: int, code: int, reason: str, counted_as: str | None = None) -> None:
         conn = self.connections.get(conn_id)
         if conn is None:
             return
-        if refusal is not None:
-            self.metrics.refused(refusal)
-            log_event(log, logging.INFO, f"peer_{refusal}", peer_id=conn.peer_id,
+        if counted_as is not None:
+            self.metrics.refused(counted_as)
+            log_event(log, logging.INFO, f"peer_{counted_as}", peer_id=conn.peer_id,
                       room=conn.room_name)
         conn.ws.close(code, reason)
 

@@ -29,7 +29,7 @@ from .actor import MembraneActor, address_key
 from .messages import Address, Reply, Request
 from .messages.admin import (CreateRoom, Drain, ForwardMessage, KickPeer, ListHosts, ListPeers,
                              ListRooms, RestartRoom, StopRoom)
-from .messages.gateway import (ConnectPeer, GatewayPong, PeerRefused, RegisterGateway,
+from .messages.gateway import (ConnectPeer, GatewayPong, RefuseConnection, RegisterGateway,
                                UnregisterGateway)
 from .messages.leaders import (AdoptRoom, ConfigureLeaders, ForgetRoom, HostRooms, ListHostRooms,
                                NoteRoom, Rejoin, RoomNote, SupervisorBeat, SupervisorMoved)
@@ -178,7 +178,7 @@ class Leading:
         if len(self.held) < MAX_HELD:
             self.held.append((message, sender))
         elif isinstance(message, ConnectPeer):
-            self.send(message.gateway, PeerRefused(message.conn_id, 503, "no leader"))
+            self.send(message.gateway, RefuseConnection(message.conn_id, 503, "no leader"))
         elif isinstance(message, Request):
             self.answer(message, sender, error="no leader reachable")
 

@@ -23,7 +23,7 @@ from .messages import Address, Batch, ClassRef
 from .messages.admin import ListHosts
 from .messages.gateway import (ClientMessage, ClosePeer, ConnectPeer, Deliver, DrainGateway,
                                GatewayPing, GatewayPong, PeerAccepted, PeerDisconnected,
-                               PeerRefused, RoomClosed, Undelivered, UnregisterGateway)
+                               RefuseConnection, RoomClosed, Undelivered, UnregisterGateway)
 
 __all__ = ["ActorRuntime"]
 
@@ -132,10 +132,10 @@ class ActorRuntime:
             self.events.deliver(message.frames)
         elif isinstance(message, ClosePeer):
             self._members.pop(message.conn_id, None)  # the room has let it go already
-            self.events.close(message.conn_id, message.code, message.reason, message.refusal)
+            self.events.close(message.conn_id, message.code, message.reason, message.counted_as)
         elif isinstance(message, PeerAccepted):
             self._accepted(message)
-        elif isinstance(message, PeerRefused):
+        elif isinstance(message, RefuseConnection):
             if message.conn_id in self._connecting:
                 self._settled(message.conn_id)
                 self.events.refuse(message.conn_id, message.status, message.reason)

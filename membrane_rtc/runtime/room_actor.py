@@ -32,7 +32,7 @@ from .ordering import Sequenced
 from .messages import Address, Batch, Request, batch_of
 from .messages.admin import ForwardMessage, KickPeer, ListPeers
 from .messages.gateway import (ClientMessage, ClosePeer, ConnectPeer, Deliver, PeerAccepted,
-                               PeerDisconnected, PeerRefused)
+                               PeerDisconnected, RefuseConnection)
 from .messages.leaders import AdoptRoom
 from .messages.rooms import (EndRoom, Event, GatewayLost, RoomCrashed, RoomOccupancy, RoomPing,
                              RoomPong, RoomStarted, StartRoom)
@@ -79,7 +79,7 @@ class RoomActor(MembraneActor):
     def handle(self, message: Any, sender: Address) -> None:
         if self.down and not isinstance(message, _WHILE_DOWN):
             if isinstance(message, ConnectPeer):
-                self.send(message.gateway, PeerRefused(message.conn_id, 404, "room is closing"))
+                self.send(message.gateway, RefuseConnection(message.conn_id, 404, "room is closing"))
             return
         self._depth += 1
         try:
@@ -120,10 +120,10 @@ class RoomActor(MembraneActor):
             elif isinstance(effect, Close):
                 gateway, conn_id = effect.conn
                 self._queue(gateway, control=ClosePeer(conn_id, effect.code, effect.reason,
-                                                       effect.refusal))
+                                                       effect.counted_as))
             elif isinstance(effect, Refuse):
                 gateway, conn_id = effect.conn  # answered at once: no frames go before it
-                self.send(gateway, PeerRefused(conn_id, effect.status, effect.reason))
+                self.send(gateway, RefuseConnection(conn_id, effect.status, effect.reason))
             elif isinstance(effect, Grace):
                 self.wakeupAfter(timedelta(seconds=effect.delay),
                                  (GRACE_WAKEUP, effect.peer_id, effect.absence))

@@ -15,7 +15,7 @@ from ..names import may_auto_create
 from ..supervision import Registry, RoomRecord, RoomStatus
 from .messages import Address, Request
 from .messages.admin import ForwardMessage, KickPeer, ListPeers
-from .messages.gateway import ConnectPeer, PeerRefused
+from .messages.gateway import ConnectPeer, RefuseConnection
 
 __all__ = ["Routing", "EMPTY", "EMPTY_REASON"]
 
@@ -48,7 +48,7 @@ class Routing:
                 or self.registry.refuse_provisional()
             if refusal is not None:
                 log.warning("no room created for a client: %s", refusal)
-                self.send(message.gateway, PeerRefused(message.conn_id, 503, "room limit"))
+                self.send(message.gateway, RefuseConnection(message.conn_id, 503, "room limit"))
                 return
             room_class, options = self.auto_create
             record = self.registry.add(message.room_name, room_class, options)
@@ -57,7 +57,7 @@ class Routing:
             self._spawn(record)
             record = self.registry.serving(message.room_name)  # None while it waits for a host
         if record is None:
-            self.send(message.gateway, PeerRefused(message.conn_id, 404, "no such room"))
+            self.send(message.gateway, RefuseConnection(message.conn_id, 404, "no such room"))
             return
         self.send(record.address, message)
 

@@ -37,7 +37,7 @@ class UnregisterGateway(Request):
 class ConnectPeer:
     """A client wants to join room ``room_name``; the supervisor passes it to the room.
 
-    The room runs ``Peer.on_init`` (refused: it answers the gateway :class:`PeerRefused`),
+    The room runs ``Peer.on_init`` (refused: it answers the gateway :class:`RefuseConnection`),
     then ``Room.on_join``, and answers the gateway :class:`PeerAccepted` followed by the frames
     that say whether the peer joined.
     """
@@ -97,7 +97,7 @@ class PeerAccepted:
 
 
 @dataclass
-class PeerRefused:
+class RefuseConnection:
     """Refuse the connection before the upgrade with an HTTP ``status`` (404, 401, ...)."""
 
     conn_id: int
@@ -119,14 +119,14 @@ class Deliver:
 class ClosePeer:
     """Close a connection with a websocket close code (after the frames sent before it).
 
-    The room has let the peer go already. ``refusal`` names a refusal to count and log (one
-    of the metrics' reasons, e.g. ``join_refused``).
+    The room has let the peer go already. ``counted_as``: the refusal it is counted and
+    logged as (one of the metrics' reasons, e.g. ``join_refused``), if it is one.
     """
 
     conn_id: int
     code: int = 1000
     reason: str = ""
-    refusal: str | None = None
+    counted_as: str | None = None
 
 
 # --- supervisor -> gateway -------------------------------------------------------------------
