@@ -22,7 +22,7 @@ def address_key(address: Address) -> str:
     return str(address.actorAddressString)
 
 
-log = logging.getLogger("membrane_rtc.actor")
+log = logging.getLogger(__name__)
 
 def _handler_for(actor_class: type, message_class: type) -> Callable[..., Any] | None:
     """The ``receiveMsg_<Type>`` function ``actor_class`` has for the nearest class in

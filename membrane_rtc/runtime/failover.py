@@ -39,7 +39,7 @@ from .placement import (LEADER_AT, ON_HOST, REJOINED, accepts_room,
 
 __all__ = ["RoomDirectory", "Leading", "LEADER_SILENCE", "RELAY_LIFE"]
 
-log = logging.getLogger("membrane_rtc.supervisor")
+log = logging.getLogger("membrane_rtc.runtime.supervisor")  # one actor, four modules
 
 
 class RoomDirectory(MembraneActor):

@@ -25,7 +25,7 @@ from typing import Any
 
 from thespian.actors import Actor
 
-log = logging.getLogger("membrane_rtc.lifeline")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-log = logging.getLogger("membrane_rtc.ordering")
+log = logging.getLogger(__name__)
 
 #: Past this many held messages on one channel, a lost message is presumed: skip the gap.
 MAX_HELD = 10_000

@@ -19,7 +19,7 @@ from .messages.gateway import ConnectPeer, RefuseConnection
 
 __all__ = ["Routing", "EMPTY", "EMPTY_REASON"]
 
-log = logging.getLogger("membrane_rtc.supervisor")
+log = logging.getLogger("membrane_rtc.runtime.supervisor")  # one actor, four modules
 
 #: Why an auto-created room stopped (its empty timeout), and its wakeups' payload tag.
 EMPTY_REASON = "empty"

@@ -34,7 +34,7 @@ from .placement import ON_HOST, accepts_leader
 from .room_actor import RoomActor
 from .watch import HEARTBEAT_INTERVAL, HOST_SILENCE, Watching
 
-log = logging.getLogger("membrane_rtc.supervisor")
+log = logging.getLogger("membrane_rtc.runtime.supervisor")  # one actor, four modules
 
 #: Details of "Room closed" for a room stopped on purpose (Elixir's exit reason ``:normal``).
 STOPPED_REASON = "normal"

@@ -25,7 +25,7 @@ from .placement import HOST, INCARNATION, ROOMS
 
 __all__ = ["Watching", "HEARTBEAT_INTERVAL", "HOST_SILENCE"]
 
-log = logging.getLogger("membrane_rtc.supervisor")
+log = logging.getLogger("membrane_rtc.runtime.supervisor")  # one actor, four modules
 
 #: In a convention, every room on another host, and every gateway, is pinged this often
 #: (seconds); a host none of whose rooms answered for HOST_SILENCE plus the callback time

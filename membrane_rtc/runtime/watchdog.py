@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger("membrane_rtc.watchdog")
+log = logging.getLogger(__name__)
 
 #: The process that started the server: the watchdog never ends that one.
 SERVER_PID = os.getpid()
