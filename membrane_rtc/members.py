@@ -24,7 +24,7 @@ from .protocol import CloseCode, Message
 from .outcomes import Accept, Close, Conn, Frame, Grace, Left, Notify, Occupancy, Outcome, Refuse
 from .room import AuthData, JoinRefused
 from .room_state import Delivery, RoomCallbackError, RoomState
-from .sessions import Away, ResumeTokens, Sent, SessionSettings
+from .sessions import ResumeTokens, Sent, SessionSettings
 
 __all__ = ["Members", "Member", "UNAUTHORIZED", "RECEIVED_TOO_MANY"]
 
@@ -39,16 +39,17 @@ RECEIVED_TOO_MANY = "received more frames than were sent"
 
 @dataclass(slots=True, eq=False)
 class Member(Generic[Conn]):
-    """One member: the connection behind it, and its ``Peer``. ``away`` while its connection
-    has dropped and it may resume; ``sent``: the frames of its session, numbered, the last
-    ones kept (for a resume)."""
+    """One member: the connection behind it, and its ``Peer``. ``sent``: the frames of its
+    session, numbered, the last ones kept (for a resume). ``away``: while its connection has
+    dropped and it may resume, the number of this absence (a grace wakeup set for an earlier
+    one ends nothing); None while connected."""
 
     conn: Conn
     peer_id: str
     peer: PeerState
     sent: Sent
     remote_address: str | None = None
-    away: Away | None = None
+    away: int | None = None
 
 
 def remote_address(metadata: Any) -> str | None:
@@ -331,7 +332,7 @@ class Members(Generic[Conn]):
         """A member's connection dropped: it stays, frames for it are kept, and it leaves if
         its client has not resumed when the grace is over."""
         self._absences += 1
-        member.away = Away(self._absences)
+        member.away = self._absences
         member.sent.pin()
         out.effects.append(Grace(self.sessions.resume_grace, member.peer_id, self._absences))
         log.info("room %s: peer %s dropped; it may resume within %g s", self.name,
@@ -341,7 +342,7 @@ class Members(Generic[Conn]):
     def grace_over(self, peer_id: str, absence: int) -> Outcome[Conn]:
         """An away peer's grace ends: unless it resumed (or left) since, it leaves."""
         member = self.members.get(peer_id)
-        if member is None or member.away is None or member.away.absence != absence:
+        if member is None or member.away is None or member.away != absence:
             return Outcome()
         log.info("room %s: peer %s did not resume in time; it leaves", self.name, peer_id)
         return self._guarded(lambda out: self._leave(out, member))

@@ -15,7 +15,7 @@ from typing import Any, Protocol, Sequence
 
 from .ice import IceSettings
 
-__all__ = ["SessionSettings", "SessionConfig", "ResumeTokens", "Away", "Sent",
+__all__ = ["SessionSettings", "SessionConfig", "ResumeTokens", "Sent",
            "DEFAULT_RESUME_GRACE", "DEFAULT_RESUME_QUEUE_BYTES"]
 
 #: Seconds a peer whose connection dropped stays in its room, waiting for its client to
@@ -123,16 +123,6 @@ class ResumeTokens:
     def forget(self, peer_id: str) -> None:
         """The peer has left: its token is no longer good."""
         self._secrets.pop(peer_id, None)
-
-
-class Away:
-    """A member whose connection dropped, until it resumes or its grace ends."""
-
-    __slots__ = ("absence",)
-
-    def __init__(self, absence: int) -> None:
-        #: Which absence this is: a grace timer set for an earlier one must not end this one.
-        self.absence = absence
 
 
 class Sent:
