@@ -298,11 +298,14 @@ class RoomActor(MembraneActor):
         self._apply(self.members.receive(message.message.from_ or "", message.message))
 
     def receiveMsg_ForwardMessage(self, message: ForwardMessage, sender: Address) -> None:
-        """Route a message for the server's ``forward_message``: ``ok``, ``no_such_peer``, or
-        ``unknown_error`` (the room crashed)."""
+        """Route a message for the server's ``forward_message``: ``ok`` or ``no_such_peer``;
+        a room that crashed doing it answers with an error, as any refused request."""
         assert self.members is not None
         outcome = self.members.forward(message.message)
         self._apply(outcome)
-        if message.request_id is not None:
-            self.answer(message, sender,
-                        "unknown_error" if outcome.crash is not None else outcome.status)
+        if message.request_id is None:
+            return
+        if outcome.crash is not None:
+            self.answer(message, sender, error=f"room {self.name} crashed forwarding the message")
+        else:
+            self.answer(message, sender, outcome.status)

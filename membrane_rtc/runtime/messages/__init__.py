@@ -48,7 +48,10 @@ class Request:
 
 @dataclass
 class Reply:
-    """Answer to a :class:`Request`; ``error`` is ``None`` on success."""
+    """Answer to a :class:`Request`: ``value``, or ``error``, a one-line reason for an operator
+    (plain data: an exception would carry internals across processes). The layers above turn
+    it into their one way of failing: :class:`~membrane_rtc.ServerError` in Python,
+    ``AdminError`` in the admin client, an error line from the command."""
 
     request_id: int | None
     error: str | None = None

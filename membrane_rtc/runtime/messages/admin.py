@@ -72,7 +72,7 @@ class ForwardMessage(Request):
 
     From outside (the Python / admin ``forward_message``) it goes to the supervisor with
     ``room_name`` and a ``request_id``; the room answers ``reply_to`` with
-    ``Reply(value="ok" | "no_such_peer" | "unknown_error")``.
+    ``Reply(value="ok" | "no_such_peer")``, or with an error if the room crashed doing it.
     """
 
     message: Message
