@@ -14,9 +14,16 @@ from .room import Room
 __all__ = ["preflight"]
 
 
-def _check_class(spec: str | type, base: type, options: Any, field: str,
-                 key: str | None = None) -> None:
-    cls: Any = load_class(spec, base)  # SpecError if it cannot be loaded
+def _check_class(spec: str | type, base: type, options: Any,
+                 class_setting: tuple[str, str | None],
+                 options_setting: tuple[str, str | None]) -> None:
+    """Load a class and check its options; each problem is a ConfigError naming the setting
+    it comes from (``(field, key)``: the key only when it is not simply the field's)."""
+    try:
+        cls: Any = load_class(spec, base)
+    except SpecError as exc:
+        raise ConfigError(class_setting[0], str(exc), class_setting[1]) from None
+    field, key = options_setting
     try:
         cls.check_options(options)
     except ValueError as exc:
@@ -31,15 +38,14 @@ def preflight(config: ServerConfig) -> None:
     first; ``membrane-rtc serve`` before its event loop): every room and peer class loads
     and accepts its options (its ``check_options``), and ``reload`` has its extra.
     Raises ConfigError naming the setting."""
-    try:
-        for room in config.rooms:
-            _check_class(room.room_class, Room, room.options, "rooms", "room-options")
-        _check_class(config.peer_class, Peer, config.peer_options, "peer_options")
-        if config.auto_create:
-            _check_class(config.auto_room_class, Room, config.auto_room_options,
-                         "auto_room_options")
-    except SpecError as exc:
-        raise ConfigError("rooms", str(exc), "room-class") from None
+    for room in config.rooms:
+        _check_class(room.room_class, Room, room.options, ("rooms", "room-class"),
+                     ("rooms", "room-options"))
+    _check_class(config.peer_class, Peer, config.peer_options, ("peer_class", None),
+                 ("peer_options", None))
+    if config.auto_create:
+        _check_class(config.auto_room_class, Room, config.auto_room_options,
+                     ("auto_room_class", None), ("auto_room_options", None))
     if config.reload:
         try:
             import watchfiles  # noqa: F401  (an extra: only --reload needs it)
