@@ -125,7 +125,7 @@ async def test_a_hanging_receiver_slows_nothing_and_a_full_queue_drops_visibly(
     url = f"{server.url}/demo"
     a, b = await Client.connect(url), await Client.connect(url)
     await a.recv_event("joined")
-    with caplog.at_level(logging.WARNING, logger="membrane_rtc.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="membrane_rtc.ops.webhooks"):
         for _ in range(20):  # 40 events: 8 requests hang, 5 wait, the rest are dropped
             extra = await Client.connect(f"{server.url}/busy")
             await extra.close()

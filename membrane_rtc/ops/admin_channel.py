@@ -32,7 +32,7 @@ from ..runtime.api import ActorBridge, ActorSystemError, Request
 
 __all__ = ["AdminChannel", "encode_request", "decode_request"]
 
-log = logging.getLogger("membrane_rtc.admin")
+log = logging.getLogger(__name__)
 
 
 class _Labelled(logging.LoggerAdapter):  # type: ignore[type-arg]

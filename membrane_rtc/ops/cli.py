@@ -32,7 +32,7 @@ from ..server import Server, ServerError
 from ..startup import CannotListen
 from ..supervision import HostInfo, RoomInfo
 
-log = logging.getLogger("membrane_rtc.cli")
+log = logging.getLogger(__name__)
 
 
 #: Bound on a clean shutdown (close sockets with 1001, every on_terminate, stop the actors).

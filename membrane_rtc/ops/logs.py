@@ -161,7 +161,7 @@ def announce(event: str, text: str, **fields: Any) -> None:
     or with ``--log-format json`` a JSON object like the log lines', so that every line the
     process writes parses."""
     if _format == "json":
-        record = logging.LogRecord("membrane_rtc.cli", logging.INFO, __file__, 0, text, None,
+        record = logging.LogRecord("membrane_rtc.ops.cli", logging.INFO, __file__, 0, text, None,
                                    None)
         record.event, record.fields = event, {"message": text, **fields}
         text = JsonFormatter().format(record)

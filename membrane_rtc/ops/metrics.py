@@ -18,7 +18,7 @@ from ..supervision import RoomInfo, RoomStatus
 
 __all__ = ["Metrics", "REFUSALS", "RUNTIME_ERRORS"]
 
-log = logging.getLogger("membrane_rtc.metrics")
+log = logging.getLogger(__name__)
 
 #: Every refusal reason counted (label ``reason`` of ``membrane_rtc_refusals_total``).
 REFUSALS = (

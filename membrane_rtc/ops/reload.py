@@ -29,7 +29,7 @@ from ..supervision import RoomInfo, RoomStatus
 
 __all__ = ["Reloader", "ReloadableRooms", "source_file", "import_problem"]
 
-log = logging.getLogger("membrane_rtc.reload")
+log = logging.getLogger(__name__)
 
 #: Milliseconds of quiet after a change before acting on it (an editor writes in steps).
 DEBOUNCE_MS = 300

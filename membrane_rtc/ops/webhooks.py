@@ -25,7 +25,7 @@ from .metrics import Metrics
 
 __all__ = ["Webhooks", "signature", "SIGNATURE_HEADER"]
 
-log = logging.getLogger("membrane_rtc.webhooks")
+log = logging.getLogger(__name__)
 
 #: The header that carries the body's signature.
 SIGNATURE_HEADER = "X-Membrane-Signature"
