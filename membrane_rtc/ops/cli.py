@@ -153,14 +153,21 @@ def serve(args: argparse.Namespace) -> None:
     try:
         preflight(config)  # each class's check_options, the --reload extra
     except ConfigError as exc:
-        if exc.field.startswith("$"):  # an environment variable of its own (the actor key)
-            raise UsageError(f"{exc.field}: {exc.problem}") from None
-        key = exc.key or BY_FIELD[exc.field].key
-        raise UsageError(f"{resolved.where(key)}: {exc.problem}") from None
+        raise _config_problem(exc, resolved.where) from None
     if args.print_config:
         return
     with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
         runner.run(run_server(config))
+
+
+def _config_problem(exc: ConfigError,
+                    where: Callable[[str], str] | None = None) -> UsageError:
+    """A ConfigError as one line naming the setting: as it was given (``where``: its flag,
+    variable or file key), else its flag."""
+    if exc.field.startswith("$"):  # an environment variable of its own (the actor key)
+        return UsageError(f"{exc.field}: {exc.problem}")
+    key = exc.key or BY_FIELD[exc.field].key
+    return UsageError(f"{where(key) if where else '--' + key}: {exc.problem}")
 
 
 def resolve_settings(args: argparse.Namespace,
@@ -200,7 +207,7 @@ async def run_server(config: ServerConfig) -> None:
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
     except ConfigError as exc:  # preflight(), which serve() ran already: for completeness
-        raise UsageError(f"--{exc.key or exc.field.replace('_', '-')}: {exc.problem}") from None
+        raise _config_problem(exc) from None
     except (ServerError, ActorSystemError) as exc:
         raise UsageError(f"cannot start: {exc}") from None
     loop = asyncio.get_running_loop()
