@@ -1,4 +1,4 @@
-"""The asyncio driver of websockets' sans-I/O protocol (membrane_rtc/websocket.py), frame by
+"""The asyncio driver of websockets' sans-I/O protocol (membrane_rtc/gateway/websocket.py), frame by
 frame over a raw loopback socket: fragments, pings between data, closes, slow readers, resets."""
 
 from __future__ import annotations

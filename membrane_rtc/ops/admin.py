@@ -5,7 +5,7 @@ Two ways in, one set of typed requests and replies:
 - embedded servers: the loopback admin channel (:mod:`membrane_rtc.ops.admin_channel`), with the
   token from the server's state file;
 - multi-process servers: Thespian's admin port, asking the admin actor found by its global name,
-  every message signed with the actor system's key (:func:`membrane_rtc.runtime.authenticate`):
+  every message signed with the actor system's key (:func:`membrane_rtc.runtime.transport.authenticate`):
   found by the websocket port, the key in the server's state file; by the admin port,
   ``$MEMBRANE_RTC_ACTOR_KEY``, else the key in this user's state file of the server on that
   port. Without one the actor system would drop what it is sent, unread: the client says so.

@@ -1,8 +1,11 @@
-"""The operators' operations, in one table: the admin actor, the embedded admin channel, the
-admin client, ``Server`` and ``membrane-rtc admin`` all derive from it.
+"""The operators' operations, in one table: the admin actor (which requests it takes), the
+embedded admin channel (how a request and its answer travel), the admin client and
+``membrane-rtc admin`` (its command line) derive from it.
 
-Adding an operation is one row here (its request message, what it answers, its command line)
-plus its handler in the supervisor or the room actor.
+Adding an operation is one row here (its request message, what it answers, its command line),
+the request class in :mod:`membrane_rtc.runtime.messages.admin`, and its handler in the
+supervisor or the room actor; a Python method on ``Server`` (``server_operations.py``) and
+the admin client if it should have one there too.
 """
 
 from __future__ import annotations
