@@ -68,8 +68,6 @@ MULTIPROC = "multiprocTCPBase"
 DEFAULT_ADMIN_PORT = 1900
 #: Bound on every wait for the actor system itself (start-up, registration).
 STARTUP_TIMEOUT = 20.0
-#: Thespian's capability naming the convention leader's admin address.
-CONVENTION_ADDRESS = "Convention Address.IPv4"
 
 
 class ActorSystemError(RuntimeError):
