@@ -24,11 +24,11 @@ from typing import Any, Callable
 
 from thespian.actors import PoisonMessage
 
+from ..ops.operations import OPERATIONS
 from ..supervision import Leadership, Liveness, RoomRecord, RoomStatus
 from .actor import MembraneActor, address_key
 from .messages import Address, Reply, Request
-from .messages.admin import (CreateRoom, Drain, ForwardMessage, KickPeer, ListHosts, ListPeers,
-                             ListRooms, RestartRoom, StopRoom)
+from .messages.admin import ForwardMessage
 from .messages.gateway import (ConnectPeer, GatewayPong, RefuseConnection, RegisterGateway,
                                UnregisterGateway)
 from .messages.leaders import (AdoptRoom, ConfigureLeaders, ForgetRoom, HostRooms, ListHostRooms,
@@ -90,9 +90,11 @@ ADOPT_WINDOW = 10.0
 MAX_HELD = 1000
 
 
-#: What a supervisor standing by passes to the one that leads (it answers the asker).
-FOLLOWED = (CreateRoom, StopRoom, RestartRoom, ListRooms, ListHosts, ListPeers, KickPeer,
-            ForwardMessage, ConnectPeer, RegisterGateway, UnregisterGateway, GatewayPong, Drain)
+#: What a supervisor standing by passes to the one that leads (it answers the asker): every
+#: operators' operation (built from their one table, so a new one cannot be forgotten and
+#: answered by a supervisor that does not lead), ``Server.forward_message`` and the gateways'.
+FOLLOWED: tuple[type, ...] = tuple(operation.request for operation in OPERATIONS) + (
+    ForwardMessage, ConnectPeer, RegisterGateway, UnregisterGateway, GatewayPong)
 
 
 class Leading:
