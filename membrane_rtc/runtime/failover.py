@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 from thespian.actors import PoisonMessage
 
@@ -36,6 +36,7 @@ from .messages.leaders import (AdoptRoom, ConfigureLeaders, ForgetRoom, HostRoom
 from .messages.rooms import EndRoom
 from .placement import (LEADER_AT, ON_HOST, REJOINED, accepts_room,
                         directory_name)
+from .supervisor_state import SupervisorState
 
 __all__ = ["RoomDirectory", "Leading", "LEADER_SILENCE", "RELAY_LIFE"]
 
@@ -97,28 +98,11 @@ FOLLOWED: tuple[type, ...] = tuple(operation.request for operation in OPERATIONS
     ForwardMessage, ConnectPeer, RegisterGateway, UnregisterGateway, GatewayPong)
 
 
-class Leading:
+class Leading(SupervisorState):
     """The supervisor's part in several leaders (mixed into RoomSupervisor, whose state it
-    reads: ``registry``, ``rooms``, ``hosts``, ``gateways``...). With one leader, or none of
-    this configured, it always leads and only keeps its room hosts' directories."""
+    reads: :class:`~.supervisor_state.SupervisorState`). With one leader, or none of this
+    configured, it always leads and only keeps its room hosts' directories."""
 
-    registry: Any
-    rooms: dict[str, RoomRecord]
-    hosts: Any
-    gateways: dict[str, Address]
-    gateway_heard: Liveness
-    room_heard: Liveness
-    placed: bool
-    events_to: Address
-    local_host: str | None
-    # Thespian's and the supervisor's, declared for the type checker only.
-    myAddress: Address
-    send: Callable[[Address, Any], None]
-    createActor: Callable[..., Address]
-    answer: Callable[..., None]
-    receiveMessage: Callable[[Any, Address], None]
-    _start_waiting: Callable[[], None]
-    _spawn: Callable[[RoomRecord], None]
     #: Created on a leader not heard from, to pass it a beat: the supervisor's module defines
     #: it (it creates a supervisor there), so this one does not import that module.
     relay_class: type
