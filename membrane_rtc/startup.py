@@ -11,12 +11,12 @@ import socket
 from typing import Any, Awaitable, Callable, TypeVar
 
 from .config import ACTOR_KEY_VARIABLE, ServerConfig
-from .config_checks import convention_address
 from .ops.state_file import AdminEndpoint
 from .ops.webhooks import Webhooks
-from .runtime.bridge import CONVENTION_ADDRESS, DEFAULT_ADMIN_PORT, MULTIPROC, ActorBridge
+from .runtime.bridge import DEFAULT_ADMIN_PORT, MULTIPROC, ActorBridge
 from .runtime.messages.rooms import Event
-from .runtime.placement import INCARNATION, capabilities_for, incarnation
+# Server imports the capabilities from here; placement.py decides them (one function).
+from .runtime.placement import capabilities_for as capabilities_of
 from .runtime.transport import ACTOR_ADDRESS_VARIABLE, DEFAULT_ACTOR_ADDRESS, actor_key
 
 __all__ = ["CannotListen", "listening", "actor_address", "admin_port_for", "capabilities_of",
@@ -65,19 +65,6 @@ def admin_port_for(config: ServerConfig) -> int:
             probe.bind((actor_address(), 0))
             return int(probe.getsockname()[1])
     return config.admin_port
-
-
-def capabilities_of(roles: frozenset[str], host_name: str, leaders: list[str],
-                    own_leader: str | None) -> dict[str, Any]:
-    """What the actor system of a server with these roles can host, and which leaders (the
-    convention) it joins."""
-    found = capabilities_for(set(roles), host_name, own_leader if len(leaders) > 1 else None)
-    if leaders:
-        if "rooms" in roles:
-            found[INCARNATION] = incarnation()
-        addresses = [convention_address(text) for text in leaders]
-        found[CONVENTION_ADDRESS] = addresses[0] if len(addresses) == 1 else addresses
-    return found
 
 
 def _ignore(message: Any) -> None:

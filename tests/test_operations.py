@@ -17,6 +17,7 @@ from membrane_rtc.ops.admin_channel import decode_request, encode_request
 from membrane_rtc.ops.cli import build_parser
 from membrane_rtc.ops.operations import BY_NAME, OPERATIONS, operation_of, request_fields
 from membrane_rtc.runtime.admin_actor import REQUESTS
+from membrane_rtc.runtime.failover import FOLLOWED
 from membrane_rtc.runtime.messages import Request
 from membrane_rtc.runtime.messages.admin import (CreateRoom, Drain, KickPeer, ListHosts, ListPeers,
                                                  ListRooms, RestartRoom, StopRoom)
@@ -52,6 +53,8 @@ def test_each_operation_is_handled_taken_and_carried(operation) -> None:
     fields = {name: f"value-{name}" for name in request_fields(operation)}
     request = operation.request(**fields)
     assert operation_of(request) is operation
+    # A supervisor standing by passes it to the one leading, rather than answer it itself.
+    assert isinstance(request, FOLLOWED)
     again = decode_request(encode_request(request))  # the embedded admin channel
     assert type(again) is operation.request and again == request
     args = build_parser().parse_args(

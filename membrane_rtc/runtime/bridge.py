@@ -48,7 +48,7 @@ from .actor import address_key
 from .admin_actor import AdminActor
 from .backlog import Backlogs, DropNumbering
 from .embedded import DEFAULT_POLL_INTERVAL, EmbeddedRounds
-from .lifeline import Lifeline, Watching, WatchServer
+from .lifeline import Lifeline, LifelineWatching, WatchServer
 from .messages import ADMIN_NAME, SUPERVISOR_NAME, Address, Reply, Request
 from .messages.gateway import RegisterGateway
 from .messages.leaders import SupervisorMoved
@@ -68,8 +68,6 @@ MULTIPROC = "multiprocTCPBase"
 DEFAULT_ADMIN_PORT = 1900
 #: Bound on every wait for the actor system itself (start-up, registration).
 STARTUP_TIMEOUT = 20.0
-#: Thespian's capability naming the convention leader's admin address.
-CONVENTION_ADDRESS = "Convention Address.IPv4"
 
 
 class ActorSystemError(RuntimeError):
@@ -350,7 +348,7 @@ class ActorBridge:
         the actor system's (its admin's) is this process's cue to exit (``alive``)."""
         answer = system.ask(system.createActor(Lifeline), WatchServer(os.getpid()),
                             STARTUP_TIMEOUT)
-        if not isinstance(answer, Watching):
+        if not isinstance(answer, LifelineWatching):
             raise ActorSystemError(f"the lifeline did not answer (got {answer!r})")
         self._admin_pid = answer.admin_pid
         self._admin_pidfd = os.pidfd_open(answer.admin_pid)

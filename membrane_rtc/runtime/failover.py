@@ -20,15 +20,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 from thespian.actors import PoisonMessage
 
+from ..ops.operations import OPERATIONS
 from ..supervision import Leadership, Liveness, RoomRecord, RoomStatus
 from .actor import MembraneActor, address_key
 from .messages import Address, Reply, Request
-from .messages.admin import (CreateRoom, Drain, ForwardMessage, KickPeer, ListHosts, ListPeers,
-                             ListRooms, RestartRoom, StopRoom)
+from .messages.admin import ForwardMessage
 from .messages.gateway import (ConnectPeer, GatewayPong, RefuseConnection, RegisterGateway,
                                UnregisterGateway)
 from .messages.leaders import (AdoptRoom, ConfigureLeaders, ForgetRoom, HostRooms, ListHostRooms,
@@ -36,6 +36,7 @@ from .messages.leaders import (AdoptRoom, ConfigureLeaders, ForgetRoom, HostRoom
 from .messages.rooms import EndRoom
 from .placement import (LEADER_AT, ON_HOST, REJOINED, accepts_room,
                         directory_name)
+from .supervisor_state import SupervisorState
 
 __all__ = ["RoomDirectory", "Leading", "LEADER_SILENCE", "RELAY_LIFE"]
 
@@ -90,33 +91,18 @@ ADOPT_WINDOW = 10.0
 MAX_HELD = 1000
 
 
-#: What a supervisor standing by passes to the one that leads (it answers the asker).
-FOLLOWED = (CreateRoom, StopRoom, RestartRoom, ListRooms, ListHosts, ListPeers, KickPeer,
-            ForwardMessage, ConnectPeer, RegisterGateway, UnregisterGateway, GatewayPong, Drain)
+#: What a supervisor standing by passes to the one that leads (it answers the asker): every
+#: operators' operation (built from their one table, so a new one cannot be forgotten and
+#: answered by a supervisor that does not lead), ``Server.forward_message`` and the gateways'.
+FOLLOWED: tuple[type, ...] = tuple(operation.request for operation in OPERATIONS) + (
+    ForwardMessage, ConnectPeer, RegisterGateway, UnregisterGateway, GatewayPong)
 
 
-class Leading:
+class Leading(SupervisorState):
     """The supervisor's part in several leaders (mixed into RoomSupervisor, whose state it
-    reads: ``registry``, ``rooms``, ``hosts``, ``gateways``...). With one leader, or none of
-    this configured, it always leads and only keeps its room hosts' directories."""
+    reads: :class:`~.supervisor_state.SupervisorState`). With one leader, or none of this
+    configured, it always leads and only keeps its room hosts' directories."""
 
-    registry: Any
-    rooms: dict[str, RoomRecord]
-    hosts: Any
-    gateways: dict[str, Address]
-    gateway_heard: Liveness
-    room_heard: Liveness
-    placed: bool
-    events_to: Address
-    local_host: str | None
-    # Thespian's and the supervisor's, declared for the type checker only.
-    myAddress: Address
-    send: Callable[[Address, Any], None]
-    createActor: Callable[..., Address]
-    answer: Callable[..., None]
-    receiveMessage: Callable[[Any, Address], None]
-    _start_waiting: Callable[[], None]
-    _spawn: Callable[[RoomRecord], None]
     #: Created on a leader not heard from, to pass it a beat: the supervisor's module defines
     #: it (it creates a supervisor there), so this one does not import that module.
     relay_class: type

@@ -35,7 +35,7 @@ CLOSED_ROOMS_REMEMBERED = 256
 
 
 @dataclass
-class _Member:
+class _Route:
     """A connection whose peer joined: where its messages go."""
 
     peer_id: str
@@ -52,7 +52,7 @@ class ActorRuntime:
         self.peer_options = peer_options
         self.events: ConnectionEvents | None = None
         self._connecting: set[int] = set()  # conn_ids until accepted or refused
-        self._members: dict[int, _Member] = {}
+        self._members: dict[int, _Route] = {}
         # Rooms closed while a client was connecting: its PeerAccepted may still come.
         self._closed_rooms: dict[str, RoomClosed] = {}
 
@@ -159,7 +159,7 @@ class ActorRuntime:
         room_key = address_key(message.room)
         closed = self._closed_rooms.get(room_key)
         self._settled(message.conn_id)
-        self._members[message.conn_id] = _Member(message.peer_id, message.room, room_key)
+        self._members[message.conn_id] = _Route(message.peer_id, message.room, room_key)
         self.events.accept(message.conn_id, message.peer_id, message.idle_timeout,
                            message.resumed)
         if closed is not None:  # the room went down meanwhile

@@ -36,7 +36,7 @@ class WatchServer:
 
 
 @dataclass
-class Watching:
+class LifelineWatching:
     """The lifeline's answer to :class:`WatchServer`: the pid of Thespian's admin process,
     which created it, and without which the actor system is gone."""
 
@@ -76,7 +76,7 @@ class Lifeline(Actor):  # type: ignore[misc]
         if isinstance(message, WatchServer):
             threading.Thread(target=self._watch, args=(message.pid,), daemon=True,
                              name="membrane-rtc-lifeline").start()
-            self.send(sender, Watching(os.getppid()))
+            self.send(sender, LifelineWatching(os.getppid()))
 
     @staticmethod
     def _watch(pid: int) -> None:

@@ -1,18 +1,23 @@
-"""Where actors run: Thespian capabilities for the roles, and the choice of a room host.
+"""Where actors run: the Thespian capabilities each role declares, and the placement tests
+that send an actor to a system that fits.
 
 Every actor system of a membrane-rtc deployment declares what it is for with capabilities:
 the convention leader (``LEADER``) holds the supervisor, the registry and the admin actor; a
 room host (``ROOMS``, named by ``HOST``) runs room actors. One process running everything (the
 embedded and the multi-process modes) simply declares all of them. Thespian then places each
 actor on a system whose capabilities it accepts, forwarding a ``createActor`` through the
-convention when the local system does not fit.
+convention when the local system does not fit. Which room host a room goes to the supervisor
+chooses (:meth:`membrane_rtc.supervision.RoomHosts.least_loaded`); this module only says how
+to ask for it (``ON_HOST``).
 """
 
 from __future__ import annotations
 
 import socket
 import uuid
-from typing import Any
+from typing import Any, Collection, Sequence
+
+from ..config_checks import convention_address
 
 #: Capability of the system that holds the supervisor and the admin actor (one per deployment).
 LEADER = "membrane-rtc leader"
@@ -30,6 +35,9 @@ REJOINED = "membrane-rtc rejoined"
 #: Capability of a room host: a token new at each start, so that what names a host's actors
 #: (its directory's global name) never points at an earlier run of the same host name.
 INCARNATION = "membrane-rtc incarnation"
+#: Thespian's capability naming the convention leader(s) a system joins (``(host, port)``,
+#: or a list of them with several leaders).
+CONVENTION_ADDRESS = "Convention Address.IPv4"
 
 
 def default_host_name(admin_port: int | None) -> str:
@@ -37,18 +45,24 @@ def default_host_name(admin_port: int | None) -> str:
     return f"{socket.gethostname()}:{admin_port}" if admin_port else socket.gethostname()
 
 
-def capabilities_for(roles: set[str], host: str,
-                     leader_at: str | None = None) -> dict[str, Any]:
-    """The capabilities an actor system declares for ``roles`` (``leader``, ``rooms``);
-    ``leader_at``: this leader's own address, when a convention has several."""
+def capabilities_for(roles: Collection[str], host: str, leaders: Sequence[str] = (),
+                     own_leader: str | None = None) -> dict[str, Any]:
+    """The capabilities an actor system declares for ``roles`` (``leader``, ``rooms``) and the
+    convention it joins: ``leaders`` (``HOST:PORT``, none: no convention), ``own_leader`` this
+    leader's own address among them (it asks for ``LEADER_AT`` only when there are several)."""
     capabilities: dict[str, Any] = {}
     if "leader" in roles:
         capabilities[LEADER] = True
-        if leader_at is not None:
-            capabilities[LEADER_AT] = leader_at
+        if own_leader is not None and len(leaders) > 1:
+            capabilities[LEADER_AT] = own_leader
     if "rooms" in roles:
         capabilities[ROOMS] = True
         capabilities[HOST] = host
+    if leaders:
+        if "rooms" in roles:
+            capabilities[INCARNATION] = incarnation()
+        addresses = [convention_address(text) for text in leaders]
+        capabilities[CONVENTION_ADDRESS] = addresses[0] if len(addresses) == 1 else addresses
     return capabilities
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, Callable
 
 from ..names import may_auto_create
-from ..supervision import Registry, RoomRecord, RoomStatus
+from ..supervision import RoomRecord, RoomStatus
 from .messages import Address, Request
 from .messages.admin import ForwardMessage, KickPeer, ListPeers
 from .messages.gateway import ConnectPeer, RefuseConnection
+from .supervisor_state import SupervisorState
 
 __all__ = ["Routing", "EMPTY", "EMPTY_REASON"]
 
@@ -26,19 +26,9 @@ EMPTY_REASON = "empty"
 EMPTY = "membrane_rtc.empty"
 
 
-class Routing:
-    """What is for a room, to its actor (mixed into RoomSupervisor)."""
-
-    registry: Registry
-    rooms: dict[str, RoomRecord]
-    auto_create: tuple[Any, Any] | None
-    empty_timeout: float
-    # Thespian's and the other parts', declared for the type checker only.
-    send: Callable[[Address, Any], None]
-    answer: Callable[..., None]
-    wakeupAfter: Callable[..., None]
-    _spawn: Callable[[RoomRecord], None]
-    _end: Callable[[RoomRecord, RoomStatus, str], None]
+class Routing(SupervisorState):
+    """What is for a room, to its actor (mixed into RoomSupervisor, whose state it reads:
+    :class:`~.supervisor_state.SupervisorState`)."""
 
     def receiveMsg_ConnectPeer(self, message: ConnectPeer, sender: Address) -> None:
         record = self.registry.serving(message.room_name)

@@ -9,19 +9,18 @@ live members flap), so the supervisor pings for itself.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable
 
 from thespian.actors import ActorSystemConventionUpdate
 
-from ..supervision import HostInfo, Liveness, Registry, RoomHosts, RoomRecord, RoomStatus
+from ..supervision import HostInfo, RoomRecord, RoomStatus
 from .actor import address_key
 from .messages import Address
 from .messages.admin import Drain, ListHosts
 from .messages.gateway import (DrainGateway, GatewayPing, GatewayPong, RegisterGateway,
                                UnregisterGateway)
 from .messages.rooms import GatewayLost, RoomPing, RoomPong
-from .ordering import OrderedReceiver
 from .placement import HOST, INCARNATION, ROOMS
+from .supervisor_state import SupervisorState
 
 __all__ = ["Watching", "HEARTBEAT_INTERVAL", "HOST_SILENCE"]
 
@@ -34,31 +33,9 @@ HEARTBEAT_INTERVAL = 1.0
 HOST_SILENCE = 3.0
 
 
-class Watching:
-    """The room hosts and gateways part of the supervisor (mixed into RoomSupervisor)."""
-
-    registry: Registry
-    rooms: dict[str, RoomRecord]
-    hosts: RoomHosts
-    gateways: dict[str, Address]
-    gateway_heard: Liveness
-    room_heard: Liveness
-    local_host: str | None
-    left_convention: set[str]
-    ordered_in: OrderedReceiver
-    # Thespian's and the other parts', declared for the type checker only.
-    send: Callable[[Address, Any], None]
-    answer: Callable[..., None]
-    _spawn: Callable[[RoomRecord], None]
-    _current: Callable[[str, Address], RoomRecord | None]
-    _room_gone: Callable[..., None]
-    _host_joined: Callable[[str, str | None], None]
-    _host_lost_for_now: Callable[[str], None]
-    _host_silent: Callable[[str, float], bool]
-
-    if TYPE_CHECKING:
-        @property
-        def leads(self) -> bool: ...  # Leading's
+class Watching(SupervisorState):
+    """The room hosts and gateways part of the supervisor (mixed into RoomSupervisor, whose
+    state it reads: :class:`~.supervisor_state.SupervisorState`)."""
 
     def receiveMsg_ActorSystemConventionUpdate(self, message: ActorSystemConventionUpdate,
                                                sender: Address) -> None:

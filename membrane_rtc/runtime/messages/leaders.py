@@ -14,7 +14,7 @@ from . import Address, ClassRef, Request
 
 @dataclass
 class ConfigureLeaders(Request):
-    """Sent by a leader's server to its own supervisor after :class:`ConfigureSupervisor`:
+    """Sent by a leader's server to its own supervisor after :class:`~.admin.ConfigureSupervisor`:
     the convention's leaders (``HOST:PORT``, in the order every process was given them) and
     which of them this one is. One leader alone leads at once; several take turns."""
 
