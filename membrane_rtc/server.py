@@ -28,13 +28,12 @@ from .runtime.bridge import EMBEDDED, MULTIPROC, ActorBridge, ActorSystemError
 from .runtime.gateway_link import ActorRuntime
 from .runtime.messages.admin import ConfigureSupervisor, StopAllRooms
 from .runtime.messages.leaders import ConfigureLeaders
-from .runtime.placement import default_host_name
+from .runtime.placement import capabilities_for, default_host_name
 from .server_operations import ServerError, ServerOperations
 from .sessions import SessionSettings
 from .supervision import RoomInfo
-from .startup import (CannotListen, actor_address, admin_endpoint, admin_port_for,
-                      capabilities_of, listening, message_handler,
-                      warn_if_actor_ports_leave_the_machine)
+from .startup import (CannotListen, actor_address, admin_endpoint, admin_port_for, listening,
+                      message_handler, warn_if_actor_ports_leave_the_machine)
 
 __all__ = ["Server", "ServerError", "RoomConfig", "ServerConfig"]
 
@@ -65,8 +64,8 @@ class Server(ServerOperations):
         if "leader" in self.roles and len(self.leaders) > 1 and self.own_leader is None:
             raise ConfigError("convention", "this leader's own HOST:PORT is not one of the "
                                             "leaders (its admin port and actor address)")
-        capabilities = capabilities_of(self.roles, self.host_name, self.leaders,
-                                       self.own_leader)
+        capabilities = capabilities_for(self.roles, self.host_name, self.leaders,
+                                        self.own_leader)
         self.bridge = ActorBridge(bases[config.actor_system], admin_port=admin_port,
                                   capabilities=capabilities,
                                   has_gateway=bool(self.roles & {"leader", "gateway"}),

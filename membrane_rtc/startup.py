@@ -15,11 +15,9 @@ from .ops.state_file import AdminEndpoint
 from .ops.webhooks import Webhooks
 from .runtime.bridge import DEFAULT_ADMIN_PORT, MULTIPROC, ActorBridge
 from .runtime.messages.rooms import Event
-# Server imports the capabilities from here; placement.py decides them (one function).
-from .runtime.placement import capabilities_for as capabilities_of
 from .runtime.transport import ACTOR_ADDRESS_VARIABLE, DEFAULT_ACTOR_ADDRESS, actor_key
 
-__all__ = ["CannotListen", "listening", "actor_address", "admin_port_for", "capabilities_of",
+__all__ = ["CannotListen", "listening", "actor_address", "admin_port_for",
            "message_handler", "warn_if_actor_ports_leave_the_machine", "admin_endpoint"]
 
 log = logging.getLogger("membrane_rtc.server")
