@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from ..connections import Runtime
 from ..limits import MessageRate
+from ..ops.logs import log_event
+from ..ops.metrics import Metrics
 from ..protocol import CloseCode
 from .websocket import WebSocket
 
@@ -63,6 +65,26 @@ def forget(conn: PeerConnection, runtime: Runtime) -> None:
         resumable = not (conn.closed_on_purpose or ws.client_closed
                          or ws.close_sent_code in _BROKE_THE_PROTOCOL)
         runtime.disconnected(conn.conn_id, resumable)
+
+
+def close_on_purpose(conn: PeerConnection, metrics: Metrics, counted_as: str, code: int,
+                     reason: str, *, event: str, level: int = logging.WARNING, cut: bool = False,
+                     runtime: Runtime | None = None, **fields: object) -> None:
+    """The gateway itself ends ``conn`` (message rate, slow reader, idle), once: logged as
+    ``event`` with ``fields``, counted as the refusal ``counted_as``, closed with ``code`` (a
+    closing handshake, or at once when ``cut``) so that its peer leaves without resuming; with
+    ``runtime``, the runtime is told now rather than when the socket is gone."""
+    if conn.closed_on_purpose:
+        return
+    log_event(log, level, event, peer_id=conn.peer_id, room=conn.room_name, **fields)
+    metrics.refused(counted_as)
+    conn.closed_on_purpose = True
+    if cut:
+        conn.ws.fail(code, reason)
+    else:
+        conn.ws.close(code, reason)
+    if runtime is not None:
+        forget(conn, runtime)
 
 
 def host(ws: WebSocket) -> str:
