@@ -87,12 +87,12 @@ def close_on_purpose(conn: PeerConnection, metrics: Metrics, counted_as: str, co
         forget(conn, runtime)
 
 
-def host(ws: WebSocket) -> str:
+def client_ip(ws: WebSocket) -> str:
     """The client's IP address: the TCP peer's, or behind a trusted proxy the one it names."""
     return ws.client_address[0] if ws.client_address else "unknown"
 
 
-def peer_host(ws: WebSocket) -> str:
+def tcp_peer_ip(ws: WebSocket) -> str:
     """The TCP peer's IP address (a trusted proxy's, when there is one)."""
     return ws.remote_address[0] if ws.remote_address else "unknown"
 

@@ -16,7 +16,7 @@ from ..ops.logs import log_event
 from ..ops.metrics import Metrics
 from ..protocol import CloseCode
 from .backpressure import Backpressure
-from .connection import PeerConnection, close_on_purpose, host, log
+from .connection import PeerConnection, client_ip, close_on_purpose, log
 from .websocket import WebSocket
 
 _PONG = protocol.PONG.encode()
@@ -79,7 +79,7 @@ class Frames:
         # meanwhile (dropped unread), where a reset would lose it.
         close_on_purpose(conn, self.metrics, "message_rate", CloseCode.POLICY_VIOLATION,
                          "message rate exceeded", event="peer_message_rate_exceeded",
-                         runtime=self.runtime, remote=host(conn.ws),
+                         runtime=self.runtime, remote=client_ip(conn.ws),
                          limit=self.config.peer_messages_per_second)
         return False
 
