@@ -37,10 +37,6 @@ FINAL_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.PROTOCOL_ERROR,
                                CloseCode.INVALID_DATA, CloseCode.POLICY_VIOLATION,
                                CloseCode.MESSAGE_TOO_BIG})
 
-#: The ``error`` descriptions the gateway itself answers a malformed frame of ours with: not
-#: frames of the session (the room never numbered them), so not counted.
-GATEWAY_ANSWERS = frozenset({protocol.INVALID_JSON, protocol.INVALID_MESSAGE})
-
 __all__ = ["SignalingClient", "SignalingError"]
 
 
@@ -109,8 +105,7 @@ class SignalingClient:
         if first.event != "authenticated":
             raise SignalingError("unexpected first frame", first.event)
         data = first.data
-        if not data.get("resumed"):
-            self.received = 1  # a new session: its authenticated is its first frame
+        self.received = protocol.received_after(self.received, first, first=True)
         self.peer_id = data["peer_id"]
         self.resume_token = data.get("resume_token")
         self.ice_servers = data.get("ice_servers")
@@ -209,10 +204,7 @@ class SignalingClient:
             message = protocol.decode_server_frame(text)
         except protocol.ProtocolError:
             message = None
-        if message is None or message.event != "error" or message.from_ is not None \
-                or not isinstance(message.data, dict) \
-                or message.data.get("description") not in GATEWAY_ANSWERS:
-            self.received += 1
+        self.received = protocol.received_after(self.received, message)
         return message
 
     async def recv_event(self, event: str, timeout: float | None = None) -> Message:

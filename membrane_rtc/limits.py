@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Callable, Iterable
 
 __all__ = ["TokenBucket", "JoinRateLimiter", "MessageRate", "ClientAddresses",
-           "OpenConnections", "address_key"]
+           "OpenConnections", "client_key"]
 
 
 class TokenBucket:
@@ -121,7 +121,7 @@ class MessageRate:
         return self.bucket.wait()
 
 
-def address_key(address: str) -> str:
+def client_key(address: str) -> str:
     """What per-address limits count by: the address itself, an IPv6 client's /64 (one
     subscriber gets a whole /64 and could otherwise use a fresh address per connection), an
     IPv4-mapped IPv6 address as the IPv4 one."""
@@ -192,7 +192,7 @@ class ClientAddresses:
 
 
 class OpenConnections:
-    """Open sockets per client address key (see :func:`address_key`)."""
+    """Open sockets per client address key (see :func:`client_key`)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

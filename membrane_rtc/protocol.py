@@ -29,6 +29,8 @@ __all__ = [
     "PONG",
     "INVALID_JSON",
     "INVALID_MESSAGE",
+    "GATEWAY_ANSWERS",
+    "received_after",
     "COULD_NOT_JOIN_ROOM",
     "ROOM_CLOSED",
     "NO_SUCH_PEER",
@@ -51,6 +53,9 @@ INVALID_MESSAGE = "Invalid message"
 COULD_NOT_JOIN_ROOM = "Could not join room"
 ROOM_CLOSED = "Room closed"
 NO_SUCH_PEER = "No such peer"
+#: The ``error`` descriptions the gateway itself answers a client's malformed frame with: not
+#: frames of the session (the room never numbered them), so a client does not count them.
+GATEWAY_ANSWERS = frozenset({INVALID_JSON, INVALID_MESSAGE})
 
 #: The events only the server sends. A client frame that uses one is refused ("Invalid
 #: message"): a peer must not pass itself off as the server to its room-mates.
@@ -230,3 +235,20 @@ def error(description: str, details: Any = None, *, to: str | None = None) -> Me
     """An ``error`` frame for one client, with ``data = {description, details}``."""
     return Message("error", {"description": description, "details": details}, None,
                    [to] if to is not None else None)
+
+
+def received_after(received: int, message: Message | None, first: bool = False) -> int:
+    """A client's count of its session's frames (what it says as ``received`` on a resume)
+    once ``message`` arrives (None: text that is no message; ``pong`` is not passed in).
+    ``first``: the connection's ``authenticated``, frame 1 of a new session and none of a
+    resumed one's. The gateway's own answers (:data:`GATEWAY_ANSWERS`, from ``None``) never
+    passed the room; every other frame counts, even one the client then drops as a forgery."""
+    if message is None:
+        return received + 1
+    data = message.data
+    if first:
+        return received if isinstance(data, dict) and data.get("resumed") else 1
+    if message.event == "error" and message.from_ is None and isinstance(data, dict) \
+            and data.get("description") in GATEWAY_ANSWERS:
+        return received
+    return received + 1

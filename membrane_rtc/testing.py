@@ -309,14 +309,11 @@ class RoomHarness:
     def _receive(client: TestPeer, message: Message) -> None:
         """What the client reads: the frame the server would write, decoded."""
         client.received.append(message)
-        client.counted += 1
-        if message.event == "authenticated" and isinstance(message.data, dict) \
-                and message.from_ is None:
+        first = message.event == "authenticated" and isinstance(message.data, dict) \
+            and message.from_ is None
+        client.counted = protocol.received_after(client.counted, message, first)
+        if first:
             client._token = message.data.get("resume_token")
-            if message.data.get("resumed"):
-                client.counted -= 1  # a resume's own: not one of the session's frames
-            else:
-                client.counted = 1  # a new session starts with it
 
     def _crashed(self, exc: RoomCallbackError, accepted: list[TestPeer]) -> None:
         """As a server: the gateway tells every connected client "Room closed" (one that was

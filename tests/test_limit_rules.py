@@ -5,7 +5,7 @@ what per-address limits count by."""
 import pytest
 
 from membrane_rtc.limits import (ClientAddresses, JoinRateLimiter, MessageRate,
-                                 OpenConnections, address_key)
+                                 OpenConnections, client_key)
 
 from .support.clock import FakeClock as Clock
 
@@ -42,13 +42,13 @@ def test_a_peer_past_its_rate_is_throttled_then_closed_after_another_burst() -> 
 
 
 def test_what_per_address_limits_count_by() -> None:
-    assert address_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("192.0.2.7") == "192.0.2.7"
     # One IPv6 subscriber has a whole /64: its addresses count as one.
-    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") \
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9") \
         == "2001:db8:1:2::/64"
-    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
-    assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
-    assert address_key("unknown") == "unknown"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_key("unknown") == "unknown"
 
 
 @pytest.mark.parametrize("peer, forwarded, xff, client", [

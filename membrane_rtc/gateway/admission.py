@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.http11 import Request
 
 from ..config import ServerConfig
-from ..limits import ClientAddresses, JoinRateLimiter, MessageRate, OpenConnections, address_key
+from ..limits import ClientAddresses, JoinRateLimiter, MessageRate, OpenConnections, client_key
 from ..loading import load_class
 from ..ops.logs import log_event
 from ..ops.metrics import STATUS_REASONS, Metrics
 from ..peer import Peer, PeerRequest
 from ..room import AuthData
-from .connection import PeerConnection, host, log, peer_host, without_secrets
+from .connection import PeerConnection, client_ip, log, tcp_peer_ip, without_secrets
 from .plain_http import PlainHttp
 from .websocket import WebSocket
 
@@ -76,7 +76,7 @@ class Admission:
         self.client_addresses = ClientAddresses(config.trusted_proxies)
         #: Open sockets per client address key, and each socket's key.
         self.open_per_address = OpenConnections(config.max_connections_per_ip)
-        self._address_key: dict[WebSocket, str] = {}
+        self._client_key: dict[WebSocket, str] = {}
         self.peer_class: type[Peer] = load_class(config.peer_class, Peer)
         self._conn_ids = itertools.count(1)
 
@@ -88,7 +88,7 @@ class Admission:
         """Every socket counts toward the limits from its first byte on, upgraded or not (a
         half-finished request holds a socket as much as a peer does); past them it is answered
         at once, without waiting for its request."""
-        address = peer_host(ws)
+        address = tcp_peer_ip(ws)
         counted = not self.client_addresses.is_trusted(address)  # a proxy: see admit
         if counted:
             self._count_address(ws, address)
@@ -100,14 +100,14 @@ class Admission:
 
     def closed(self, ws: WebSocket) -> None:
         """``ws`` is gone: it no longer counts toward its address's limit."""
-        key = self._address_key.pop(ws, None)
+        key = self._client_key.pop(ws, None)
         if key is not None:
             self.open_per_address.remove(key)
 
     def request_timed_out(self, ws: WebSocket) -> None:
         """A socket that did not send a whole HTTP request in time: dropped."""
         self.metrics.refused("handshake_timeout")
-        log_event(log, logging.DEBUG, "handshake_timeout", remote=host(ws),
+        log_event(log, logging.DEBUG, "handshake_timeout", remote=client_ip(ws),
                   seconds=self.config.handshake_timeout)
         ws.abort()
 
@@ -115,7 +115,7 @@ class Admission:
         """websockets answered a request it could not parse: count and log it."""
         self.metrics.refused(STATUS_REASONS.get(status, "bad_request"))
         log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
-                  remote=host(ws))
+                  remote=client_ip(ws))
 
     def admit(self, ws: WebSocket, request: Request) -> Joining | None:
         """Check a request in the order of :data:`ADMISSION_CHECKS`: its form, then what it
@@ -138,7 +138,7 @@ class Admission:
             self.metrics.refused("bad_request")
             log_event(log, logging.INFO, "peer_refused", status=ws.response_status,
                       reason="not a websocket handshake", path=without_secrets(path),
-                      remote=host(ws))
+                      remote=client_ip(ws))
             return None
         return self._joining(ws, request)
 
@@ -149,7 +149,7 @@ class Admission:
         ``counted_as``, a metrics reason; else the status's usual reason)."""
         self.metrics.refused(counted_as or STATUS_REASONS.get(status, "unavailable"))
         log_event(log, logging.INFO, "peer_refused", status=status, reason=reason,
-                  path=without_secrets(path), remote=host(ws), **fields)
+                  path=without_secrets(path), remote=client_ip(ws), **fields)
         # A 404's reason is the runtime's own ("no such room", "room is closing"): the client
         # may know it. Others (a 401's above all) stay in the log.
         why = f": {reason}" if status == 404 else ""
@@ -157,13 +157,13 @@ class Admission:
 
     def _find_client(self, ws: WebSocket, request: Request) -> None:
         """The client's address (behind a trusted proxy, the one it names), counted."""
-        peer = peer_host(ws)
+        peer = tcp_peer_ip(ws)
         client = self.client_addresses.client(
             peer, request.headers.get_all("Forwarded"),
             request.headers.get_all("X-Forwarded-For"))
         if client != peer:
             ws.client_address = (client, 0)  # behind a proxy: the port is the proxy's
-        if client != peer or ws not in self._address_key:
+        if client != peer or ws not in self._client_key:
             self._count_address(ws, client)
 
     def _joining(self, ws: WebSocket, request: Request) -> Joining | None:
@@ -207,7 +207,7 @@ class Admission:
             self.refuse(ws, request.path, 403, "origin not allowed", origin=origin)
         elif self._over_address_limit(ws):
             self._refuse_too_many_from(ws, request.path)
-        elif not self.join_rate.allow(address := self._address_key[ws]):
+        elif not self.join_rate.allow(address := self._client_key[ws]):
             wait = max(1, round(self.join_rate.retry_after(address)))
             self.refuse(ws, request.path, 429, "too many joins from this address",
                         headers={"Retry-After": str(wait)})
@@ -216,15 +216,15 @@ class Admission:
         return True
 
     def _count_address(self, ws: WebSocket, address: str) -> None:
-        old = self._address_key.get(ws)
+        old = self._client_key.get(ws)
         if old is not None:
             self.open_per_address.remove(old)
-        key = self._address_key[ws] = address_key(address)
+        key = self._client_key[ws] = client_key(address)
         self.open_per_address.add(key)
 
     def _over_address_limit(self, ws: WebSocket) -> bool:
         limit = self.config.max_connections_per_ip
-        return bool(limit) and self.open_per_address[self._address_key[ws]] > limit
+        return bool(limit) and self.open_per_address[self._client_key[ws]] > limit
 
     def _refuse_too_many_from(self, ws: WebSocket, path: str) -> None:
         self.refuse(ws, path, 429, "too many connections from this address",

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from ..connections import Runtime
 from ..limits import MessageRate
+from ..ops.logs import log_event
+from ..ops.metrics import Metrics
 from ..protocol import CloseCode
 from .websocket import WebSocket
 
@@ -65,12 +67,32 @@ def forget(conn: PeerConnection, runtime: Runtime) -> None:
         runtime.disconnected(conn.conn_id, resumable)
 
 
-def host(ws: WebSocket) -> str:
+def close_on_purpose(conn: PeerConnection, metrics: Metrics, counted_as: str, code: int,
+                     reason: str, *, event: str, level: int = logging.WARNING, cut: bool = False,
+                     runtime: Runtime | None = None, **fields: object) -> None:
+    """The gateway itself ends ``conn`` (message rate, slow reader, idle), once: logged as
+    ``event`` with ``fields``, counted as the refusal ``counted_as``, closed with ``code`` (a
+    closing handshake, or at once when ``cut``) so that its peer leaves without resuming; with
+    ``runtime``, the runtime is told now rather than when the socket is gone."""
+    if conn.closed_on_purpose:
+        return
+    log_event(log, level, event, peer_id=conn.peer_id, room=conn.room_name, **fields)
+    metrics.refused(counted_as)
+    conn.closed_on_purpose = True
+    if cut:
+        conn.ws.fail(code, reason)
+    else:
+        conn.ws.close(code, reason)
+    if runtime is not None:
+        forget(conn, runtime)
+
+
+def client_ip(ws: WebSocket) -> str:
     """The client's IP address: the TCP peer's, or behind a trusted proxy the one it names."""
     return ws.client_address[0] if ws.client_address else "unknown"
 
 
-def peer_host(ws: WebSocket) -> str:
+def tcp_peer_ip(ws: WebSocket) -> str:
     """The TCP peer's IP address (a trusted proxy's, when there is one)."""
     return ws.remote_address[0] if ws.remote_address else "unknown"
 

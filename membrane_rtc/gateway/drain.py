@@ -16,7 +16,7 @@ from .connection import PeerConnection, log
 DRAIN_CLOSE_WAIT = 5.0
 
 
-class Drain:
+class Drainer:
     """One gateway's drain, run once; ``connections`` is the gateway's own (live) table."""
 
     def __init__(self, connections: Mapping[int, PeerConnection]) -> None:

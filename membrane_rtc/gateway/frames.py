@@ -16,7 +16,7 @@ from ..ops.logs import log_event
 from ..ops.metrics import Metrics
 from ..protocol import CloseCode
 from .backpressure import Backpressure
-from .connection import PeerConnection, forget, host, log
+from .connection import PeerConnection, client_ip, close_on_purpose, log
 from .websocket import WebSocket
 
 _PONG = protocol.PONG.encode()
@@ -75,29 +75,22 @@ class Frames:
         if verdict == "throttle":
             self.backpressure.throttle(conn, conn.rate.wait())
             return True
-        if not conn.closed_on_purpose:
-            ws = conn.ws
-            log_event(log, logging.WARNING, "peer_message_rate_exceeded", peer_id=conn.peer_id,
-                      room=conn.room_name, remote=host(ws),
-                      limit=self.config.peer_messages_per_second)
-            self.metrics.refused("message_rate")
-            conn.closed_on_purpose = True
-            # A closing handshake, not a cut: the client reads the close frame behind what it
-            # sends meanwhile (dropped unread), where a reset would lose it.
-            ws.close(CloseCode.POLICY_VIOLATION, "message rate exceeded")
-            forget(conn, self.runtime)
+        # A closing handshake, not a cut: the client reads the close frame behind what it sends
+        # meanwhile (dropped unread), where a reset would lose it.
+        close_on_purpose(conn, self.metrics, "message_rate", CloseCode.POLICY_VIOLATION,
+                         "message rate exceeded", event="peer_message_rate_exceeded",
+                         runtime=self.runtime, remote=client_ip(conn.ws),
+                         limit=self.config.peer_messages_per_second)
         return False
 
     def write_buffer_full(self, ws: WebSocket) -> None:
         """A slow reader: close it with 1008 (after what it has not read yet) and let its room
         see it leave now; nothing more is queued for it."""
         conn: PeerConnection = ws.context
-        log_event(log, logging.WARNING, "slow_reader_closed", peer_id=conn.peer_id,
-                  room=conn.room_name, queued_bytes=ws.buffered_bytes, limit=ws.max_buffered)
-        self.metrics.refused("slow_reader")
-        conn.closed_on_purpose = True
-        ws.fail(CloseCode.POLICY_VIOLATION, "slow reader")
-        forget(conn, self.runtime)
+        close_on_purpose(conn, self.metrics, "slow_reader", CloseCode.POLICY_VIOLATION,
+                         "slow reader", event="slow_reader_closed", cut=True,
+                         runtime=self.runtime, queued_bytes=ws.buffered_bytes,
+                         limit=ws.max_buffered)
 
     def deliver(self, frames: list[tuple[int, bytes]]) -> None:
         """Write each of the runtime's frames to its client, in order."""

@@ -23,8 +23,8 @@ from ..ops.metrics import Metrics
 from ..protocol import CloseCode
 from .admission import Admission, Joining
 from .backpressure import Backpressure
-from .connection import PeerConnection, forget, host, log
-from .drain import Drain
+from .connection import PeerConnection, client_ip, forget, log
+from .drain import Drainer
 from .frames import Frames
 from .keepalive import Keepalive
 from .plain_http import PlainHttp
@@ -49,7 +49,7 @@ class Gateway:
         self.sockets: set[WebSocket] = set()
         self._all_closed = asyncio.Event()
         self.server: asyncio.Server | None = None
-        self._drain = Drain(self.connections)
+        self._drain = Drainer(self.connections)
         self._plain_http = PlainHttp(runtime, config.demo, lambda: self._drain.draining)
         self._admission = Admission(config, self.metrics, self._plain_http,
                                     lambda: self._drain.draining)
@@ -175,7 +175,7 @@ class Gateway:
         if resumed:
             self.metrics.resumed.inc()
         log_event(log, logging.INFO, "peer_resumed" if resumed else "peer_connected",
-                  peer_id=conn.peer_id, room=conn.room_name, remote=host(conn.ws))
+                  peer_id=conn.peer_id, room=conn.room_name, remote=client_ip(conn.ws))
         self._keepalive.watch_idle(conn, idle_timeout or self.config.idle_timeout)
 
     def refuse(self, conn_id: int, status: int, reason: str) -> None:

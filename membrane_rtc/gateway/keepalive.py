@@ -8,10 +8,9 @@ import asyncio
 import logging
 from collections.abc import Collection
 
-from ..ops.logs import log_event
 from ..ops.metrics import Metrics
 from ..protocol import CloseCode
-from .connection import PeerConnection, log
+from .connection import PeerConnection, close_on_purpose
 from .websocket import WebSocket
 
 #: Seconds between keepalive pings; a client that has not answered the last one by the next
@@ -63,8 +62,7 @@ class Keepalive:
             conn.idle_timer = loop.call_at(conn.last_seen + conn.idle_timeout,
                                            self._check_idle, conn)
             return
-        log_event(log, logging.INFO, "peer_idle_timeout", peer_id=conn.peer_id,
-                  room=conn.room_name, seconds=conn.idle_timeout)
-        self.metrics.refused("idle_timeout")
-        conn.closed_on_purpose = True
-        conn.ws.close(CloseCode.NORMAL, "idle timeout")
+        # Told to the runtime when the socket is gone, after the closing handshake.
+        close_on_purpose(conn, self.metrics, "idle_timeout", CloseCode.NORMAL, "idle timeout",
+                         event="peer_idle_timeout", level=logging.INFO,
+                         seconds=conn.idle_timeout)
