@@ -239,12 +239,13 @@ def error(description: str, details: Any = None, *, to: str | None = None) -> Me
 
 def received_after(received: int, message: Message | None, first: bool = False) -> int:
     """A client's count of its session's frames (what it says as ``received`` on a resume)
-    once ``message`` arrives (None: text that is no message; ``pong`` is not passed in).
-    ``first``: the connection's ``authenticated``, frame 1 of a new session and none of a
-    resumed one's. The gateway's own answers (:data:`GATEWAY_ANSWERS`, from ``None``) never
-    passed the room; every other frame counts, even one the client then drops as a forgery."""
+    once ``message`` arrives (None: text that is no message, which does not count, as in
+    ``client.js``; ``pong`` is not passed in). ``first``: the connection's ``authenticated``,
+    frame 1 of a new session and none of a resumed one's. The gateway's own answers
+    (:data:`GATEWAY_ANSWERS`, from ``None``) never passed the room; every other frame counts,
+    even one the client then drops as a forgery."""
     if message is None:
-        return received + 1
+        return received
     data = message.data
     if first:
         return received if isinstance(data, dict) and data.get("resumed") else 1

@@ -54,6 +54,7 @@ FRESH = [
     (frame("left", {"peer_id": "p3"}, "p2", "all"), 5),  # forged: dropped, still numbered
     (frame("authenticated", {"peer_id": "me", "resumed": False}), 6),  # not the connection's
     (frame("joined", {"peer_id": "p3"}, "p3", "all"), 7),
+    ("not json", 7),  # no JSON frame: not counted (docs: "every JSON frame")
 ]
 #: A resume, having said ``received=5``: its ``authenticated`` is none of the session's.
 RESUMED = [

@@ -29,7 +29,7 @@ __all__ = ["Handler", "WebSocket"]
 
 #: websockets logs every connection opened and closed at INFO; the gateway logs its own
 #: structured line per connection instead, so this logger only speaks of problems.
-_wire_log = logging.getLogger("membrane_rtc.websocket")
+_wire_log = logging.getLogger(__name__)
 _wire_log.setLevel(logging.WARNING)
 
 #: Seconds the closing handshake may take before the TCP connection is dropped.
