@@ -144,15 +144,16 @@ class Server(ServerOperations):
         """Tell the supervisor its settings (and the other leaders), then create the rooms."""
         config = self.config
         await self._ask(ConfigureSupervisor(
-            config.max_restarts, config.restart_window, config.max_rooms,
-            config.max_peers_per_room, config.callback_timeout,
-            self.host_name if "rooms" in self.roles else None,
-            config.convention is not None, config.expose_errors,
-            SessionSettings.from_config(config),
-            self.bridge.address if self.webhooks is not None else None,
-            (config.auto_room_class, config.auto_room_options)
-            if config.auto_create else None, config.empty_timeout),
-            self.bridge.supervisor)
+            max_restarts=config.max_restarts, restart_window=config.restart_window,
+            max_rooms=config.max_rooms, max_peers_per_room=config.max_peers_per_room,
+            callback_timeout=config.callback_timeout,
+            local_host=self.host_name if "rooms" in self.roles else None,
+            convention=config.convention is not None, expose_errors=config.expose_errors,
+            sessions=SessionSettings.from_config(config),
+            events_to=self.bridge.address if self.webhooks is not None else None,
+            auto_create=(config.auto_room_class, config.auto_room_options)
+            if config.auto_create else None,
+            empty_timeout=config.empty_timeout), self.bridge.supervisor)
         if len(self.leaders) > 1:
             assert self.own_leader is not None  # validate() saw to it
             await self._ask(ConfigureLeaders(self.leaders, self.own_leader),
