@@ -39,14 +39,14 @@ RECEIVED_TOO_MANY = "received more frames than were sent"
 
 @dataclass(slots=True, eq=False)
 class Member(Generic[Conn]):
-    """One member: the connection behind it, and its ``Peer``. ``sent``: the frames of its
+    """One member: the connection behind it, and its ``Peer`` (run by ``peer_state``). ``sent``: the frames of its
     session, numbered, the last ones kept (for a resume). ``away``: while its connection has
     dropped and it may resume, the number of this absence (a grace wakeup set for an earlier
     one ends nothing); None while connected."""
 
     conn: Conn
     peer_id: str
-    peer: PeerState
+    peer_state: PeerState
     sent: Sent
     remote_address: str | None = None
     away: int | None = None
@@ -130,7 +130,7 @@ class Members(Generic[Conn]):
         if member is None:
             return Outcome()  # it left meanwhile
         try:
-            outgoing = member.peer.receive(message)
+            outgoing = member.peer_state.receive(message)
         except PeerCallbackError as exc:
             log.error("peer %s: %s; closing it", peer_id, exc)
             return self.close(member, CloseCode.INTERNAL_ERROR, "internal error")
@@ -143,7 +143,7 @@ class Members(Generic[Conn]):
             return None
         self.terminated = True
         for member in self.members.values():
-            self._end_peer(member.peer)
+            self._end_peer(member.peer_state)
         try:
             self.state.terminate()
         except RoomCallbackError as exc:
@@ -172,7 +172,7 @@ class Members(Generic[Conn]):
 
     def _welcome(self, member: Member[Conn], resumed: bool) -> dict[str, Any]:
         return self.sessions.welcome(self.tokens, member.peer_id, resumed,
-                                     member.peer.public_metadata, self.clock())
+                                     member.peer_state.public_metadata, self.clock())
 
     def _kept_bytes(self) -> int:
         """Bytes of recent frames each peer keeps for a resume: none when resuming is off (a
@@ -264,7 +264,7 @@ class Members(Generic[Conn]):
         if peer is None:
             return out
         try:
-            peer.init_resuming(old.peer, resuming, options)
+            peer.init_resuming(old.peer_state, resuming, options)
         except PeerCallbackError as exc:
             log.info("room %s: peer %s may not resume: refused by %s", self.name, old.peer_id,
                      exc)
@@ -281,7 +281,7 @@ class Members(Generic[Conn]):
         if missed is None:
             return self._resumed_too_late(old, peer, conn, auth, make_peer, options)
         self.tokens.claim(token)
-        self._end_peer(old.peer)  # its connection is over; the new one has its own Peer
+        self._end_peer(old.peer_state)  # its connection is over; the new one has its own Peer
         member = Member(conn, old.peer_id, peer, old.sent, remote_address(resuming.metadata))
         member.sent.unpin()
         if old.away is None:
@@ -373,7 +373,7 @@ class Members(Generic[Conn]):
         """A member is gone: ``Peer.on_terminate``, then ``on_leave`` and ``left``."""
         self.tokens.forget(member.peer_id)
         out.effects.append(Left(member.conn, member.peer_id))
-        self._end_peer(member.peer)
+        self._end_peer(member.peer_state)
         self._ship(out, self.state.leave(member.peer_id))
         out.effects += [Occupancy(len(self.members)),
                         Notify(EventKind.PEER_LEFT, {"peer_id": member.peer_id})]

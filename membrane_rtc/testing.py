@@ -77,10 +77,11 @@ class TestPeer:
         self._token: str | None = None  # its resume token, from its last ``authenticated``
 
     @property
-    def peer(self) -> PeerState:
-        """Its ``Peer`` (a new one after each resume, as on a server)."""
+    def peer(self) -> Peer:
+        """Its ``Peer`` instance, to look at its state (a new one after each resume, as on a
+        server)."""
         assert self._peer is not None, "its Peer refused it"
-        return self._peer
+        return self._peer.peer
 
     def send(self, event: str, data: Any = None, to: Addressees = None) -> None:
         """Send a message as this client would (``from`` is set to its peer id)."""
@@ -281,7 +282,7 @@ class RoomHarness:
                 accepted.append(effect.conn)
                 member = self.members.members.get(effect.peer_id)
                 if member is not None and member.conn is effect.conn:
-                    effect.conn._peer, effect.conn.away = member.peer, False
+                    effect.conn._peer, effect.conn.away = member.peer_state, False
             elif isinstance(effect, (Close, Left)):
                 effect.conn.closed, effect.conn.away = True, False
                 if self.peers.get(effect.conn.peer_id) is effect.conn:

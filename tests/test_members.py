@@ -209,7 +209,7 @@ def test_a_kick_closes_and_leaves_and_an_unknown_peer_is_none() -> None:
 def test_terminate_ends_peers_before_the_room_once() -> None:
     members = core()
     join(members, "a")
-    peer = members.members["a"].peer.peer
+    peer = members.members["a"].peer_state.peer
     assert members.terminate() is None and peer.terminated  # type: ignore[attr-defined]
     assert members.terminate() is None
 

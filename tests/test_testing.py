@@ -256,12 +256,12 @@ def test_a_resume_presents_credentials_again_and_its_peer_checks_them(room_harne
     with pytest.raises(PeerRefused) as other:
         a.resume({"key": "k", "user": "mallory"})  # someone else's good key: no takeover
     assert str(other.value.error) == "resumed as another identity"
-    assert a.away and a.peer is first and not first.peer.terminated
+    assert a.away and a.peer is first and not first.terminated
     assert b.events()[-1] == "peer_away"  # the room saw none of it
     a.resume({"key": "k", "user": "ada", "name": "Ada Lovelace"})
     assert a.events()[-2:] == ["authenticated", "offer"] and a.received[-2].data["resumed"]
     assert a.received[-2].data["metadata"] == {"name": "Ada"}  # as room-mates know her
-    assert a.peer is not first and first.peer.terminated and not a.peer.peer.terminated
+    assert a.peer is not first and first.terminated and not a.peer.terminated
     assert b.events()[-1] == "peer_back"
     a.drop()
     a.resume()  # the credentials it last connected with, as a real client resends them
