@@ -48,7 +48,7 @@ class Frames:
                                  else "invalid_message")
             ws.send_text(protocol.encode(exc.to_message(conn.peer_id)))
             return
-        self.metrics.messages_received.inc()
+        self.metrics.messages_received += 1
         self.runtime.receive(conn.conn_id, message)
         self.backpressure.handed_on(conn)
 
@@ -94,7 +94,7 @@ class Frames:
 
     def deliver(self, frames: list[tuple[int, bytes]]) -> None:
         """Write each of the runtime's frames to its client, in order."""
-        self.metrics.messages_forwarded.inc(len(frames))
+        self.metrics.messages_forwarded += len(frames)
         connections = self.connections
         for conn_id, frame in frames:
             conn = connections.get(conn_id)

@@ -88,6 +88,21 @@ class _RoomsCollector(Collector):
         yield from (by_state, peers, restarts)
 
 
+class _MessageCounts(Collector):
+    """Reads the gateway's message counts at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily("membrane_rtc_messages_received",
+                                  "Client messages handed to the actors",
+                                  value=self.metrics.messages_received)
+        yield CounterMetricFamily("membrane_rtc_messages_forwarded",
+                                  "Frames the rooms sent to clients",
+                                  value=self.metrics.messages_forwarded)
+
+
 class Metrics:
     """The gateway's counters; exposed over HTTP by :meth:`serve` when a port is configured."""
 
@@ -110,12 +125,12 @@ class Metrics:
             registry=self.registry)
         self.peers = Gauge("membrane_rtc_peers", "Websocket connections open now",
                            registry=self.registry)
-        self.messages_received = Counter(
-            "membrane_rtc_messages_received", "Client messages handed to the actors",
-            registry=self.registry)
-        self.messages_forwarded = Counter(
-            "membrane_rtc_messages_forwarded", "Frames the rooms sent to clients",
-            registry=self.registry)
+        #: The two counts every forwarded message moves, as plain ints (the event loop's
+        #: thread adds to them; a Counter's lock per ``inc`` was some 5% of the CPU per
+        #: message), read when Prometheus scrapes.
+        self.messages_received = 0
+        self.messages_forwarded = 0
+        self.registry.register(_MessageCounts(self))
         self.refusals = Counter("membrane_rtc_refusals", "Refused connections and frames",
                                 ["reason"], registry=self.registry)
         for reason in REFUSALS:  # every reason shows from the start, at 0
