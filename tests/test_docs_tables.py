@@ -1,7 +1,7 @@
 """The documentation's tables that restate the code stay in step with it.
 
 Each test reads a list the code defines once (the package's modules, ``ServerConfig``'s fields,
-``gateway.admission.ADMISSION_CHECKS``, ``connections.READY_TIMEOUT``) and the page that shows
+``gateway.admission.ADMISSION_CHECKS``, ``seam.READY_TIMEOUT``) and the page that shows
 it, so neither can change without the other.
 """
 
@@ -13,7 +13,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from membrane_rtc.config import BY_FIELD, ServerConfig
-from membrane_rtc.connections import READY_TIMEOUT
+from membrane_rtc.seam import READY_TIMEOUT
 from membrane_rtc.gateway.admission import ADMISSION_CHECKS
 
 from .conftest import ServerFactory

@@ -13,7 +13,7 @@ MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 80
 
 #: The plain-state core: rules without I/O, tested without sockets or actors.
-CORE = ("connections", "room_state", "peer_state", "members", "supervision", "protocol",
+CORE = ("seam", "room_state", "peer_state", "members", "outcomes", "supervision", "protocol",
         "limits", "sessions", "ice", "names", "events", "room", "peer", "redact")
 
 

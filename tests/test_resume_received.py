@@ -39,7 +39,7 @@ from .support.client import Client, refused_status
 from .support.procfs import wait_until_no_process_in
 from .support.proxy import CuttingProxy
 from .support.waiting import until
-from .test_connections import FakeRuntime, gateway  # noqa: F401 (fixture)
+from .test_seam import FakeRuntime, gateway  # noqa: F401 (fixture)
 from .test_scaleout import Deployment, deployment, listening_pid  # noqa: F401 (fixture)
 
 # -- the session core, no sockets ---------------------------------------------------------------

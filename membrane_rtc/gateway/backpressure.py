@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..connections import Runtime
+from ..seam import Runtime
 from .connection import PeerConnection
 from .websocket import WebSocket
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from urllib.parse import urlsplit
 
-from ..connections import Runtime
+from ..seam import Runtime
 from ..limits import MessageRate
 from ..ops.logs import log_event
 from ..ops.metrics import Metrics

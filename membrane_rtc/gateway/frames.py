@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from .. import protocol
 from ..config import ServerConfig
-from ..connections import Runtime
+from ..seam import Runtime
 from ..ops.logs import log_event
 from ..ops.metrics import Metrics
 from ..protocol import CloseCode

@@ -4,7 +4,7 @@ Per connection: :mod:`.admission` checks the request before the upgrade (HTTP 40
 400, plain HTTP answered by :mod:`.plain_http`), the runtime answers 404 / 401 or accepts, then
 :mod:`.frames` carries frames both ways (:mod:`.backpressure` pausing reading when the runtime
 falls behind), :mod:`.keepalive` pings and closes idle clients, :mod:`.drain` drains. The
-gateway reaches the actors only through :mod:`membrane_rtc.connections`, and the network only
+gateway reaches the actors only through :mod:`membrane_rtc.seam`, and the network only
 through :class:`~membrane_rtc.gateway.websocket.WebSocket` (websockets' sans-I/O protocol on a
 lean asyncio adapter): no task and no future per connection. No room logic here.
 """
@@ -17,7 +17,7 @@ import logging
 from websockets.http11 import Request
 
 from ..config import ServerConfig
-from ..connections import Runtime
+from ..seam import Runtime
 from ..ops.logs import log_event
 from ..ops.metrics import Metrics
 from ..protocol import CloseCode
@@ -33,7 +33,7 @@ from .websocket import WebSocket
 
 class Gateway:
     """Serves ``ws://host:port/<prefix>/<room>`` for the rooms behind ``runtime``; implements
-    :class:`~membrane_rtc.connections.ConnectionEvents` for it and
+    :class:`~membrane_rtc.seam.ConnectionEvents` for it and
     :class:`~membrane_rtc.gateway.websocket.Handler` for its sockets."""
 
     def __init__(self, runtime: Runtime, config: ServerConfig,

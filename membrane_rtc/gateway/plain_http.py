@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from ..connections import READY_TIMEOUT, Runtime
+from ..seam import READY_TIMEOUT, Runtime
 from .websocket import WebSocket
 
 _TEXT = "text/plain; charset=utf-8"

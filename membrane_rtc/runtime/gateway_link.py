@@ -1,8 +1,8 @@
-"""The runtime side of the gateway seam (:mod:`membrane_rtc.connections`), over the actors.
+"""The runtime side of the gateway seam (:mod:`membrane_rtc.seam`), over the actors.
 
 :class:`ActorRuntime` turns the gateway's calls into actor messages sent through the
 :class:`~.bridge.ActorBridge`, and the actors' messages to the gateway back into
-:class:`~membrane_rtc.connections.ConnectionEvents` calls. It keeps what that takes and the
+:class:`~membrane_rtc.seam.ConnectionEvents` calls. It keeps what that takes and the
 gateway need not know: which room actor holds each connection, which rooms have closed, and the
 supervisor's heartbeat.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import protocol
-from ..connections import READY_TIMEOUT, ConnectionEvents
+from ..seam import READY_TIMEOUT, ConnectionEvents
 from ..protocol import CloseCode
 from ..room import AuthData
 from .actor import address_key
@@ -44,7 +44,7 @@ class _Route:
 
 
 class ActorRuntime:
-    """Implements :class:`~membrane_rtc.connections.Runtime` for one gateway."""
+    """Implements :class:`~membrane_rtc.seam.Runtime` for one gateway."""
 
     def __init__(self, bridge: ActorBridge, peer_class: ClassRef, peer_options: Any) -> None:
         self.bridge = bridge
