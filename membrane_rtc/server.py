@@ -124,6 +124,9 @@ class Server(ServerOperations):
             if self.gateway is None and gateway is not None and gateway.server is not None:
                 await gateway.stop()
             await self._stop_actors()
+            if self.webhooks is not None:
+                await self.webhooks.stop()
+            self._stopped.set()  # a stop() after a failed start has nothing left to stop
             raise
         self.gateway = gateway
         if config.reload and "leader" in self.roles:

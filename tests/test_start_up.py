@@ -100,6 +100,21 @@ async def test_admin_create_asks_the_class_too() -> None:
         await server.stop()
 
 
+async def test_stop_after_a_failed_start_has_nothing_left_to_do(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A start that failed (its port taken) already stopped what it had started: a stop()
+    after it (a caller's cleanup) asks no actor system that is gone, and logs nothing."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = Server(ServerConfig(port=taken.getsockname()[1]))
+        with pytest.raises(OSError):
+            await server.start()
+    with caplog.at_level("WARNING"):
+        await asyncio.wait_for(server.stop(), 30)
+    assert not caplog.records, [record.getMessage() for record in caplog.records]
+
+
 @pytest.mark.parametrize("flag, what", [("--metrics-port", "metrics"),
                                         ("--admin-port", "the admin channel")])
 async def test_a_taken_port_is_named_for_what_it_is(flag: str, what: str) -> None:
