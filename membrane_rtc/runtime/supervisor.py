@@ -22,7 +22,7 @@ from ..sessions import SessionSettings
 from ..supervision import (CRASH_DETAILS, AfterExit, Liveness, Registry, RoomHosts, RoomRecord,
                            RoomStatus)
 from .actor import MembraneActor, address_key
-from .routing import EMPTY, EMPTY_REASON, Routing
+from .supervisor_routing import EMPTY, EMPTY_REASON, Routing
 from .failover import RELAY_LIFE, Leading
 from .messages import SUPERVISOR_NAME, Address, Request
 from .messages.admin import (ConfigureSupervisor, CreateRoom, KeptState, ListRooms, ReloadRoom,
@@ -32,7 +32,7 @@ from .messages.leaders import SupervisorBeat
 from .messages.rooms import EndRoom, Event, RoomCrashed, RoomOccupancy, RoomStarted, StartRoom
 from .placement import ON_HOST, accepts_leader
 from .room_actor import RoomActor
-from .watch import HEARTBEAT_INTERVAL, HOST_SILENCE, Watching
+from .supervisor_watch import HEARTBEAT_INTERVAL, HOST_SILENCE, Watching
 
 log = logging.getLogger("membrane_rtc.runtime.supervisor")  # one actor, four modules
 
@@ -51,8 +51,8 @@ class RoomSupervisor(Leading, Watching, Routing, MembraneActor):
     Only a convention leader's actor system may run it: a gateway on another host that asks
     its own system for the global name is forwarded to a leader's, which knows the name.
     With several leaders, each runs one; one leads (see :mod:`.failover`). Its other parts:
-    the room hosts and gateways it watches (:mod:`.watch`), what it passes to a room
-    (:mod:`.routing`).
+    the room hosts and gateways it watches (:mod:`.supervisor_watch`), what it passes to a room
+    (:mod:`.supervisor_routing`).
     """
 
     actorSystemCapabilityCheck = staticmethod(accepts_leader)

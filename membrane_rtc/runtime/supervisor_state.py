@@ -1,9 +1,10 @@
 """What the supervisor's parts share, declared once: the state ``RoomSupervisor`` keeps and
 the methods each part calls on the others or on Thespian.
 
-The supervisor is one actor written as several mixins (:mod:`.failover`, :mod:`.watch`,
-:mod:`.routing`) that read one another's state; each derives from :class:`SupervisorState`
-so that the type checker sees one declaration of it, with one type, instead of one per part.
+The supervisor is one actor written as several mixins (:mod:`.failover`,
+:mod:`.supervisor_watch`, :mod:`.supervisor_routing`) that read one another's state; each
+derives from :class:`SupervisorState` so that the type checker sees one declaration of it,
+with one type, instead of one per part.
 """
 
 from __future__ import annotations
