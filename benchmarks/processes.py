@@ -47,9 +47,10 @@ class Served:
         self.url = ""
 
     def __enter__(self) -> "Served":
-        command = [sys.executable, "-m", "membrane_rtc.ops.cli", "serve", "--port", "0",
+        command = [sys.executable, "-m", "membrane_rtc", "serve", "--port", "0",
                    "--log-level", "WARNING", *self.limits, *self.args]
-        # ``-m`` imports from the working directory first: that tree's code runs.
+        # ``-m`` imports from the working directory first: that tree's code runs. The package
+        # itself, not a module in it: older trees (the hardening's baseline) lay out differently.
         self.process = subprocess.Popen(command, cwd=self.code, stdout=subprocess.PIPE,
                                         text=True)
         assert self.process.stdout is not None
@@ -81,7 +82,7 @@ class Served:
     def admin(self, *args: str, admin_port: int | None = None) -> Any:
         """``membrane-rtc admin --json ARGS`` against this server (or a leader's admin port)."""
         where = ["--admin-port", str(admin_port)] if admin_port else ["--port", str(self.port)]
-        out = subprocess.run([sys.executable, "-m", "membrane_rtc.ops.cli", "admin", *where,
+        out = subprocess.run([sys.executable, "-m", "membrane_rtc", "admin", *where,
                               "--json", *args], cwd=REPO, check=True,
                              capture_output=True, text=True, timeout=self.timeout).stdout
         return json.loads(out)
