@@ -77,6 +77,9 @@ class RoomState(Generic[Endpoint]):
         self.time_limit = time_limit
         self._timers: dict[int, Callable[[], None]] = {}
         self._labels: dict[str, str] = {}  # callback name -> what the time limit calls it
+        #: A Room that keeps the default ``on_forward`` forwards unchanged and cannot have sent
+        #: anything from it: skip the call, its time limit and the look at its outbox.
+        self._forwards_all = type(room).on_forward is Room.on_forward
 
     def _call(self, callback: str, *args: Any) -> Any:
         """Run a user callback; any exception becomes a RoomCallbackError (JoinRefused aside)."""
@@ -187,6 +190,8 @@ class RoomState(Generic[Endpoint]):
         not a member (then the sender, if a member, gets a ``"No such peer"`` error).
         ``None``: nobody (the room alone sees it in ``on_forward``).
         """
+        if self._forwards_all:
+            return self._route(message)
         routed = self._call("on_forward", message)
         if not from_room:  # what on_forward sent goes after the message it was called for
             result = self._route(routed)

@@ -1,5 +1,6 @@
 """The room's rules as plain state, without an actor system."""
 
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -202,13 +203,35 @@ def test_the_time_limit_wraps_every_callback_and_a_timeout_is_a_crash() -> None:
         if armed:  # what the runtime's watchdog raises for an interrupted callback
             raise TimeoutError(f"no answer within {seconds:g} s")
 
-    state: RoomState[str] = RoomState(Room(), "r", callback_timeout=2.5, time_limit=limit)
+    class Forwarding(Room):
+        def on_forward(self, message: Message) -> Message | None:
+            return message
+
+    state: RoomState[str] = RoomState(Forwarding(), "r", callback_timeout=2.5,
+                                      time_limit=limit)
     state.start(None)
     state.join(AuthData("a"), "ep-a")
     armed.append(True)
     with pytest.raises(RoomCallbackError, match="no answer within 2.5 s"):
         state.forward(Message("x", None, "a", "all"))
     assert seen[:2] == [("room 'r' on_init", 2.5), ("room 'r' on_join", 2.5)]
+    assert seen[-1] == ("room 'r' on_forward", 2.5)
+
+
+def test_the_default_on_forward_is_not_called_and_the_message_still_goes() -> None:
+    seen: list[str] = []
+
+    def limit(callback: str, seconds: float):
+        seen.append(callback)
+        return nullcontext()
+
+    state: RoomState[str] = RoomState(Room(), "r", callback_timeout=2.5, time_limit=limit)
+    state.join(AuthData("a"), "ep-a")
+    state.join(AuthData("b"), "ep-b")
+    seen.clear()
+    result = state.forward(Message("x", None, "a", "all"))
+    assert deliveries_to(result.deliveries, "ep-b") == [Message("x", None, "a", "all")]
+    assert seen == []  # no time limit armed: no callback of the user's ran
 
 
 class Watchful(Room):
