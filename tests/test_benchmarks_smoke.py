@@ -158,3 +158,14 @@ def test_smoke_run_reports_the_sansio_relay_and_issue_22_goals(tmp_path: Path) -
                   f"{PACED_RUNS}"]
     assert paced.split(" | ")[1].count(" ms") == PACED_RUNS  # every run's p99
     assert "The sans-I/O relay (`benchmarks/sansio_relay.py`)" in text
+
+
+def test_targets_without_embedded_are_refused_in_one_line() -> None:
+    """Every goal and note is a ratio against the embedded mode: a run without it is refused
+    before anything starts, instead of crashing after minutes of measuring."""
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--targets", SANSIO],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].endswith(
+        "--targets must include 'membrane-rtc embedded': every goal and note is measured "
+        "against it")
