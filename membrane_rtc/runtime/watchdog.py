@@ -62,6 +62,10 @@ class Watchdog:
         self._lock = threading.Lock()
         self._running: dict[int, _Running] = {}
         self._thread: threading.Thread | None = None
+        #: Set while callbacks may be running: the thread looks every CHECK_INTERVAL. It
+        #: clears it when it finds none and waits, so an idle process is never woken (a
+        #: multi-process server has a watchdog in each room's process).
+        self._looking = threading.Event()
 
     def limit(self, callback: str, timeout: float) -> AbstractContextManager[None]:
         """Run the ``with`` body under a time limit of ``timeout`` seconds (0: none).
@@ -73,9 +77,13 @@ class Watchdog:
 
     def _watch(self) -> None:
         while True:
+            self._looking.wait()
             time.sleep(CHECK_INTERVAL)
             now = time.monotonic()
             with self._lock:
+                if not self._running:
+                    self._looking.clear()  # the next callback sets it (after it is listed)
+                    continue
                 for thread_id, running in self._running.items():
                     if running.interrupted_at is None and now >= running.deadline:
                         running.interrupted_at = now
@@ -120,6 +128,8 @@ class _Limit:
                 watchdog._thread = threading.Thread(target=watchdog._watch, daemon=True,
                                                     name="membrane-rtc-watchdog")
                 watchdog._thread.start()
+        if not watchdog._looking.is_set():  # once per wait of the thread, not per callback
+            watchdog._looking.set()
 
     def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
         watchdog = self._watchdog
