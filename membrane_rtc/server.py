@@ -39,8 +39,6 @@ __all__ = ["Server", "ServerError", "RoomConfig", "ServerConfig"]
 
 log = logging.getLogger("membrane_rtc.server")
 
-#: How often a running server looks whether its actor system is still there (seconds).
-LIVENESS_CHECK = 0.5
 #: How long closing the sockets may take when the actor system is gone (seconds).
 ABORT_TIMEOUT = 2.0
 
@@ -215,8 +213,7 @@ class Server(ServerOperations):
     async def actors_lost(self) -> None:
         """Return once the actor system is gone: the server cannot serve any more; call
         :meth:`abort` and exit, for a supervisor (systemd, Kubernetes) to restart it."""
-        while self.bridge.alive:
-            await asyncio.sleep(LIVENESS_CHECK)
+        await self.bridge.gone()
 
     async def abort(self) -> None:
         """The actor system is gone: close the sockets (bounded, 1001) and the metrics port,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from membrane_rtc.runtime import ordering
 
 from .conftest import ServerFactory
 from .support.client import Client
+from .support.process import ServeProcess
 
 #: Clients come from 127.0.0.1 again and again: lift the per-address limits.
 NO_JOIN_RATE = {"joins_per_second": 0, "max_connections_per_ip": 0}
@@ -35,6 +37,45 @@ async def test_an_idle_embedded_server_does_not_wake(start_server: ServerFactory
     finally:
         for client in clients:
             await client.connection.close()
+
+
+def _wakeups_per_thread(pid: int) -> dict[str, int]:
+    """How often each thread of process ``pid`` gave up the CPU of its own accord (a wait or
+    a sleep that ended is one such switch): thread id and name -> count."""
+    counts = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = dict(line.split(":", 1) for line in (task / "status").read_text()
+                          .splitlines())
+        except OSError:  # the thread ended meanwhile
+            continue
+        counts[f"{task.name} {fields['Name'].strip()}"] = int(fields["voluntary_ctxt_switches"])
+    return counts
+
+
+@pytest.mark.slow
+async def test_an_idle_embedded_server_process_wakes_no_thread() -> None:
+    """The whole process, not just the actors' rounds: rooms, silent clients, a forwarded
+    message behind them (the watchdog has run), then 2 s in which no thread of the server
+    returns from a wait - no liveness poll, no watchdog tick, no timer."""
+    server = await ServeProcess.start("--port", "0", "--room", "a", "--room", "b",
+                                      "--joins-per-second", "0", "--metrics-port", "0")
+    clients = []
+    try:
+        clients = [await Client.connect(f"{server.url}/{room}") for room in ("a", "a", "b")]
+        await clients[0].send("hello", "there", "all")
+        await clients[1].recv_event("hello")
+        await asyncio.sleep(0.5)  # what the message set going (frames, a flush) is over
+        before = _wakeups_per_thread(server.pid)
+        await asyncio.sleep(2.0)
+        after = _wakeups_per_thread(server.pid)
+        woken = {thread: after[thread] - count for thread, count in before.items()
+                 if thread in after and after[thread] != count}
+        assert woken == {}
+    finally:
+        for client in clients:
+            await client.connection.close()
+        await server.stop()
 
 
 async def test_timers_still_fire_without_polling(start_server: ServerFactory) -> None:

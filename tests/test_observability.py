@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -142,3 +145,21 @@ def test_401_reasons_are_counted_by_name_up_to_a_bound() -> None:
               if s.name.endswith("_total")}
     assert len(counts) == MAX_UNAUTHORIZED_REASONS + 1
     assert counts["other"] == 8 and counts["reason 0"] == 2
+
+
+def test_the_metrics_port_serves_until_stopped_and_then_is_closed() -> None:
+    """The serving thread waits for connections without polling; a stop still ends it and
+    closes the port at once (it is woken to see the stop)."""
+    metrics = Metrics()
+    port = metrics.serve(0)
+    assert metrics.address == ("127.0.0.1", port)
+    assert ("membrane_rtc_connections_total", ()) in scrape(port)
+    serving = [t for t in threading.enumerate() if t.name == "membrane-rtc-metrics"]
+    assert len(serving) == 1
+    started = time.monotonic()
+    metrics.stop()
+    assert time.monotonic() - started < 2
+    assert metrics.address is None and not serving[0].is_alive()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    metrics.stop()  # idempotent

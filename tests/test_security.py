@@ -57,5 +57,5 @@ async def test_the_admin_channel_is_loopback_only_and_wants_its_token(start_serv
 
 async def test_metrics_listen_on_loopback_by_default(start_server: ServerFactory) -> None:
     server = await start_server(metrics_port=free_port())
-    http = server.metrics._http
-    assert http is not None and http.server_address[0] == "127.0.0.1"  # type: ignore[attr-defined]
+    address = server.metrics.address
+    assert address is not None and address[0] == "127.0.0.1"

@@ -8,9 +8,13 @@ stale. Each server has its own registry, so several servers can live in one proc
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable, Sequence
+import socket
+import threading
+from socketserver import ThreadingMixIn
+from typing import Any, Callable, Iterable, Sequence
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -147,7 +151,7 @@ class Metrics:
             ["kind"], registry=self.registry)
         for kind in RUNTIME_ERRORS:
             self.runtime_errors.labels(kind)
-        self._http: object | None = None
+        self._http: tuple[WSGIServer, threading.Thread] | None = None
         self._unauthorized_reasons: set[str] = set()
 
     def refused(self, reason: str) -> None:
@@ -179,14 +183,62 @@ class Metrics:
         self.registry.register(_RoomsCollector(read_rooms))
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
-        """Serve ``/metrics`` on ``host:port`` (a thread); return the port bound."""
-        server, _ = start_http_server(port, addr=host, registry=self.registry)
-        self._http = server
+        """Serve ``/metrics`` on ``host:port`` (a thread); return the port bound.
+
+        prometheus-client's own ``start_http_server`` is the same WSGI app and server, but its
+        thread wakes twice a second to look for a shutdown (``serve_forever``'s default poll):
+        this one waits for a connection only, and :meth:`stop` wakes it with one."""
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        server_class = type("MetricsServer", (_MetricsServer,), {"address_family": family})
+        server = make_server(host, port, make_wsgi_app(self.registry), server_class,
+                             handler_class=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": None},
+                                  name="membrane-rtc-metrics", daemon=True)
+        thread.start()
+        self._http = server, thread
         return int(server.server_address[1])
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """Where ``/metrics`` is served: (host, port), or None when it is not."""
+        if self._http is None:
+            return None
+        host, port = self._http[0].server_address[:2]
+        return str(host), int(port)
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""
-        server, self._http = self._http, None
-        if server is not None:
-            server.shutdown()  # type: ignore[attr-defined]
-            server.server_close()  # type: ignore[attr-defined]
+        http, self._http = self._http, None
+        if http is None:
+            return
+        server, thread = http
+        stopping = threading.Thread(target=server.shutdown, daemon=True)  # waits for the loop
+        stopping.start()
+        address = server.server_address[:2]
+        for _ in range(STOP_POKES):  # a connection wakes the loop to see the shutdown asked
+            try:
+                socket.create_connection(address, timeout=1).close()
+            except OSError:
+                pass
+            stopping.join(0.1)
+            if not stopping.is_alive():
+                break
+        server.server_close()
+        thread.join(1)
+
+
+#: How many connections ``Metrics.stop`` makes, 0.1 s apart, to wake the serving thread.
+STOP_POKES = 50
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    """One thread per scrape, none left behind at exit (as prometheus-client's server)."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape (as prometheus-client's handler)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

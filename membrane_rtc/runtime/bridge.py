@@ -133,6 +133,9 @@ class ActorBridge:
                                            self._listening, STARTUP_TIMEOUT)
         self._admin_pid = 0  # multiproc: Thespian's admin process, watched by a pidfd
         self._admin_pidfd: int | None = None
+        #: Set (on the loop) by whatever ends the actor system other than a stop: ``gone``
+        #: waits on it, so nothing polls ``failure``.
+        self._gone: asyncio.Event | None = None
 
     @property
     def idle_wakeups(self) -> int:
@@ -156,6 +159,7 @@ class ActorBridge:
         ``on_message`` gets every message the actors send that is not a reply.
         """
         self._loop = asyncio.get_running_loop()
+        self._gone = asyncio.Event()
         self._replies.start(self._loop, on_message)
         if self.system_base == MULTIPROC and port_in_use(self.capabilities["Admin Port"]):
             raise ActorSystemError(
@@ -182,10 +186,36 @@ class ActorBridge:
             log.critical("%s ended: the actor system is gone", threading.current_thread().name,
                          exc_info=True)
             raise
+        finally:  # a thread that ends other than by a stop is the actor system's end
+            if not self._stopping:
+                self._call_on_loop(self._mark_gone)
+
+    def _call_on_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        """From a bridge thread: run ``callback`` on the event loop (unless it is closed:
+        then nobody waits for it any more)."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            pass
+
+    def _mark_gone(self) -> None:
+        """On the loop: the actor system is gone, other than by a stop (``failure`` says
+        why): wake ``gone``."""
+        if not self._stopping and self._gone is not None:
+            self._gone.set()
+
+    async def gone(self) -> None:
+        """Return once the actor system is gone other than by a stop (``failure`` says why).
+        Woken by the end itself (a round, a thread, the admin's pidfd), not by polling: an
+        idle server is never woken. Call it after :meth:`start`."""
+        assert self._gone is not None
+        await self._gone.wait()
 
     def abandon(self) -> None:
         """The actor system is gone: let the threads end, without waiting for them."""
         self._lost = True
+        self._mark_gone()
         self._listening.clear()
         if self._rounds is not None:
             self._rounds.abandon()
@@ -286,6 +316,8 @@ class ActorBridge:
             await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
         self._threads = []
         if self._admin_pidfd is not None:
+            assert self._loop is not None
+            self._loop.remove_reader(self._admin_pidfd)
             os.close(self._admin_pidfd)
             self._admin_pidfd = None
 
@@ -341,7 +373,8 @@ class ActorBridge:
             set_numbering(True)
             raise ActorSystemError(f"cannot start the actor system: {exc}") from None
         self._rounds = EmbeddedRounds(system, self._loop, self.poll_interval,
-                                      self._ordered_out, self._backlogs.credit, self._replies)
+                                      self._ordered_out, self._backlogs.credit, self._replies,
+                                      on_failure=self._mark_gone)
 
     def _watch_admin(self, system: ActorSystem) -> None:
         """This process's death, however it comes, ends the actor system (no orphans); and
@@ -352,6 +385,18 @@ class ActorBridge:
             raise ActorSystemError(f"the lifeline did not answer (got {answer!r})")
         self._admin_pid = answer.admin_pid
         self._admin_pidfd = os.pidfd_open(answer.admin_pid)
+        # Queued before the start is answered, so it runs before ``stop`` can close the fd.
+        self._call_on_loop(self._watch_pidfd, self._admin_pidfd)
+
+    def _watch_pidfd(self, fd: int) -> None:
+        """On the loop: a pidfd turns readable when its process exits."""
+        assert self._loop is not None
+        loop = self._loop
+
+        def exited() -> None:
+            loop.remove_reader(fd)
+            self._mark_gone()
+        loop.add_reader(fd, exited)
 
     def _start_gateway(self, system: ActorSystem) -> None:
         """Find (or create) the supervisor and admin actor; the listener thread registers."""

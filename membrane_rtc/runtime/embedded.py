@@ -77,13 +77,15 @@ class EmbeddedRounds:
     """Runs a simpleSystemBase actor system in rounds on the event loop (see the module).
 
     What a round needs from the bridge is named here: the numbering of what it sends
-    (``order``), crediting a send's backlog once it is over (``credit``), and where what the
-    actors answer, and what failed, goes (``replies``)."""
+    (``order``), crediting a send's backlog once it is over (``credit``), where what the
+    actors answer, and what failed, goes (``replies``), and whom to tell when the actors are
+    gone (``on_failure``)."""
 
     def __init__(self, system: ActorSystem, loop: asyncio.AbstractEventLoop,
                  poll_interval: float, order: OrderedSender, credit: Callable[[Token], None],
-                 replies: Replies) -> None:
+                 replies: Replies, on_failure: Callable[[], None] = lambda: None) -> None:
         self._system = system
+        self._on_failure = on_failure
         self._queued = Queued()
         self._order = order
         self._credit = credit
@@ -139,6 +141,7 @@ class EmbeddedRounds:
             self.failure = f"code in an actor raised {type(exc).__name__}"
             self._stopped = True
             log.critical("the embedded actor system is gone: %s", self.failure, exc_info=True)
+            self._on_failure()
             return
         if self._queued and not self._scheduled:  # past the quantum: after the sockets' turn
             self._scheduled = True
