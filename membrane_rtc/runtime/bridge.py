@@ -25,7 +25,8 @@ What one client sends must not hurt the others (see docs/explanation/architectur
 - a message that fails (pickle cannot take it, its actor is gone, handling it raises) fails
   alone: counted, logged (once, then throttled), handed back to whoever waits for an answer;
   no error ends a bridge thread or round. If a thread, the embedded actors or Thespian's admin
-  process die anyway, :attr:`ActorBridge.alive` says so and the server exits, for its
+  process die anyway, :attr:`ActorBridge.alive` says so, :meth:`ActorBridge.gone` returns
+  (:mod:`.ending`: told by the end itself, never polled) and the server exits, for its
   supervisor to restart it.
 """
 
@@ -35,7 +36,6 @@ import asyncio
 import logging
 import os
 import queue
-import select
 import socket
 import threading
 import uuid
@@ -48,6 +48,7 @@ from .actor import address_key
 from .admin_actor import AdminActor
 from .backlog import Backlogs, DropNumbering
 from .embedded import DEFAULT_POLL_INTERVAL, EmbeddedRounds
+from .ending import Ending
 from .lifeline import Lifeline, LifelineWatching, WatchServer
 from .messages import ADMIN_NAME, SUPERVISOR_NAME, Address, Reply, Request
 from .messages.gateway import RegisterGateway
@@ -131,11 +132,8 @@ class ActorBridge:
         self._thread_rounds = ThreadRounds(self._inbox, self._ordered_out,
                                            self._backlogs.credit, self._replies,
                                            self._listening, STARTUP_TIMEOUT)
-        self._admin_pid = 0  # multiproc: Thespian's admin process, watched by a pidfd
-        self._admin_pidfd: int | None = None
-        #: Set (on the loop) by whatever ends the actor system other than a stop: ``gone``
-        #: waits on it, so nothing polls ``failure``.
-        self._gone: asyncio.Event | None = None
+        #: Whatever ends the actor system other than a stop tells it: ``gone`` waits on it.
+        self._ending = Ending(expected=lambda: self._stopping)
 
     @property
     def idle_wakeups(self) -> int:
@@ -159,7 +157,7 @@ class ActorBridge:
         ``on_message`` gets every message the actors send that is not a reply.
         """
         self._loop = asyncio.get_running_loop()
-        self._gone = asyncio.Event()
+        self._ending.start(self._loop)
         self._replies.start(self._loop, on_message)
         if self.system_base == MULTIPROC and port_in_use(self.capabilities["Admin Port"]):
             raise ActorSystemError(
@@ -187,35 +185,17 @@ class ActorBridge:
                          exc_info=True)
             raise
         finally:  # a thread that ends other than by a stop is the actor system's end
-            if not self._stopping:
-                self._call_on_loop(self._mark_gone)
-
-    def _call_on_loop(self, callback: Callable[..., None], *args: Any) -> None:
-        """From a bridge thread: run ``callback`` on the event loop (unless it is closed:
-        then nobody waits for it any more)."""
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:
-            pass
-
-    def _mark_gone(self) -> None:
-        """On the loop: the actor system is gone, other than by a stop (``failure`` says
-        why): wake ``gone``."""
-        if not self._stopping and self._gone is not None:
-            self._gone.set()
+            self._ending.now_from_thread()
 
     async def gone(self) -> None:
-        """Return once the actor system is gone other than by a stop (``failure`` says why).
-        Woken by the end itself (a round, a thread, the admin's pidfd), not by polling: an
-        idle server is never woken. Call it after :meth:`start`."""
-        assert self._gone is not None
-        await self._gone.wait()
+        """Return once the actor system is gone other than by a stop (``failure`` says why),
+        woken by the end itself, not by polling (:mod:`.ending`). Call it after ``start``."""
+        await self._ending.wait()
 
     def abandon(self) -> None:
         """The actor system is gone: let the threads end, without waiting for them."""
         self._lost = True
-        self._mark_gone()
+        self._ending.now()
         self._listening.clear()
         if self._rounds is not None:
             self._rounds.abandon()
@@ -278,9 +258,8 @@ class ActorBridge:
         for thread in self._threads:
             if not thread.is_alive():
                 return f"the bridge's thread {thread.name} ended"
-        fd = self._admin_pidfd
-        if fd is not None and select.select([fd], [], [], 0)[0]:  # readable: it exited
-            return f"Thespian's admin process ({self._admin_pid}) exited"
+        if self._ending.admin_exited():
+            return f"Thespian's admin process ({self._ending.admin_pid}) exited"
         return None
 
     async def ask(self, target: Address, request: Request, timeout: float = 10.0) -> Reply:
@@ -315,11 +294,7 @@ class ActorBridge:
         for thread in self._threads[:1]:
             await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
         self._threads = []
-        if self._admin_pidfd is not None:
-            assert self._loop is not None
-            self._loop.remove_reader(self._admin_pidfd)
-            os.close(self._admin_pidfd)
-            self._admin_pidfd = None
+        self._ending.close()
 
     def _resolve(self, future: asyncio.Future[Any], error: BaseException | None) -> None:
         assert self._loop is not None
@@ -374,7 +349,7 @@ class ActorBridge:
             raise ActorSystemError(f"cannot start the actor system: {exc}") from None
         self._rounds = EmbeddedRounds(system, self._loop, self.poll_interval,
                                       self._ordered_out, self._backlogs.credit, self._replies,
-                                      on_failure=self._mark_gone)
+                                      on_failure=self._ending.now)
 
     def _watch_admin(self, system: ActorSystem) -> None:
         """This process's death, however it comes, ends the actor system (no orphans); and
@@ -383,20 +358,7 @@ class ActorBridge:
                             STARTUP_TIMEOUT)
         if not isinstance(answer, LifelineWatching):
             raise ActorSystemError(f"the lifeline did not answer (got {answer!r})")
-        self._admin_pid = answer.admin_pid
-        self._admin_pidfd = os.pidfd_open(answer.admin_pid)
-        # Queued before the start is answered, so it runs before ``stop`` can close the fd.
-        self._call_on_loop(self._watch_pidfd, self._admin_pidfd)
-
-    def _watch_pidfd(self, fd: int) -> None:
-        """On the loop: a pidfd turns readable when its process exits."""
-        assert self._loop is not None
-        loop = self._loop
-
-        def exited() -> None:
-            loop.remove_reader(fd)
-            self._mark_gone()
-        loop.add_reader(fd, exited)
+        self._ending.watch_admin(answer.admin_pid)
 
     def _start_gateway(self, system: ActorSystem) -> None:
         """Find (or create) the supervisor and admin actor; the listener thread registers."""
