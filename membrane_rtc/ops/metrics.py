@@ -190,8 +190,8 @@ class Metrics:
         this one waits for a connection only, and :meth:`stop` wakes it with one."""
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         server_class = type("MetricsServer", (_MetricsServer,), {"address_family": family})
-        server = make_server(host, port, make_wsgi_app(self.registry), server_class,
-                             handler_class=_QuietHandler)
+        server: WSGIServer = make_server(host, port, make_wsgi_app(self.registry),
+                                         server_class, handler_class=_QuietHandler)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": None},
                                   name="membrane-rtc-metrics", daemon=True)
         thread.start()
@@ -208,13 +208,13 @@ class Metrics:
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""
-        http, self._http = self._http, None
-        if http is None:
+        http, address = self._http, self.address
+        self._http = None
+        if http is None or address is None:
             return
         server, thread = http
         stopping = threading.Thread(target=server.shutdown, daemon=True)  # waits for the loop
         stopping.start()
-        address = server.server_address[:2]
         for _ in range(STOP_POKES):  # a connection wakes the loop to see the shutdown asked
             try:
                 socket.create_connection(address, timeout=1).close()
