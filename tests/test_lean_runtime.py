@@ -5,6 +5,8 @@ can re-order; rooms that come and go leave no state behind (supervisor, bridge, 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from pathlib import Path
 
@@ -13,9 +15,11 @@ import pytest
 from membrane_rtc import Server
 from membrane_rtc.runtime import ordering
 
-from .conftest import ServerFactory
+from .conftest import ServerFactory, record_actor_group
 from .support.client import Client
-from .support.process import ServeProcess
+from .support.net import free_port
+from .support.process import ServeProcess, run_cli
+from .support.procfs import live_processes_in_group, wait_until_no_process_in
 
 #: Clients come from 127.0.0.1 again and again: lift the per-address limits.
 NO_JOIN_RATE = {"joins_per_second": 0, "max_connections_per_ip": 0}
@@ -53,29 +57,54 @@ def _wakeups_per_thread(pid: int) -> dict[str, int]:
     return counts
 
 
+async def _actor_processes(server: ServeProcess) -> set[int]:
+    """The processes of a multi-process server's actor system (Thespian's admin daemonizes
+    into a process group of its own: the rooms' group)."""
+    status, out, _ = await run_cli("admin", "--port", str(server.port), "--json", "list")
+    assert status == 0, out
+    pid = next(room["pid"] for room in json.loads(out) if room["pid"])
+    record_actor_group(pid)
+    return live_processes_in_group(os.getpgid(pid))
+
+
 @pytest.mark.slow
-async def test_an_idle_embedded_server_process_wakes_no_thread() -> None:
-    """The whole process, not just the actors' rounds: rooms, silent clients, a forwarded
-    message behind them (the watchdog has run), then 2 s in which no thread of the server
-    returns from a wait - no liveness poll, no watchdog tick, no timer."""
-    server = await ServeProcess.start("--port", "0", "--room", "a", "--room", "b",
-                                      "--joins-per-second", "0", "--metrics-port", "0")
+@pytest.mark.parametrize("mode", ["embedded", "multiproc"])
+async def test_an_idle_server_wakes_no_thread_of_any_process(mode: str) -> None:
+    """The whole server, not just the actors' rounds: rooms, silent clients, a forwarded
+    message behind them (the watchdog has run), then 2 s in which no thread of any of its
+    processes returns from a wait - no liveness poll, no watchdog tick, no listener timeout,
+    no timer. (A convention's heartbeat is the one periodic thing, by design: none here.)"""
+    ports = ("--admin-port", str(free_port())) if mode == "multiproc" else ()
+    server = await ServeProcess.start("--port", "0", "--actor-system", mode, *ports,
+                                      "--room", "a", "--room", "b", "--joins-per-second", "0",
+                                      "--metrics-port", "0")
     clients = []
+    group = -1
     try:
         clients = [await Client.connect(f"{server.url}/{room}") for room in ("a", "a", "b")]
         await clients[0].send("hello", "there", "all")
         await clients[1].recv_event("hello")
+        pids = {server.pid}
+        if mode == "multiproc":
+            actors = await _actor_processes(server)
+            group = os.getpgid(next(iter(actors)))
+            pids |= actors
         await asyncio.sleep(0.5)  # what the message set going (frames, a flush) is over
-        before = _wakeups_per_thread(server.pid)
+        before = {pid: _wakeups_per_thread(pid) for pid in pids}
         await asyncio.sleep(2.0)
-        after = _wakeups_per_thread(server.pid)
-        woken = {thread: after[thread] - count for thread, count in before.items()
-                 if thread in after and after[thread] != count}
+        woken = {}
+        for pid in pids:
+            after = _wakeups_per_thread(pid)
+            woken |= {f"{pid}/{thread}": after[thread] - count
+                      for thread, count in before[pid].items()
+                      if thread in after and after[thread] != count}
         assert woken == {}
     finally:
         for client in clients:
             await client.connection.close()
         await server.stop()
+        if group != -1:
+            await wait_until_no_process_in(group)
 
 
 async def test_timers_still_fire_without_polling(start_server: ServerFactory) -> None:

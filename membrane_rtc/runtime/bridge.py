@@ -51,7 +51,7 @@ from .embedded import DEFAULT_POLL_INTERVAL, EmbeddedRounds
 from .ending import Ending
 from .lifeline import Lifeline, LifelineWatching, WatchServer
 from .messages import ADMIN_NAME, SUPERVISOR_NAME, Address, Reply, Request
-from .messages.gateway import RegisterGateway
+from .messages.gateway import RegisterGateway, WakeListener
 from .messages.leaders import SupervisorMoved
 from .multiproc import STOP, ThreadRounds
 from .ordering import OrderedSender, needs_numbering, set_numbering
@@ -288,6 +288,8 @@ class ActorBridge:
                 set_numbering(True)
             return
         self._listening.clear()
+        if self.address is not None:
+            self._inbox.put(WakeListener(self.address))
         for thread in self._threads[1:]:
             await asyncio.to_thread(thread.join, STARTUP_TIMEOUT)
         self._inbox.put(STOP)

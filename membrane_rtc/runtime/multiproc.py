@@ -16,6 +16,7 @@ from typing import Any, Callable
 from thespian.actors import ActorSystem
 
 from .backlog import Item, Queued, Token
+from .messages.gateway import WakeListener
 from .ordering import OrderedSender
 from .replies import Replies
 from .transport import PipelinedSender
@@ -24,6 +25,9 @@ from .transport import PipelinedSender
 STOP = object()
 #: How long the listener pauses after an error before it listens again (seconds).
 ERROR_PAUSE = 0.05
+#: The longest one wait of the listener (seconds). A stop wakes it (:class:`WakeListener`);
+#: this only bounds how long a listener whose bridge never registered outlives it.
+LISTEN_TIMEOUT = 60.0
 
 
 class ThreadRounds:
@@ -40,13 +44,14 @@ class ThreadRounds:
         self._listening = listening
         self._stop_timeout = stop_timeout
 
-    def take(self, block_for: float | None) -> tuple[list[Item], bool]:
+    def take(self, block_for: float | None) -> tuple[list[Item | WakeListener], bool]:
         """Everything queued (waiting up to ``block_for`` for the first): (items, stop?)."""
         try:
             item = self._inbox.get(timeout=block_for)
         except queue.Empty:
             return [], False
-        items, stopping = [], False
+        items: list[Item | WakeListener] = []
+        stopping = False
         while True:
             if item is STOP:
                 stopping = True
@@ -65,15 +70,22 @@ class ThreadRounds:
     def send(self, system: ActorSystem) -> None:
         """Send what the event loop queues, until it queues the stop (then what is in flight
         gets up to ``stop_timeout`` to be over)."""
-        sender = PipelinedSender(system, self._credit)
+        sender = PipelinedSender(system, self._credit_send)
         queued = Queued()
         while True:
             stopping = False
             try:  # an error fails a round (or one message: see PipelinedSender), no more
                 # Wait for work only when nothing is in flight; else look again after a step.
                 items, stopping = self.take(0 if sender.busy else None)
-                queued.add(items)
-                sender.send(queued.sends(self._order))
+                wakes: list[tuple[Any, Any, Any]] = []
+                kept: list[Item] = []
+                for item in items:
+                    if isinstance(item, WakeListener):
+                        wakes.append((item.address, item, None))  # unnumbered, in no backlog
+                    else:
+                        kept.append(item)
+                queued.add(kept)
+                sender.send([*queued.sends(self._order), *wakes])
                 for failure in sender.step():
                     self._replies.failed(failure)
                 if stopping:
@@ -85,18 +97,24 @@ class ThreadRounds:
             if stopping:
                 return
 
+    def _credit_send(self, token: Token | None) -> None:
+        if token is not None:  # None: a WakeListener, counted in no backlog
+            self._credit(token)
+
     def listen(self, system: ActorSystem, moved: Callable[[Any], bool]) -> None:
         """Block in ``listen`` on the gateway's own handle and hand batches over, while the
-        bridge listens; ``moved`` takes (and says it took) a message about the supervisor."""
+        bridge listens; ``moved`` takes (and says it took) a message about the supervisor.
+        Idle, it waits without waking: the bridge's stop sends it a :class:`WakeListener`."""
         while self._listening.is_set():
             try:
-                message = system.listen(0.5)
+                message = system.listen(LISTEN_TIMEOUT)
                 if message is None:
                     continue
                 batch = [message]
                 while (message := system.listen(0)) is not None:
                     batch.append(message)
-                self._replies.hand_over([each for each in batch if not moved(each)])
+                self._replies.hand_over([each for each in batch
+                                         if not moved(each) and not isinstance(each, WakeListener)])
             except Exception:
                 self._replies.round_failed("listener thread")
                 time.sleep(ERROR_PAUSE)  # no busy loop if the error repeats

@@ -45,6 +45,11 @@ class ServeProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def port(self) -> int:
+        """The websocket port it serves on (from the URL it printed)."""
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+
     @classmethod
     async def start(cls, *args: str, cwd: Path = REPO, timeout: float = 20,
                     ready: str | None = None,

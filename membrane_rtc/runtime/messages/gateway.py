@@ -167,3 +167,12 @@ class Undelivered:
 
     message: Any
     reason: str
+
+
+@dataclass
+class WakeListener:
+    """Multi-process: the bridge's stop, sent by its sending thread to its own listening
+    handle at ``address`` (unnumbered, never handed on). The listener waits for messages
+    without polling, so this is what ends its wait."""
+
+    address: Address
