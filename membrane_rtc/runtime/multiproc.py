@@ -87,7 +87,8 @@ class ThreadRounds:
                 queued.add(kept)
                 sender.send([*queued.sends(self._order), *wakes])
                 for failure in sender.step():
-                    self._replies.failed(failure)
+                    if not all(isinstance(each, WakeListener) for each in failure.messages):
+                        self._replies.failed(failure)  # (a listener that ended first: fine)
                 if stopping:
                     deadline = time.monotonic() + self._stop_timeout
                     while sender.busy and time.monotonic() < deadline:
