@@ -57,7 +57,7 @@ IDLE_ROOM_SIZE = 50
 
 def idle_peers(name: str, quick: bool) -> int:
     """How many idle peers to hold (fewer in the multi-process mode, whose goal is 5,000)."""
-    if name == "membrane-rtc multiproc":
+    if name == MULTIPROC:
         return 500 if quick else 5000
     return 1000 if quick else 10_000
 #: The joins scenarios: this many peers, one after another, into one room, then into rooms of
@@ -122,13 +122,13 @@ def idle_rooms(name: str, quick: bool) -> int:
 
 #: The two bare relays: on websockets' asyncio adapter, and on its sans-I/O core.
 MINIMAL, SANSIO = "bare websockets relay", "sans-I/O relay"
-#: The target every goal is a ratio against.
-EMBEDDED = "membrane-rtc embedded"
+#: The target every goal is a ratio against, and the other membrane-rtc one.
+EMBEDDED, MULTIPROC = "membrane-rtc embedded", "membrane-rtc multiproc"
+#: membrane-rtc's targets and the ``--actor-system`` each runs.
+MEMBRANE_MODES = {EMBEDDED: "embedded", MULTIPROC: "multiproc"}
 TARGETS = {
-    EMBEDDED: lambda quick: membrane(
-        "embedded", idle_rooms(EMBEDDED, quick)),
-    "membrane-rtc multiproc": lambda quick: membrane(
-        "multiproc", idle_rooms("membrane-rtc multiproc", quick)),
+    **{name: (lambda quick, name=name, mode=mode: membrane(mode, idle_rooms(name, quick)))
+       for name, mode in MEMBRANE_MODES.items()},
     MINIMAL: lambda quick: relay(),
     SANSIO: lambda quick: relay("benchmarks.sansio_relay"),
     "PeerJS server": lambda quick: peerjs(),
@@ -158,10 +158,8 @@ FORWARD_ROUNDS = 3
 def forwarding_target(name: str, quick: bool) -> Any:
     """A target for the forwarding rounds: membrane-rtc without the idle rooms (not used
     there; in the multi-process mode each is a process)."""
-    if name == EMBEDDED:
-        return membrane("embedded", 0)
-    if name == "membrane-rtc multiproc":
-        return membrane("multiproc", 0)
+    if name in MEMBRANE_MODES:
+        return membrane(MEMBRANE_MODES[name], 0)
     return TARGETS[name](quick)
 
 
@@ -222,7 +220,7 @@ def measure(name: str, quick: bool, forwarding: dict[str, Any], seconds: str | N
                 "rooms", "--url", rooms_url, "--protocol", target.protocol, "--rooms",
                 str(ROOMS), "--peers", str(PEERS_PER_ROOM), "--rate", rate, "--seconds", seconds)
         paced = [loadgen("paced", *common, "--pairs", "10", "--rate", "1000", "--seconds", seconds)
-                 for _ in range(PACED_RUNS if name == "membrane-rtc multiproc" else 1)]
+                 for _ in range(PACED_RUNS if name == MULTIPROC else 1)]
         result.figures["paced_runs"] = paced
         # The table shows the run with the median p99; the goal looks at every run.
         result.figures["paced"] = sorted(paced, key=lambda run: run["p99_ms"])[len(paced) // 2]
@@ -278,14 +276,14 @@ def notes(results: dict[str, Result]) -> list[str]:
                      "here is a floor.")
     embedded = many[EMBEDDED]
     lines += relay_notes(many)
-    if "membrane-rtc multiproc" in results:
-        multiproc = results["membrane-rtc multiproc"].figures
+    if MULTIPROC in results:
+        multiproc = results[MULTIPROC].figures
         ratio = multiproc["spread"]["messages_per_s"] / \
             results[EMBEDDED].figures["spread"]["messages_per_s"]
         lines.append(
             "- Multi-process: every message crosses two process boundaries (gateway -> room -> "
             "gateway), each a Thespian TCP send that the receiver acknowledges, and costs "
-            f"{many['membrane-rtc multiproc']['cpu_ms_per_1k']} ms of CPU per 1,000 here "
+            f"{many[MULTIPROC]['cpu_ms_per_1k']} ms of CPU per 1,000 here "
             f"({embedded['cpu_ms_per_1k']} embedded). Over {SPREAD_ROOMS} rooms it forwarded "
             f"{ratio:.2f}x the embedded mode's rate: the gateway process pays both Thespian "
             "hops of every message (pickling, a TCP exchange each) on top of the websocket "
@@ -300,8 +298,8 @@ def notes(results: dict[str, Result]) -> list[str]:
         f"- Idle peers sit in rooms of {IDLE_ROOM_SIZE}. Each costs a websocket connection in "
         "the gateway and a `Peer` object in its room (in the room's process, in the "
         "multi-process mode); the bare relays hold only the first. "
-        + (f"The multi-process mode is measured with {held['membrane-rtc multiproc']:,} (its "
-           "goal is 5,000), the others with " if "membrane-rtc multiproc" in held else
+        + (f"The multi-process mode is measured with {held[MULTIPROC]:,} (its "
+           "goal is 5,000), the others with " if MULTIPROC in held else
            "Measured with ") + f"{held[EMBEDDED]:,}.",
         "",
     ]
@@ -424,8 +422,8 @@ def goals(results: dict[str, Result]) -> list[tuple[str, str, bool]]:
             f"{share:.2f} of a core against it)" if share >= LOADGEN_SATURATED else ""
         rows.append(("moonshot: embedded >= 1.0x PeerJS server msg/s", f"{ratio:.2f}x{floor}",
                      ratio >= 1.0))
-    if "membrane-rtc multiproc" in results:
-        rows += multiproc_goals(results["membrane-rtc multiproc"].figures, figures)
+    if MULTIPROC in results:
+        rows += multiproc_goals(results[MULTIPROC].figures, figures)
     p99 = figures["paced"]["p99_ms"]
     rows.append(("embedded p99 one-way < 1 ms at 1,000 msg/s", f"{p99} ms", p99 < 1))
     idle = figures["idle"]
