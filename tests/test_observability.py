@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from membrane_rtc import RoomStatus
 from membrane_rtc.ops.logs import JsonFormatter, log_event
+from membrane_rtc.ops import metrics as metrics_module
 from membrane_rtc.ops.metrics import MAX_UNAUTHORIZED_REASONS, Metrics
 
 from .conftest import ServerFactory
@@ -163,3 +164,29 @@ def test_the_metrics_port_serves_until_stopped_and_then_is_closed() -> None:
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     metrics.stop()  # idempotent
+
+
+def test_a_half_finished_scrape_blocks_nobody_and_is_closed_after_its_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that sends half a request and waits (or many of them) holds a thread each:
+    others still scrape, the server closes it after REQUEST_TIMEOUT, and a stop is not held."""
+    monkeypatch.setattr(metrics_module._QuietHandler, "timeout", 0.5)
+    metrics = Metrics()
+    port = metrics.serve(0)
+    stalled = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
+    try:
+        for connection in stalled:
+            connection.sendall(b"GET /metrics HTTP/1.1\r\nHost: x")  # never finished
+        assert ("membrane_rtc_connections_total", ()) in scrape(port)
+        started = time.monotonic()
+        assert stalled[0].recv(1) == b""  # closed by the server, unanswered
+        assert time.monotonic() - started < 4
+        stalled.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        stalled[-1].sendall(b"GET /met")
+        started = time.monotonic()
+        metrics.stop()
+        assert time.monotonic() - started < 2
+    finally:
+        for connection in stalled:
+            connection.close()
+        metrics.stop()

@@ -237,8 +237,15 @@ class _MetricsServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+#: Seconds a scrape may take to send its request: a connection that sends half a request and
+#: waits holds a thread, so it is closed after this (prometheus-client's handler waits forever).
+REQUEST_TIMEOUT = 10.0
+
+
 class _QuietHandler(WSGIRequestHandler):
     """No access log line per scrape (as prometheus-client's handler)."""
+
+    timeout = REQUEST_TIMEOUT  # StreamRequestHandler sets it on the connection
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
